@@ -21,6 +21,21 @@ public interface IImageDataset
     /// <summary>Decodes sample <paramref name="index"/> to RGB (grayscale and palette expanded, EXIF orientation applied).</summary>
     RgbImage GetImage(int index);
 
+    /// <summary>
+    /// The pixels as the data set stores them, for instance-dependent noise (Xia et al. use the raw vector): IDX gives
+    /// the H·W gray bytes, CIFAR the 3·32·32 channel-planar bytes. The default is the decoded image, channel-planar.
+    /// </summary>
+    byte[] GetRawPixels(int index)
+    {
+        var img = GetImage(index);
+        var plane = img.Width * img.Height;
+        var raw = new byte[plane * 3];
+        for (var p = 0; p < plane; p++)
+            for (var c = 0; c < 3; c++)
+                raw[c * plane + p] = img.Pixels[p * 3 + c];
+        return raw;
+    }
+
     /// <summary>Where the sample comes from, for messages and reports: a file path, or "file#record".</summary>
     string GetSource(int index);
 }
