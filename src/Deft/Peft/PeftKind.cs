@@ -45,19 +45,35 @@ public static class PeftKinds
         throw new DeftException($"Unknown PEFT method '{name}'. Valid values: {string.Join(", ", ValidNames)}.");
     }
 
-    /// <summary>Whether the method changes the image features, so they cannot be cached.</summary>
-    public static bool AdaptsImageTower(this PeftKind kind) => kind != PeftKind.None;
 }
 
 /// <summary>
-/// PEFT settings. <paramref name="Partial"/>: adapt only the last K blocks (null: all); VPT-shallow always prompts the
-/// first block only. Defaults follow the official configs (VPT length 20; rank/bottleneck 8 where they set none).
+/// PEFT settings. <paramref name="Kinds"/>: one method, or several combined (<c>--peft vpt-deep+lora</c>: prompts and
+/// LoRA together, as the parity fixture does); <c>none</c> stands alone and VPT deep/shallow exclude each other.
+/// <paramref name="Partial"/>: adapt only the last K blocks (null: all); VPT-shallow always prompts the first block
+/// only. Defaults follow the official configs (VPT length 20; rank/bottleneck 8 where they set none).
 /// </summary>
-public sealed record PeftOptions(PeftKind Kind, int? Partial = null, int VptLength = 20, int LoraRank = 8, int AdapterDim = 8)
+public sealed record PeftOptions(IReadOnlyList<PeftKind> Kinds, int? Partial = null, int VptLength = 20, int LoraRank = 8, int AdapterDim = 8)
 {
+    /// <summary>A single method (parameter names match the primary constructor's, for named arguments).</summary>
+    public PeftOptions(PeftKind Kind, int? Partial = null, int VptLength = 20, int LoraRank = 8, int AdapterDim = 8)
+        : this([Kind], Partial, VptLength, LoraRank, AdapterDim) { }
+
     public static PeftOptions Default { get; } = new(PeftKind.VptDeep);
 
-    /// <summary>The blocks [first, layers) that carry PEFT modules or train.</summary>
+    /// <summary>Parses <c>--peft</c>: one name or several joined by '+' or ','.</summary>
+    public static IReadOnlyList<PeftKind> ParseKinds(string text) =>
+        text.Split(['+', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(PeftKinds.Parse).Distinct().ToArray();
+
+    public bool Has(PeftKind kind) => Kinds.Contains(kind);
+
+    /// <summary>The CLI spelling: names joined by '+'.</summary>
+    public string Name => string.Join("+", Kinds.Select(k => k.ToName()));
+
+    /// <summary>Whether the image features change during training (otherwise they can be computed once and cached).</summary>
+    public bool AdaptsImageTower => Kinds.Any(k => k != PeftKind.None);
+
+    /// <summary>The blocks [first, first + count) that carry PEFT modules or train.</summary>
     public (int First, int Count) AdaptedBlocks(int layers)
     {
         Validate(layers);
@@ -67,15 +83,21 @@ public sealed record PeftOptions(PeftKind Kind, int? Partial = null, int VptLeng
 
     public void Validate(int layers)
     {
+        if (Kinds.Count == 0)
+            throw new DeftException($"No PEFT method given. Valid values: {string.Join(", ", PeftKinds.ValidNames)} (several may be joined with '+').");
+        if (Kinds.Count > 1 && Has(PeftKind.None))
+            throw new DeftException($"--peft none cannot be combined with other methods ({Name}).");
+        if (Has(PeftKind.VptDeep) && Has(PeftKind.VptShallow))
+            throw new DeftException("--peft vpt-deep and vpt-shallow exclude each other; choose one.");
         if (Partial is { } k && (k < 1 || k > layers))
             throw new DeftException($"--partial {k} is out of range: the image tower has {layers} blocks; use 1..{layers}.");
-        if (Partial is not null && Kind is PeftKind.None or PeftKind.VptShallow)
-            throw new DeftException($"--partial does not apply to --peft {Kind.ToName()}; it applies to {string.Join(", ", PeftKinds.ValidNames.Where(n => n is not "none" and not "vpt-shallow"))}.");
-        if (Kind is PeftKind.VptDeep or PeftKind.VptShallow && VptLength < 1)
+        if (Partial is not null && Kinds.All(kind => kind is PeftKind.None or PeftKind.VptShallow))
+            throw new DeftException($"--partial does not apply to --peft {Name}; it applies to {string.Join(", ", PeftKinds.ValidNames.Where(n => n is not "none" and not "vpt-shallow"))}.");
+        if ((Has(PeftKind.VptDeep) || Has(PeftKind.VptShallow)) && VptLength < 1)
             throw new DeftException($"--vpt-len must be ≥ 1, got {VptLength}.");
-        if (Kind == PeftKind.Lora && LoraRank < 1)
+        if (Has(PeftKind.Lora) && LoraRank < 1)
             throw new DeftException($"--lora-rank must be ≥ 1, got {LoraRank}.");
-        if (Kind is PeftKind.Adapter or PeftKind.AdaptFormer && AdapterDim < 1)
+        if ((Has(PeftKind.Adapter) || Has(PeftKind.AdaptFormer)) && AdapterDim < 1)
             throw new DeftException($"--adapter-dim must be ≥ 1, got {AdapterDim}.");
     }
 }

@@ -6,8 +6,8 @@ namespace Deft.Tests.Detection;
 
 public sealed class DeftObjectiveTests
 {
-    private static (Dictionary<string, Tensor> T, Dictionary<string, string> Meta) Fixture() =>
-        SafetensorsFile.Read(Shared.Fixture("deft-step.safetensors"));
+    private static (Dictionary<string, Tensor> T, IReadOnlyDictionary<string, string> Meta) Fixture() =>
+        (Deft.Clip.Safetensors.Load(Shared.Fixture("deft-step.safetensors"), out var meta), meta);
 
     [Theory]
     [InlineData("warmup", true)]
