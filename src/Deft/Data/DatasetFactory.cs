@@ -12,7 +12,7 @@ public enum BadImagePolicy
 /// <summary>How to open a data set from the command line: a path, a format name, a split.</summary>
 /// <param name="Path">The data set: a directory (idx, cifar10, cifar100, folder) or a manifest file (csv).</param>
 /// <param name="Format">One of <see cref="DatasetFactory.Formats"/> (case-insensitive).</param>
-/// <param name="Split">One of <see cref="DatasetFactory.Splits"/>.</param>
+/// <param name="Split">One of <see cref="DatasetFactory.Splits"/>. A csv manifest is a single split and ignores it.</param>
 /// <param name="OnBadImage">See <see cref="DatasetFactory.Open"/>.</param>
 /// <param name="ClassesFile">
 /// Optional class-name list, one name per line (<c>--classes</c>): the names for label ids 0..K-1. Used by the

@@ -145,12 +145,14 @@ internal sealed class IdxDataset : IInMemoryDataset
     private static int[] ReadHeader(byte[] bytes, string file, int expectedDims)
     {
         var headerLength = 4 + 4 * expectedDims;
-        if (bytes.Length < headerLength)
+        if (bytes.Length < 4)
             throw new DeftException($"{file} is too short ({bytes.Length} bytes) to be an IDX file. Download it again.");
         if (bytes[0] != 0 || bytes[1] != 0 || bytes[2] != UnsignedByteType || bytes[3] != expectedDims)
             throw new DeftException(
                 $"{file} is not an IDX file of unsigned bytes with {expectedDims} dimension(s) (magic {Convert.ToHexString(bytes, 0, 4)}, " +
                 $"expected 000008{expectedDims:X2}). Check that images and labels files are the right ones.");
+        if (bytes.Length < headerLength)
+            throw new DeftException($"{file} is too short ({bytes.Length} bytes) to hold its IDX header. Download it again.");
         var dims = new int[expectedDims];
         for (var d = 0; d < expectedDims; d++)
         {

@@ -15,6 +15,7 @@ namespace Deft.Data;
 /// label columns); a mix is an error. The optional third column is the clean label (<see cref="GetCleanLabel"/>),
 /// read the same way; an empty cell means unknown.
 /// </para>
+/// A manifest is one split: <c>--split</c> does not change what is read (write one manifest per split).
 /// </summary>
 internal sealed class ManifestDataset : IImageDataset
 {
