@@ -29,7 +29,7 @@ public sealed record ClipTextConfig(
     [property: JsonPropertyName("mlp_ratio")] double MlpRatio = 4.0);
 
 /// <summary>A whole CLIP model configuration, mirroring open_clip's model config JSON.</summary>
-public sealed record ClipConfig(
+public sealed partial record ClipConfig(
     [property: JsonPropertyName("embed_dim")] int EmbedDim,
     [property: JsonPropertyName("vision_cfg")] ClipVisionConfig Vision,
     [property: JsonPropertyName("text_cfg")] ClipTextConfig Text,
@@ -39,15 +39,18 @@ public sealed record ClipConfig(
     public static ClipConfig ViTB32 { get; } = new(512, new(224, 32, 768, 12, 12), new(77, 49408, 512, 12, 8));
     public static ClipConfig ViTB16 { get; } = new(512, new(224, 16, 768, 12, 12), new(77, 49408, 512, 12, 8));
     public static ClipConfig ViTL14 { get; } = new(768, new(224, 14, 1024, 24, 16), new(77, 49408, 768, 12, 12));
+    /// <summary>The shared test fixture's shape (clip-tiny-*): 32 px, patch 8, width 128, 2 layers, 2 heads; embed 64.</summary>
+    public static ClipConfig Tiny { get; } = new(64, new(32, 8, 128, 2, 2), new(77, 49408, 128, 2, 2));
 
     /// <summary>Preset names accepted by <see cref="FromPreset"/> (and by <c>random:&lt;preset&gt;</c> model specs).</summary>
-    public static IReadOnlyList<string> PresetNames { get; } = ["ViT-B-32", "ViT-B-16", "ViT-L-14"];
+    public static IReadOnlyList<string> PresetNames { get; } = ["ViT-B-32", "ViT-B-16", "ViT-L-14", "tiny"];
 
     public static ClipConfig FromPreset(string name) => name.Replace('/', '-').ToUpperInvariant() switch
     {
         "VIT-B-32" => ViTB32,
         "VIT-B-16" => ViTB16,
         "VIT-L-14" => ViTL14,
+        "TINY" => Tiny,
         _ => throw new DeftException($"Unknown CLIP preset '{name}'. Valid presets: {string.Join(", ", PresetNames)}."),
     };
 }

@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace Deft.Clip;
+
+public sealed partial record ClipConfig
+{
+    /// <summary>Width of one attention head in every released CLIP (OpenAI's build_model: heads = width / 64).</summary>
+    public const int HeadWidth = 64;
+
+    /// <summary>
+    /// Infers the configuration from an OpenAI/open_clip state dict's shapes, as OpenAI's <c>build_model</c> does:
+    /// widths from conv1 / ln_final, patch from conv1's kernel, grid from the positional embedding, layers by counting
+    /// resblocks, heads = width / 64 unless given.
+    /// </summary>
+    public static ClipConfig FromOpenAiStateDict(IReadOnlyDictionary<string, long[]> shapes, ClipActivation activation = ClipActivation.QuickGelu,
+        double layerNormEps = 1e-5, int? visionHeads = null, int? textHeads = null, string source = "state dict")
+    {
+        if (shapes.Keys.Any(k => k.StartsWith("visual.layer1.", StringComparison.Ordinal)))
+            throw new DeftException($"{source}: this is a ResNet CLIP (RN50 family); Deft supports the ViT models only.");
+        long[] Shape(string key, int rank)
+        {
+            if (!shapes.TryGetValue(key, out var s))
+                throw new DeftException($"{source}: not an OpenAI/open_clip ViT CLIP state dict: key '{key}' is missing " +
+                    $"(first keys present: {string.Join(", ", shapes.Keys.Take(5))}).");
+            if (s.Length != rank)
+                throw new DeftException($"{source}: key '{key}' has shape [{string.Join(", ", s)}]; expected {rank} dimensions.");
+            return s;
+        }
+
+        var conv = Shape("visual.conv1.weight", 4);
+        var visionWidth = (int)conv[0];
+        var patch = (int)conv[^1];
+        var visionTokens = Shape("visual.positional_embedding", 2)[0];
+        var grid = (int)Math.Round(Math.Sqrt(visionTokens - 1));
+        if (grid * grid + 1 != visionTokens)
+            throw new DeftException($"{source}: visual.positional_embedding has {visionTokens} rows, not 1 + a square number of patches.");
+        var visionLayers = CountLayers(shapes, "visual.transformer.resblocks.", source);
+        var visionHidden = Shape("visual.transformer.resblocks.0.mlp.c_fc.weight", 2)[0];
+
+        var embedDim = (int)Shape("text_projection", 2)[1];
+        var context = (int)Shape("positional_embedding", 2)[0];
+        var vocab = (int)Shape("token_embedding.weight", 2)[0];
+        var textWidth = (int)Shape("ln_final.weight", 1)[0];
+        var textLayers = CountLayers(shapes, "transformer.resblocks.", source);
+        var textHidden = Shape("transformer.resblocks.0.mlp.c_fc.weight", 2)[0];
+
+        return new ClipConfig(embedDim,
+            new ClipVisionConfig(patch * grid, patch, visionWidth, visionLayers, visionHeads ?? HeadsFor(visionWidth, source), (double)visionHidden / visionWidth),
+            new ClipTextConfig(context, vocab, textWidth, textLayers, textHeads ?? HeadsFor(textWidth, source), (double)textHidden / textWidth),
+            activation, layerNormEps);
+    }
+
+    /// <summary>
+    /// Activation, layer-norm eps and head counts from a Hugging Face <c>config.json</c> (CLIPConfig), with the
+    /// transformers defaults for absent fields; sizes come from the weights.
+    /// </summary>
+    public static (ClipActivation Activation, double LayerNormEps, int VisionHeads, int TextHeads) ReadHuggingFaceConfig(string configJsonPath)
+    {
+        JsonObject root;
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllText(configJsonPath))?.AsObject() ?? throw new DeftException($"{configJsonPath}: empty JSON.");
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new DeftException($"{configJsonPath}: not valid JSON ({ex.Message}).", ex);
+        }
+        if (root["model_type"] is JsonValue mt && mt.TryGetValue<string>(out var modelType) && modelType != "clip")
+            throw new DeftException($"{configJsonPath}: model_type is '{modelType}'; Deft reads Hugging Face CLIPModel directories (model_type 'clip').");
+        var vision = root["vision_config"] as JsonObject ?? [];
+        var text = root["text_config"] as JsonObject ?? [];
+        var visionAct = ParseHfActivation(vision["hidden_act"], configJsonPath, "vision_config.hidden_act");
+        var textAct = ParseHfActivation(text["hidden_act"], configJsonPath, "text_config.hidden_act");
+        if (visionAct != textAct)
+            throw new DeftException($"{configJsonPath}: the vision tower uses {visionAct} but the text tower {textAct}; Deft needs one activation for both.");
+        var visionEps = vision["layer_norm_eps"]?.GetValue<double>() ?? 1e-5;
+        var textEps = text["layer_norm_eps"]?.GetValue<double>() ?? 1e-5;
+        if (Math.Abs(visionEps - textEps) > 1e-12)
+            throw new DeftException($"{configJsonPath}: layer_norm_eps differs between towers ({visionEps} vs {textEps}); Deft needs one value.");
+        return (visionAct, visionEps, vision["num_attention_heads"]?.GetValue<int>() ?? 12, text["num_attention_heads"]?.GetValue<int>() ?? 8);
+    }
+
+    /// <summary>
+    /// open_clip's <c>open_clip_config.json</c> (<c>{"model_cfg": {...}}</c>): QuickGELU only when <c>quick_gelu</c> is true
+    /// (open_clip's default is exact GELU); null when the file does not say.
+    /// </summary>
+    public static ClipActivation? ReadOpenClipActivation(string openClipConfigPath)
+    {
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllText(openClipConfigPath));
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new DeftException($"{openClipConfigPath}: not valid JSON ({ex.Message}).", ex);
+        }
+        var cfg = root?["model_cfg"] as JsonObject ?? root as JsonObject;
+        if (cfg is null) return null;
+        foreach (var tower in new[] { "vision_cfg", "text_cfg" })
+            foreach (var key in new[] { "timm_model_name", "hf_model_name" })
+                if (cfg[tower]?[key] is JsonValue v && v.TryGetValue<string>(out var s) && !string.IsNullOrEmpty(s))
+                    throw new DeftException($"{openClipConfigPath}: {tower}.{key} = '{s}': towers from timm or Hugging Face are not the CLIP transformer Deft implements.");
+        return cfg["quick_gelu"] is JsonValue q && q.TryGetValue<bool>(out var quick) ? (quick ? ClipActivation.QuickGelu : ClipActivation.Gelu) : ClipActivation.Gelu;
+    }
+
+    /// <summary>Parses "quick_gelu"/"quickgelu"/"gelu" (case-insensitive); the guard message lists the valid names.</summary>
+    public static ClipActivation ParseActivation(string name) => name.Trim().ToLowerInvariant().Replace("-", "_") switch
+    {
+        "quick_gelu" or "quickgelu" => ClipActivation.QuickGelu,
+        "gelu" => ClipActivation.Gelu,
+        _ => throw new DeftException($"Unknown activation '{name}'. Valid: quick_gelu, gelu."),
+    };
+
+    private static ClipActivation ParseHfActivation(JsonNode? node, string path, string field)
+    {
+        if (node is null) return ClipActivation.QuickGelu; // transformers' CLIP default
+        var name = node.GetValue<string>();
+        return name switch
+        {
+            "quick_gelu" => ClipActivation.QuickGelu,
+            "gelu" => ClipActivation.Gelu,
+            _ => throw new DeftException($"{path}: {field} = '{name}' is not supported (valid: quick_gelu, gelu)."),
+        };
+    }
+
+    private static int CountLayers(IReadOnlyDictionary<string, long[]> shapes, string prefix, string source)
+    {
+        var indices = new HashSet<int>();
+        foreach (var key in shapes.Keys)
+        {
+            if (!key.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            var rest = key.AsSpan(prefix.Length);
+            var dot = rest.IndexOf('.');
+            if (dot > 0 && int.TryParse(rest[..dot], NumberStyles.None, CultureInfo.InvariantCulture, out var i)) indices.Add(i);
+        }
+        if (indices.Count == 0) throw new DeftException($"{source}: no '{prefix}N.*' keys; not a CLIP ViT state dict.");
+        if (indices.Max() != indices.Count - 1)
+            throw new DeftException($"{source}: '{prefix}N' indices are not 0..{indices.Count - 1} (found {string.Join(", ", indices.Order().Take(10))}).");
+        return indices.Count;
+    }
+
+    private static int HeadsFor(int width, string source) => width % HeadWidth == 0
+        ? width / HeadWidth
+        : throw new DeftException($"{source}: width {width} is not a multiple of {HeadWidth}, so the head count cannot be inferred; give it explicitly.");
+}

@@ -1,0 +1,44 @@
+using Deft.Clip;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Deft.Tests.Clip;
+
+/// <summary>The tiny fixture's weights in all three layouts reproduce PyTorch's outputs (computed with OpenAI's code).</summary>
+public sealed class ClipParityTests
+{
+    private const double Tolerance = 1e-4;
+
+    [Theory]
+    [InlineData("clip-tiny-openai.safetensors", ClipWeightsFormat.Safetensors, ClipWeightsLayout.OpenAi)]
+    [InlineData("clip-tiny-openai.pt", ClipWeightsFormat.TorchPickle, ClipWeightsLayout.OpenAi)]
+    [InlineData("clip-tiny-hf", ClipWeightsFormat.Safetensors, ClipWeightsLayout.HuggingFace)]
+    public void Fixture_outputs_match_pytorch(string name, ClipWeightsFormat format, ClipWeightsLayout layout)
+    {
+        var loaded = ClipLoader.LoadWithInfo(Shared.Fixture(name));
+        using var model = loaded.Model;
+        Assert.Equal(format, loaded.Format);
+        Assert.Equal(layout, loaded.Layout);
+        Assert.Equal(ClipConfig.Tiny, model.Config);
+        using var reference = new TinyReference();
+        using var noGrad = torch.no_grad();
+
+        using var image = model.EncodeImage(reference.Images);
+        using var pre = model.EncodeImagePreProjection(reference.Images);
+        using var text = model.EncodeText(reference.TokenIds);
+        using var logits = model.Logits(image, text);
+
+        TensorAssert.Close(reference.ImageFeatures, image, Tolerance, "image_features");
+        TensorAssert.Close(reference.ImagePreProjection, pre, Tolerance, "image_pre_projection");
+        TensorAssert.Close(reference.TextFeatures, text, Tolerance, "text_features");
+        TensorAssert.Close(reference.LogitsPerImage, logits, Tolerance, "logits_per_image");
+    }
+
+    [Fact]
+    public void Hugging_face_directory_reports_its_tokenizer_files()
+    {
+        var loaded = ClipLoader.LoadWithInfo(Shared.Fixture("clip-tiny-hf"));
+        loaded.Model.Dispose();
+        Assert.Equal(Path.GetFullPath(Shared.Fixture("clip-tiny-hf")), loaded.TokenizerDirectory);
+    }
+}
