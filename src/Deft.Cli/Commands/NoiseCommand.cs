@@ -130,18 +130,26 @@ internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
     {
         var c = noisy.ClassCount;
         var t = noisy.Transition;
-        string Name(int k) => Markup.Escape(k < classes.Count ? $"{k} {classes[k]}" : k.ToString(CultureInfo.InvariantCulture));
+        // Row labels are cut short and columns carry ids only, so ten classes fit an 80-column terminal.
+        string Name(int k, int max = int.MaxValue)
+        {
+            var text = k < classes.Count ? $"{k} {classes[k]}" : k.ToString(CultureInfo.InvariantCulture);
+            return Markup.Escape(text.Length > max ? text[..(max - 1)] + "…" : text);
+        }
         if (c <= MaxPrintedMatrix)
         {
-            var table = new Table().AddColumn("true \\ given");
-            for (var k = 0; k < c; k++) table.AddColumn(new TableColumn(k.ToString(CultureInfo.InvariantCulture)).RightAligned());
+            var table = new Table().Border(TableBorder.Simple)
+                .AddColumn(new TableColumn("true \\ given").NoWrap().Padding(new Padding(1, 0, 1, 0)));
+            for (var k = 0; k < c; k++)
+                table.AddColumn(new TableColumn(k.ToString(CultureInfo.InvariantCulture)).RightAligned().NoWrap().Padding(new Padding(1, 0, 0, 0)));
             for (var row = 0; row < c; row++)
             {
-                var cells = new List<string> { Name(row) };
+                var cells = new List<string> { Name(row, 14) };
                 for (var col = 0; col < c; col++)
                 {
                     var v = t[row][col];
-                    cells.Add(v == 0 ? "[grey]·[/]" : row == col ? $"[bold]{v:0.000}[/]" : $"[yellow]{v:0.000}[/]");
+                    var text = v.ToString("0.00", CultureInfo.InvariantCulture);
+                    cells.Add(v == 0 ? "[grey]·[/]" : row == col ? $"[bold]{text}[/]" : $"[yellow]{text}[/]");
                 }
                 table.AddRow(cells.ToArray());
             }

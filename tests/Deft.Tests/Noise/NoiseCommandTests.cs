@@ -50,7 +50,7 @@ public class NoiseCommandTests
         Assert.Contains("0.3600 = R·(C−1)/C", text);
         Assert.Contains("T[true, given]", text);
         Assert.Contains("9 class9", text);
-        Assert.Contains($"{expected.Transition[3][3]:0.000}", text);
+        Assert.Contains($"{expected.Transition[3][3]:0.00}", text);
     }
 
     [Fact]
