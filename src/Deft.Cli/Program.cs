@@ -77,8 +77,8 @@ namespace Deft.Cli
             var method = configurator is IConfigurator
                 ? AddRoot
                 : configurator.GetType().GetInterfaces()
-                    .Select(i => i.GetMethod("AddCommand"))
-                    .First(m => m is not null)!;
+                    .SelectMany(i => i.GetMethods())
+                    .First(m => m.Name == "AddCommand" && m.IsGenericMethodDefinition && m.GetParameters().Length == 1);
             var configuratorResult = method.MakeGenericMethod(type).Invoke(configurator, [name])!;
             var withDescription = configuratorResult.GetType().GetMethod("WithDescription")!;
             withDescription.Invoke(configuratorResult, [attr.Description]);

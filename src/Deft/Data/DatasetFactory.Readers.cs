@@ -1,10 +1,74 @@
 namespace Deft.Data;
 
-// Placeholder until the readers land: the data-layer work replaces this file.
 public static partial class DatasetFactory
 {
-    private static readonly string[] FormatNames = [];
+    private static readonly string[] FormatNames = ["idx", "cifar10", "cifar100", "folder", "csv"];
+    private static readonly string[] SplitNames = ["train", "test"];
 
-    private static IImageDataset OpenCore(DatasetOptions options) =>
-        throw new DeftException($"Unknown data format '{options.Format}'. Valid formats: (none yet).");
+    /// <summary>The reader for <paramref name="options"/>, without any validation pass.</summary>
+    internal static IImageDataset OpenReader(DatasetOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var format = (options.Format ?? "").Trim().ToLowerInvariant();
+        if (!FormatNames.Contains(format))
+            throw new DeftException($"Unknown data format '{options.Format}'. Valid formats: {string.Join(", ", FormatNames)}.");
+        var split = (options.Split ?? "").Trim().ToLowerInvariant();
+        if (!SplitNames.Contains(split))
+            throw new DeftException($"Unknown split '{options.Split}'. Valid splits: {string.Join(", ", SplitNames)}.");
+        if (string.IsNullOrWhiteSpace(options.Path))
+            throw new DeftException("No data path given. Pass --data PATH.");
+
+        var path = System.IO.Path.GetFullPath(options.Path);
+        var wantsFile = format == "csv";
+        if (wantsFile ? !File.Exists(path) : !Directory.Exists(path))
+        {
+            var what = wantsFile ? "manifest file" : "directory";
+            var hint = !wantsFile && File.Exists(path) ? $" It is a file; --format {format} expects the directory holding the data set." :
+                wantsFile && Directory.Exists(path) ? " It is a directory; --format csv expects the manifest file (.csv or .tsv)." : "";
+            throw new DeftException($"Data {what} not found: {path}.{hint}");
+        }
+
+        IReadOnlyList<string>? classes = null;
+        if (options.ClassesFile is not null)
+        {
+            if (format is not ("csv" or "idx"))
+                throw new DeftException($"--classes applies to the csv and idx formats only; {format} takes its class names from the data set.");
+            classes = ReadClassesFile(options.ClassesFile);
+        }
+
+        var tolerateMissing = options.OnBadImage == BadImagePolicy.Skip;
+        return format switch
+        {
+            "idx" => IdxDataset.Open(path, split, classes),
+            "cifar10" => CifarDataset.Open(path, split, CifarVariant.Cifar10),
+            "cifar100" => CifarDataset.Open(path, split, CifarVariant.Cifar100),
+            "folder" => ImageFolderDataset.Open(path, split),
+            "csv" => ManifestDataset.Open(path, classes, tolerateMissing),
+            _ => throw new InvalidOperationException(format),
+        };
+    }
+
+    /// <summary>One class name per line; blank lines are ignored; names must be unique.</summary>
+    internal static IReadOnlyList<string> ReadClassesFile(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(full))
+            throw new DeftException($"Class list not found: {full}. Pass a text file with one class name per line.");
+        var names = new List<string>();
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var lineNo = 0;
+        foreach (var raw in File.ReadLines(full))
+        {
+            lineNo++;
+            var name = raw.Trim();
+            if (name.Length == 0) continue;
+            if (seen.TryGetValue(name, out var first))
+                throw new DeftException($"{full} line {lineNo}: class name '{name}' repeats line {first}. Class names must be unique.");
+            seen[name] = lineNo;
+            names.Add(name);
+        }
+        if (names.Count == 0)
+            throw new DeftException($"Class list {full} holds no names. Write one class name per line.");
+        return names;
+    }
 }

@@ -5,18 +5,46 @@ public enum BadImagePolicy
 {
     /// <summary>Stop with an error naming the sample (default).</summary>
     Fail,
-    /// <summary>Leave the sample out and list it (see <see cref="IImageDataset"/> implementations' skipped lists).</summary>
+    /// <summary>Leave the sample out and list it (<see cref="ValidatedDataset.Skipped"/>).</summary>
     Skip,
 }
 
 /// <summary>How to open a data set from the command line: a path, a format name, a split.</summary>
-public sealed record DatasetOptions(string Path, string Format, string Split = "train", BadImagePolicy OnBadImage = BadImagePolicy.Fail);
+/// <param name="Path">The data set: a directory (idx, cifar10, cifar100, folder) or a manifest file (csv).</param>
+/// <param name="Format">One of <see cref="DatasetFactory.Formats"/> (case-insensitive).</param>
+/// <param name="Split">One of <see cref="DatasetFactory.Splits"/>. A csv manifest is a single split and ignores it.</param>
+/// <param name="OnBadImage">See <see cref="DatasetFactory.Open"/>.</param>
+/// <param name="ClassesFile">
+/// Optional class-name list, one name per line (<c>--classes</c>): the names for label ids 0..K-1. Used by the
+/// csv and idx formats; the others take their names from the data set itself and reject it.
+/// </param>
+public sealed record DatasetOptions(
+    string Path,
+    string Format,
+    string Split = "train",
+    BadImagePolicy OnBadImage = BadImagePolicy.Fail,
+    string? ClassesFile = null);
 
-/// <summary>Opens data sets by format name (<c>--format</c>). The data layer fills in the readers.</summary>
+/// <summary>Opens data sets by format name (<c>--format</c>).</summary>
 public static partial class DatasetFactory
 {
-    /// <summary>Format names accepted by <see cref="Open"/>.</summary>
+    /// <summary>Format names accepted by <see cref="Open"/>: idx, cifar10, cifar100, folder, csv.</summary>
     public static IReadOnlyList<string> Formats => FormatNames;
 
-    public static IImageDataset Open(DatasetOptions options) => OpenCore(options);
+    /// <summary>Split names accepted by <see cref="Open"/>: train, test.</summary>
+    public static IReadOnlyList<string> Splits => SplitNames;
+
+    /// <summary>
+    /// Opens a data set. With <see cref="BadImagePolicy.Fail"/> the reader is returned as is: images are decoded
+    /// when asked for, and an unreadable one throws a <see cref="DeftException"/> naming it (call
+    /// <see cref="DatasetValidator.Scan"/> to check every image up front). With <see cref="BadImagePolicy.Skip"/>
+    /// every image is decoded once here (<see cref="DatasetValidator.Scan"/>) and a <see cref="ValidatedDataset"/>
+    /// without the unreadable ones is returned; its indices are renumbered densely (see there).
+    /// Structural problems (missing or malformed label files, manifests, class folders) always throw.
+    /// </summary>
+    public static IImageDataset Open(DatasetOptions options)
+    {
+        var reader = OpenReader(options);
+        return options.OnBadImage == BadImagePolicy.Skip ? DatasetValidator.Scan(reader, BadImagePolicy.Skip) : reader;
+    }
 }

@@ -1,0 +1,94 @@
+using System.ComponentModel;
+using Deft.Data;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Deft.Cli.Commands;
+
+[CliCommand("data info", "Summarise a data set split: samples, classes and their counts, image sizes, unreadable images.",
+    Examples = [
+        "data info --data /usr/share/datasets/fashion-mnist --format idx --split train",
+        "data info --data ./images --format folder --on-bad-image skip --json",
+        "data info --data ./train.csv --format csv --classes ./classes.txt",
+    ])]
+internal sealed class DataInfoCommand : Command<DataInfoCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandOption("--data <PATH>")]
+        [Description("The data set: a directory (idx, cifar10, cifar100, folder) or a manifest file (csv).")]
+        public string? Data { get; init; }
+
+        [CommandOption("--format <FORMAT>")]
+        [Description("idx, cifar10, cifar100, folder or csv.")]
+        public string? Format { get; init; }
+
+        [CommandOption("--split <SPLIT>")]
+        [Description("train or test.")]
+        [DefaultValue("train")]
+        public string Split { get; init; } = "train";
+
+        [CommandOption("--on-bad-image <POLICY>")]
+        [Description("fail: stop at the first unreadable image; skip: leave unreadable images out and list them.")]
+        [DefaultValue("fail")]
+        public string OnBadImage { get; init; } = "fail";
+
+        [CommandOption("--classes <FILE>")]
+        [Description("Class names, one per line (csv and idx formats).")]
+        public string? Classes { get; init; }
+
+        [CommandOption("--json")]
+        [Description("Print one JSON object instead of tables.")]
+        public bool Json { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data PATH is required.");
+            if (string.IsNullOrWhiteSpace(Format))
+                return ValidationResult.Error($"--format is required: one of {string.Join(", ", DatasetFactory.Formats)}.");
+            if (ParsePolicy(OnBadImage) is null) return ValidationResult.Error($"--on-bad-image must be fail or skip, got '{OnBadImage}'.");
+            return ValidationResult.Success();
+        }
+    }
+
+    internal static BadImagePolicy? ParsePolicy(string value) => value.Trim().ToLowerInvariant() switch
+    {
+        "fail" => BadImagePolicy.Fail,
+        "skip" => BadImagePolicy.Skip,
+        _ => null,
+    };
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var options = new DatasetOptions(settings.Data!, settings.Format!, settings.Split, ParsePolicy(settings.OnBadImage)!.Value, settings.Classes);
+        var info = DatasetInfo.Collect(options, cancellationToken);
+        if (settings.Json)
+        {
+            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(info, JsonOptions.Indented));
+            return 0;
+        }
+
+        var summary = new Table().AddColumn("data set").AddColumn("");
+        summary.AddRow("path", Markup.Escape(info.Path));
+        summary.AddRow("format", Markup.Escape(info.Format));
+        summary.AddRow("split", Markup.Escape(info.Split));
+        summary.AddRow("samples", info.Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        summary.AddRow("classes", info.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        summary.AddRow("image size", Markup.Escape(info.ImageSize.Description));
+        summary.AddRow("skipped", info.Skipped.Count == 0 ? "0" : $"[yellow]{info.Skipped.Count}[/]");
+        AnsiConsole.Write(summary);
+
+        var classes = new Table().AddColumn("id").AddColumn("class").AddColumn(new TableColumn("samples").RightAligned());
+        foreach (var c in info.Classes)
+            classes.AddRow(c.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(c.Name),
+                c.Count == 0 ? "[yellow]0[/]" : c.Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        AnsiConsole.Write(classes);
+
+        const int shown = 20;
+        foreach (var s in info.Skipped.Take(shown))
+            AnsiConsole.MarkupLineInterpolated($"[yellow]skipped[/] #{s.Index} {s.Source}: {s.Reason}");
+        if (info.Skipped.Count > shown)
+            AnsiConsole.MarkupLineInterpolated($"[yellow]... and {info.Skipped.Count - shown} more[/] (--json lists them all)");
+        return 0;
+    }
+}

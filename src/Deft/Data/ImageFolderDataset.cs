@@ -1,0 +1,82 @@
+namespace Deft.Data;
+
+/// <summary>
+/// One sub-folder per class (torchvision's ImageFolder layout). Class ids follow the ordinal order of the folder
+/// names; within a class, image files (.jpg .jpeg .png .bmp .webp .gif, any case, nested folders included) follow
+/// the ordinal order of their paths relative to the class folder; hidden entries (".name") are ignored.
+/// <para>
+/// Splits: when <c>ROOT/train</c> and <c>ROOT/test</c> both exist, each split reads its own folder and the class list
+/// always comes from <c>ROOT/train</c> (so ids agree between splits; a class may be absent from test, but test may
+/// not add one). Otherwise ROOT itself serves every split.
+/// </para>
+/// Images are decoded on demand (<see cref="ImageDecoder"/>).
+/// </summary>
+internal sealed class ImageFolderDataset : IImageDataset
+{
+    private readonly string[] _files;
+    private readonly int[] _labels;
+
+    private ImageFolderDataset(string[] files, int[] labels, IReadOnlyList<string> classes)
+    {
+        _files = files;
+        _labels = labels;
+        Classes = classes;
+    }
+
+    public int Count => _files.Length;
+    public IReadOnlyList<string> Classes { get; }
+    public int GetLabel(int index) => _labels[index];
+    public RgbImage GetImage(int index) => ImageDecoder.Decode(_files[index]);
+    public string GetSource(int index) => _files[index];
+
+    internal static ImageFolderDataset Open(string root, string split)
+    {
+        var trainDir = System.IO.Path.Combine(root, "train");
+        var testDir = System.IO.Path.Combine(root, "test");
+        var hasSplits = Directory.Exists(trainDir) && Directory.Exists(testDir);
+        var splitDir = hasSplits ? System.IO.Path.Combine(root, split) : root;
+
+        var classes = ClassFolders(hasSplits ? trainDir : root);
+        if (classes.Length == 0)
+            throw new DeftException(
+                $"No class folders in {(hasSplits ? trainDir : root)}. --format folder expects one sub-folder per class holding its images" +
+                " (optionally under train/ and test/).");
+        var present = ClassFolders(splitDir);
+        var unknown = present.Except(classes, StringComparer.Ordinal).ToList();
+        if (unknown.Count > 0)
+            throw new DeftException(
+                $"{System.IO.Path.Combine(splitDir, unknown[0])} is a class folder that {trainDir} lacks. " +
+                "Class ids come from train/; add the class there or remove the folder.");
+
+        var files = new List<string>();
+        var labels = new List<int>();
+        for (var label = 0; label < classes.Length; label++)
+        {
+            var classDir = System.IO.Path.Combine(splitDir, classes[label]);
+            if (!Directory.Exists(classDir)) continue;
+            var images = ImageFiles(classDir);
+            if (images.Count == 0)
+                throw new DeftException(
+                    $"Class folder {classDir} holds no images ({string.Join(" ", ImageDecoder.Extensions.Order(StringComparer.Ordinal))}). " +
+                    "Add its images or remove the folder.");
+            files.AddRange(images);
+            labels.AddRange(Enumerable.Repeat(label, images.Count));
+        }
+        return new ImageFolderDataset([.. files], [.. labels], classes);
+    }
+
+    private static string[] ClassFolders(string dir) =>
+        [.. new DirectoryInfo(dir).EnumerateDirectories()
+            .Where(d => !d.Name.StartsWith('.'))
+            .Select(d => d.Name)
+            .Order(StringComparer.Ordinal)];
+
+    private static List<string> ImageFiles(string classDir)
+    {
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System };
+        return [.. Directory.EnumerateFiles(classDir, "*", options)
+            .Where(f => ImageDecoder.Extensions.Contains(System.IO.Path.GetExtension(f)))
+            .Where(f => !System.IO.Path.GetRelativePath(classDir, f).Split(System.IO.Path.DirectorySeparatorChar).Any(p => p.StartsWith('.')))
+            .OrderBy(f => System.IO.Path.GetRelativePath(classDir, f), StringComparer.Ordinal)];
+    }
+}

@@ -1,0 +1,207 @@
+using System.Globalization;
+using System.Text;
+
+namespace Deft.Data;
+
+/// <summary>
+/// A CSV or TSV manifest: <c>path,label[,clean_label]</c> per line. Tab-separated for <c>.tsv</c>/<c>.tab</c>,
+/// comma-separated for <c>.csv</c>; other extensions: tab when the first line holds one, else comma. Fields may be
+/// double-quoted ("" inside quotes is a quote). Blank lines and lines starting with '#' are ignored. The first line is
+/// a header, and skipped, when its first field is a column name such as <c>path</c>/<c>file</c>/<c>image</c> or its
+/// second is <c>label</c>/<c>class</c>/<c>target</c>. Relative paths are relative to the manifest's directory.
+/// <para>
+/// Labels: with a class list, a label is a class name, or else an id 0..K-1. Without one, either every label is an id
+/// (K = largest id + 1, names "0".."K-1") or every label is a name (classes = the sorted distinct names of both
+/// label columns); a mix is an error. The optional third column is the clean label (<see cref="GetCleanLabel"/>),
+/// read the same way; an empty cell means unknown.
+/// </para>
+/// A manifest is one split: <c>--split</c> does not change what is read (write one manifest per split).
+/// </summary>
+internal sealed class ManifestDataset : IImageDataset
+{
+    private static readonly HashSet<string> PathHeaders = new(StringComparer.OrdinalIgnoreCase)
+        { "path", "file", "filename", "file_name", "filepath", "file_path", "image", "image_path", "img", "img_path" };
+    private static readonly HashSet<string> LabelHeaders = new(StringComparer.OrdinalIgnoreCase)
+        { "label", "labels", "class", "class_name", "target", "noisy_label", "given_label", "y" };
+
+    private readonly string _manifest;
+    private readonly Row[] _rows;
+    private readonly int[] _labels;
+    private readonly int?[] _cleanLabels;
+
+    private sealed record Row(int Line, string Path, string Label, string? Clean);
+
+    private ManifestDataset(string manifest, Row[] rows, int[] labels, int?[] cleanLabels, IReadOnlyList<string> classes)
+    {
+        _manifest = manifest;
+        _rows = rows;
+        _labels = labels;
+        _cleanLabels = cleanLabels;
+        Classes = classes;
+    }
+
+    public int Count => _rows.Length;
+    public IReadOnlyList<string> Classes { get; }
+    public int GetLabel(int index) => _labels[index];
+    public int? GetCleanLabel(int index) => _cleanLabels[index];
+    public string GetSource(int index) => _rows[index].Path;
+
+    public RgbImage GetImage(int index)
+    {
+        try
+        {
+            return ImageDecoder.Decode(_rows[index].Path);
+        }
+        catch (DeftException ex)
+        {
+            throw new DeftException($"{ex.Message} (listed in {_manifest} line {_rows[index].Line})", ex);
+        }
+    }
+
+    internal static ManifestDataset Open(string manifest, IReadOnlyList<string>? classes, bool tolerateMissingFiles)
+    {
+        var baseDir = System.IO.Path.GetDirectoryName(manifest)!;
+        var lines = File.ReadAllLines(manifest);
+        var delimiter = DelimiterFor(manifest, lines);
+        var delimiterName = delimiter == '\t' ? "tab" : "comma";
+
+        var rows = new List<Row>();
+        var first = true;
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var lineNo = i + 1;
+            var text = lines[i];
+            if (string.IsNullOrWhiteSpace(text) || text.TrimStart().StartsWith('#')) continue;
+            var fields = SplitFields(text, delimiter)
+                ?? throw new DeftException($"{manifest} line {lineNo}: a quoted field is not closed. Close the quote (\"...\").");
+            if (first)
+            {
+                first = false;
+                if (PathHeaders.Contains(fields[0].Trim()) || (fields.Count > 1 && LabelHeaders.Contains(fields[1].Trim()))) continue;
+            }
+            if (fields.Count is < 2 or > 3)
+                throw new DeftException(
+                    $"{manifest} line {lineNo}: expected 2 or 3 {delimiterName}-separated fields (path, label[, clean_label]), found {fields.Count}. " +
+                    "Fix the line; quote paths that contain the separator.");
+            var path = fields[0].Trim();
+            var label = fields[1].Trim();
+            var clean = fields.Count == 3 && fields[2].Trim().Length > 0 ? fields[2].Trim() : null;
+            if (path.Length == 0)
+                throw new DeftException($"{manifest} line {lineNo}: the path field is empty. Fill it in or delete the line.");
+            if (label.Length == 0)
+                throw new DeftException($"{manifest} line {lineNo}: the label field is empty. Fill it in or delete the line.");
+            var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, path));
+            if (!tolerateMissingFiles && !File.Exists(full))
+                throw new DeftException(
+                    $"{manifest} line {lineNo}: image file not found: {full}. Fix the path (relative paths start at the manifest's folder), " +
+                    "or pass --on-bad-image skip to leave missing images out.");
+            rows.Add(new Row(lineNo, full, label, clean));
+        }
+        if (rows.Count == 0)
+            throw new DeftException($"{manifest} lists no images. Write one 'path{(delimiter == '\t' ? "\\t" : ",")}label' line per image.");
+
+        var names = classes ?? InferClasses(manifest, rows);
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var c = 0; c < names.Count; c++) index[names[c]] = c;
+        var labels = new int[rows.Count];
+        var cleanLabels = new int?[rows.Count];
+        for (var r = 0; r < rows.Count; r++)
+        {
+            labels[r] = Resolve(manifest, rows[r].Line, rows[r].Label, "label", names, index, classes is not null);
+            if (rows[r].Clean is { } clean)
+                cleanLabels[r] = Resolve(manifest, rows[r].Line, clean, "clean label", names, index, classes is not null);
+        }
+        return new ManifestDataset(manifest, [.. rows], labels, cleanLabels, names);
+    }
+
+    private static IReadOnlyList<string> InferClasses(string manifest, List<Row> rows)
+    {
+        var values = rows.SelectMany(r => r.Clean is null ? new[] { (r.Line, Text: r.Label) } : [(r.Line, r.Label), (r.Line, r.Clean)]).ToList();
+        var firstId = values.FirstOrDefault(v => IsId(v.Text));
+        var firstName = values.FirstOrDefault(v => !IsId(v.Text));
+        if (firstId.Text is not null && firstName.Text is not null)
+            throw new DeftException(
+                $"{manifest} mixes class ids and class names (line {firstId.Line} has '{firstId.Text}', line {firstName.Line} has '{firstName.Text}'). " +
+                "Use one kind throughout, or pass --classes FILE so names and ids can be matched.");
+        if (firstName.Text is not null)
+            return [.. values.Select(v => v.Text).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+        var max = values.Max(v => long.Parse(v.Text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));
+        var negative = values.FirstOrDefault(v => v.Text.StartsWith('-'));
+        if (negative.Text is not null)
+            throw new DeftException($"{manifest} line {negative.Line}: label id {negative.Text} is out of range; ids start at 0.");
+        if (max >= 1_000_000)
+        {
+            var at = values.First(v => long.Parse(v.Text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) == max);
+            throw new DeftException($"{manifest} line {at.Line}: label id {at.Text} is out of range (the class count is inferred as largest id + 1). Fix the label or pass --classes FILE.");
+        }
+        return [.. Enumerable.Range(0, (int)max + 1).Select(i => i.ToString(CultureInfo.InvariantCulture))];
+    }
+
+    private static bool IsId(string text) =>
+        long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _);
+
+    private static int Resolve(string manifest, int line, string text, string what, IReadOnlyList<string> names,
+        Dictionary<string, int> index, bool explicitClasses)
+    {
+        if (index.TryGetValue(text, out var id)) return id;
+        if (IsId(text))
+        {
+            var value = long.Parse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+            if (value >= 0 && value < names.Count) return (int)value;
+            throw new DeftException(
+                $"{manifest} line {line}: {what} id {text} is out of range 0..{names.Count - 1} ({names.Count} classes). Fix the label" +
+                (explicitClasses ? " or the --classes list." : "."));
+        }
+        var shown = string.Join(", ", names.Take(20)) + (names.Count > 20 ? $", ... ({names.Count} in all)" : "");
+        throw new DeftException(
+            $"{manifest} line {line}: unknown {what} '{text}'. Valid class names: {shown}." +
+            (explicitClasses ? " Fix the label or add the class to the --classes list." : ""));
+    }
+
+    private static char DelimiterFor(string manifest, string[] lines)
+    {
+        var ext = System.IO.Path.GetExtension(manifest).ToLowerInvariant();
+        if (ext is ".tsv" or ".tab") return '\t';
+        if (ext == ".csv") return ',';
+        var firstLine = lines.FirstOrDefault(l => !string.IsNullOrWhiteSpace(l) && !l.TrimStart().StartsWith('#')) ?? "";
+        return firstLine.Contains('\t') ? '\t' : ',';
+    }
+
+    /// <summary>Splits one line; null when a quoted field is left open.</summary>
+    internal static List<string>? SplitFields(string line, char delimiter)
+    {
+        var fields = new List<string>();
+        var field = new StringBuilder();
+        var inQuotes = false;
+        var wasQuoted = false;
+        for (var i = 0; i < line.Length; i++)
+        {
+            var ch = line[i];
+            if (inQuotes)
+            {
+                if (ch == '"')
+                {
+                    if (i + 1 < line.Length && line[i + 1] == '"') { field.Append('"'); i++; }
+                    else inQuotes = false;
+                }
+                else field.Append(ch);
+            }
+            else if (ch == '"' && field.ToString().Trim().Length == 0 && !wasQuoted)
+            {
+                field.Clear();
+                inQuotes = true;
+                wasQuoted = true;
+            }
+            else if (ch == delimiter)
+            {
+                fields.Add(field.ToString());
+                field.Clear();
+                wasQuoted = false;
+            }
+            else field.Append(ch);
+        }
+        if (inQuotes) return null;
+        fields.Add(field.ToString());
+        return fields;
+    }
+}

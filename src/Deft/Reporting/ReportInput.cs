@@ -1,0 +1,28 @@
+using Deft.Data;
+
+namespace Deft.Reporting;
+
+/// <summary>One scored sample as the report shows it.</summary>
+public sealed record ReportSample(
+    int Index,
+    int GivenLabel,
+    int SuggestedLabel,
+    double LabelQuality,
+    bool IsLabelIssue,
+    int? TrueLabel);
+
+/// <summary>Points of a precision–recall curve (same length, ordered by decreasing threshold).</summary>
+public sealed record PrecisionRecallPoints(IReadOnlyList<double> Recall, IReadOnlyList<double> Precision, string Description);
+
+/// <summary>Everything <see cref="HtmlReport"/> needs; computed by the caller (detect, run, score).</summary>
+public sealed record ReportInput(
+    string Title,
+    IReadOnlyList<string> Classes,
+    IReadOnlyList<ReportSample> Samples,
+    IReadOnlyList<KeyValuePair<string, string>> Summary,
+    PrecisionRecallPoints? PrecisionRecall = null,
+    Func<int, RgbImage>? LoadImage = null,
+    int Thumbnails = 50)
+{
+    public bool HasGroundTruth => Samples.Count > 0 && Samples.All(s => s.TrueLabel.HasValue);
+}
