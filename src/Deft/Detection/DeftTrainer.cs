@@ -99,12 +99,11 @@ public sealed class DeftTrainer
     /// <summary>Receives warnings (batches that selected nothing after warm-up).</summary>
     public Action<string>? Warn { get; init; }
 
-    /// <summary>Trains from <see cref="TrainingState.CompletedEpochs"/> + 1 to the last epoch (or to the stop point).</summary>
+    /// <summary>Trains from <see cref="TrainingState.CompletedEpochs"/> + 1 to the last epoch.</summary>
     public void Train(CancellationToken cancellationToken = default)
     {
         var epochs = _options.Epochs;
-        var stopAt = _options.StopAfterEpochs is { } k ? Math.Min(epochs, State.CompletedEpochs + k) : epochs;
-        for (var epoch = State.CompletedEpochs + 1; epoch <= stopAt; epoch++)
+        for (var epoch = State.CompletedEpochs + 1; epoch <= epochs; epoch++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();

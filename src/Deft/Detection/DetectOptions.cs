@@ -59,8 +59,10 @@ public sealed record DetectOptions
     public double WeightDecay { get; init; } = 5e-4;
     public long Seed { get; init; }
     public TowerPrecision Precision { get; init; } = TowerPrecision.Fp32;
-    /// <summary>Per-channel mean/std; null: the data set's usual statistics (CIFAR's for cifar10/100, else CLIP's).</summary>
-    public Normalization? Normalization { get; init; }
+    /// <summary>Per-channel mean; null: the official code's CIFAR statistics for cifar10/100, else the model's own.</summary>
+    public RgbTriple? Mean { get; init; }
+    /// <summary>Per-channel standard deviation; null: as for <see cref="Mean"/>.</summary>
+    public RgbTriple? Std { get; init; }
     /// <summary>Training augmentation; null: cifar for 32-pixel-class data (cifar10/100, idx), clip otherwise.</summary>
     public AugmentPreset? Augment { get; init; }
     public SelectionSource Selection { get; init; } = SelectionSource.LastEpoch;
@@ -70,8 +72,6 @@ public sealed record DetectOptions
     public string? CacheDirectory { get; init; }
     /// <summary>Loader threads; null: one per core.</summary>
     public int? Workers { get; init; }
-    /// <summary>Stop after this many epochs of this invocation (tests simulate a killed run); null: run to the end.</summary>
-    public int? StopAfterEpochs { get; init; }
 
     public void Validate()
     {
@@ -85,12 +85,20 @@ public sealed record DetectOptions
         if (string.IsNullOrWhiteSpace(OutputDirectory)) throw new DeftException("--out is required.");
     }
 
-    /// <summary>The data set's usual statistics: the official DeFT code's CIFAR values, else CLIP's.</summary>
-    public Normalization ResolveNormalization() => Normalization ?? Format.ToLowerInvariant() switch
+    /// <summary>Explicit statistics, else the official DeFT code's CIFAR values for CIFAR, else the model's own.</summary>
+    public Normalization ResolveNormalization(Normalization modelDefault)
+    {
+        var d = DefaultNormalization(Format, modelDefault);
+        var mean = Mean ?? d.Mean;
+        var std = Std ?? d.Std;
+        return Normalization.From([mean.R, mean.G, mean.B], [std.R, std.G, std.B]);
+    }
+
+    public static Normalization DefaultNormalization(string format, Normalization modelDefault) => format.ToLowerInvariant() switch
     {
         "cifar10" => new Normalization(new(0.4914f, 0.4822f, 0.4465f), new(0.2023f, 0.1994f, 0.2010f)),
         "cifar100" => new Normalization(new(0.507f, 0.487f, 0.441f), new(0.267f, 0.256f, 0.276f)),
-        _ => Deft.Data.Transforms.Normalization.Clip,
+        _ => modelDefault,
     };
 
     public AugmentPreset ResolveAugment() => Augment ?? (Format.ToLowerInvariant() is "cifar10" or "cifar100" or "idx" ? AugmentPreset.Cifar : AugmentPreset.Clip);

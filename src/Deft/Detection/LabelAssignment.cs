@@ -57,6 +57,20 @@ public sealed class LabelAssignment
         return new LabelAssignment(Enumerable.Range(0, n).ToArray(), labels, truth, dataset.Classes.Count, source);
     }
 
+    /// <summary>
+    /// The samples and labels of a label file (<c>index,label[,true_label]</c>, as <c>deft noise</c> writes). Where the
+    /// file has no true label for a sample, the data set's clean label (CIFAR-N style) is used if it has one.
+    /// </summary>
+    public static LabelAssignment FromLabelFile(string path, IImageDataset dataset)
+    {
+        var rows = Deft.Noise.LabelFile.Read(path, dataset.Count, dataset.Classes.Count, dataset.Classes);
+        return new LabelAssignment(
+            rows.Select(r => r.Index).ToArray(),
+            rows.Select(r => r.Label).ToArray(),
+            rows.Select(r => r.TrueLabel ?? dataset.GetCleanLabel(r.Index)).ToArray(),
+            dataset.Classes.Count, path);
+    }
+
     /// <summary>A stable fingerprint of the assignment (for caches and resume checks).</summary>
     public string Fingerprint()
     {
