@@ -108,9 +108,9 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [CommandOption("--adapter-dim <N>")] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
 
         [CommandOption("--augment <PRESET>")]
-        [Description("cifar (random crop 32 + padding 4, resize, flip: the official recipe), clip (random resized crop + flip) or none.")]
-        [DefaultValue("cifar")]
-        public string Augment { get; init; } = "cifar";
+        [Description("auto (cifar for images of at most 32 px, else clip), cifar (random crop 32 + padding 4, resize, flip: the official recipe), clip (random resized crop + flip) or none.")]
+        [DefaultValue("auto")]
+        public string Augment { get; init; } = "auto";
 
         [CommandOption("--resolution <PX>")]
         [Description("Input size. Default: the model's (CLIP, ViT; a ViT's positions are resampled for another size), 224 for ResNet weights.")]
@@ -223,7 +223,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         HeadTemplates = s.Templates is { Length: > 0 } t ? t : ["a photo of a {}."],
         Vocabulary = s.Vocab,
         Peft = s.Peft is null ? null : new PeftOptions(PeftOptions.ParseKinds(s.Peft), s.Partial, s.VptLength, s.LoraRank, s.AdapterDim),
-        Augment = ImagePipeline.ParsePreset(s.Augment),
+        Augment = string.Equals(s.Augment.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : ImagePipeline.ParsePreset(s.Augment),
         Resolution = s.Resolution,
         Seed = s.Seed,
         Limit = s.Limit,

@@ -42,7 +42,11 @@ public sealed record AdaptOptions
     /// <summary>CLIP only: null or <see cref="PeftKind.Full"/> is full fine-tuning of the transformer blocks.</summary>
     public PeftOptions? Peft { get; init; }
 
-    public AugmentPreset Augment { get; init; } = AugmentPreset.Cifar;
+    /// <summary>
+    /// Training augmentation; null: <see cref="AugmentPreset.Cifar"/> (the official recipe: random crop 32 with padding 4,
+    /// resize, flip) for images of at most 32 px, <see cref="AugmentPreset.Clip"/> (random resized crop, flip) for larger ones.
+    /// </summary>
+    public AugmentPreset? Augment { get; init; }
 
     /// <summary>Input resolution; null: the model's (CLIP and ViT), 224 for ResNet files, the preset's for random ResNets.</summary>
     public int? Resolution { get; init; }

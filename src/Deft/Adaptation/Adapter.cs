@@ -65,7 +65,8 @@ public static class Adapter
         using var optimizer = AdaptOptimizers.Create(hp.Optimizer, network.Trainables, hp.LearningRate, hp.Momentum, hp.WeightDecay);
         using var loss = RobustLosses.Create(options.Loss, train.Count, classes.Count, options.LossOptions);
         var normalization = build.Normalization;
-        var loader = new BatchLoader(train, trainIndices, ImagePipeline.ForTraining(options.Augment, network.Resolution, normalization),
+        var augment = options.Augment ?? DefaultAugment(train);
+        var loader = new BatchLoader(train, trainIndices, ImagePipeline.ForTraining(augment, network.Resolution, normalization),
             new BatchLoaderOptions(options.BatchSize, Shuffle: true, Seed: options.Seed, Workers: options.Workers));
         var evalPipeline = ImagePipeline.Eval(network.Resolution, normalization);
 
@@ -107,6 +108,14 @@ public static class Adapter
         AdaptedModel.Save(options.OutputDirectory, network, classes, normalization, options, result);
         run.Complete(result);
         return result;
+    }
+
+    /// <summary>The CIFAR recipe for small images (it crops 32 px), CLIP's random resized crop for larger ones.</summary>
+    internal static AugmentPreset DefaultAugment(IImageDataset train)
+    {
+        if (train.Count == 0) return AugmentPreset.Cifar;
+        var first = train.GetImage(0);
+        return Math.Max(first.Width, first.Height) <= 32 ? AugmentPreset.Cifar : AugmentPreset.Clip;
     }
 
     private static void Validate(AdaptOptions o)

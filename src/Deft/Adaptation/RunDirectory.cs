@@ -162,7 +162,7 @@ internal sealed class RunDirectory
             {
                 ["kinds"] = p.Name, ["partial"] = p.Partial, ["vpt_len"] = p.VptLength, ["lora_rank"] = p.LoraRank, ["adapter_dim"] = p.AdapterDim,
             },
-            ["augment"] = o.Augment.ToString().ToLowerInvariant(),
+            ["augment"] = o.Augment?.ToString().ToLowerInvariant() ?? "auto",
             ["resolution"] = o.Resolution,
             ["seed"] = o.Seed,
             ["limit"] = o.Limit,

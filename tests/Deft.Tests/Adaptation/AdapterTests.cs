@@ -338,6 +338,14 @@ public sealed class AdapterTests
     }
 
     [Fact]
+    public void TheDefaultAugmentationIsTheCifarRecipeForSmallImagesOnly()
+    {
+        Assert.Equal(AugmentPreset.Cifar, Adapter.DefaultAugment(new PlantedColours(2, size: 28)));
+        Assert.Equal(AugmentPreset.Cifar, Adapter.DefaultAugment(new PlantedColours(2, size: 32)));
+        Assert.Equal(AugmentPreset.Clip, Adapter.DefaultAugment(new PlantedColours(2, size: 96)));
+    }
+
+    [Fact]
     public void PeftAndTextHeadAreRefusedForOtherBackbones()
     {
         using var dir = new AdaptTestFiles.TempDir();
