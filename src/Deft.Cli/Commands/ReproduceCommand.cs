@@ -57,6 +57,10 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         [DefaultValue(ReproducePlanner.DefaultImagesPerSecond)]
         public double ImagesPerSecond { get; init; } = ReproducePlanner.DefaultImagesPerSecond;
 
+        [CommandOption("--measure")]
+        [Description("Time ViT-B/16 phase-1 work on this machine (about a minute) and price each recipe from it, by its class count and batch size; overrides --images-per-second.")]
+        public bool Measure { get; init; }
+
         [CommandOption("--json")]
         [Description("Print the plan(s) as JSON.")]
         public bool Json { get; init; }
@@ -82,7 +86,16 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         }
 
         var recipes = settings.Name is null ? RecipeRegistry.All : [RecipeRegistry.Get(settings.Name)];
-        var options = new PlanOptions(settings.Root, settings.Model, settings.Out, settings.Seed, settings.ImagesPerSecond);
+        Throughput? measured = null;
+        if (settings.Measure)
+        {
+            Console.Error.WriteLine("Measuring ViT-B/16 forward+backward on this machine (random weights)...");
+            measured = ThroughputProbe.Measure();
+            Console.Error.WriteLine(
+                $"measured with {measured.Threads} threads: {measured.VisionSecondsPerImage.ToString("0.000", CultureInfo.InvariantCulture)} s per image (vision tower), " +
+                $"{measured.TextSecondsPerPrompt.ToString("0.0000", CultureInfo.InvariantCulture)} s per {ThroughputProbe.PromptTokens}-token prompt (text tower)");
+        }
+        var options = new PlanOptions(settings.Root, settings.Model, settings.Out, settings.Seed, settings.ImagesPerSecond, measured);
         var plans = recipes.Select(r => ReproducePlanner.Plan(r, options)).ToList();
         var missing = StepCommands.Where(c => !CommandExists(c)).ToList();
 
@@ -166,7 +179,7 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         var c = plan.Cost;
         Console.WriteLine($"cost: {c.PhaseOneTrainImages.ToString("N0", inv)} phase-1 + {c.DetectionImages.ToString("N0", inv)} detection + " +
             $"{c.PhaseTwoTrainImages.ToString("N0", inv)} phase-2 + {c.EvaluationImages.ToString("N0", inv)} test = {c.TotalImages.ToString("N0", inv)} images " +
-            $"at {ReproducePlanner.Number(c.ImagesPerSecond)} img/s = {c.Hours.ToString("N1", inv)} h");
+            $"at {c.ImagesPerSecond.ToString("0.###", inv)} img/s = {c.Hours.ToString("N1", inv)} h");
         Console.WriteLine();
     }
 }

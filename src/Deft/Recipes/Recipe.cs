@@ -101,6 +101,7 @@ public sealed record Recipe(
     string Name,
     string Title,
     string DataSetName,
+    int ClassCount,
     string RootLayoutHint,
     IReadOnlyList<RootRequirement> RootRequirements,
     DataSplit Train,

@@ -33,12 +33,12 @@ public static class RecipeRegistry
             new("CIFAR-100 test records", ["cifar-100-binary/test.bin", "test.bin"]),
             new("CIFAR-100 class names", ["cifar-100-binary/fine_label_names.txt", "fine_label_names.txt"]),
         ];
-        AddSynthetic(recipes, "cifar100", "CIFAR-100", "cifar100", 50_000, 10_000, cifar,
+        AddSynthetic(recipes, "cifar100", "CIFAR-100", 100, "cifar100", 50_000, 10_000, cifar,
             "ROOT/cifar-100-binary/{train.bin,test.bin,fine_label_names.txt} (the CIFAR-100 binary version, extracted)",
             new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 1), idnResize: null);
 
         recipes.Add(new Recipe(
-            "cifar100n", "CIFAR-100N: CIFAR-100 with human noisy labels", "CIFAR-100N",
+            "cifar100n", "CIFAR-100N: CIFAR-100 with human noisy labels", "CIFAR-100N", 100,
             "ROOT/cifar-100-binary/ plus ROOT/CIFAR-100_human.csv (or .npy, or the official .pt; also under ROOT/data/)",
             [.. cifar, new("CIFAR-100N noisy labels", ["CIFAR-100_human.csv", "CIFAR-100_human.npy", "CIFAR-100_human.pt",
                 "data/CIFAR-100_human.csv", "data/CIFAR-100_human.npy", "data/CIFAR-100_human.pt"])],
@@ -49,7 +49,7 @@ public static class RecipeRegistry
             [new PaperFigure(PaperMetric.DetectionPrecision, 88.43, "CIFAR-100N train")]));
 
         recipes.Add(new Recipe(
-            "clothing1m", "Clothing1M: real-world noise from online-shop labels", "Clothing1M",
+            "clothing1m", "Clothing1M: real-world noise from online-shop labels", "Clothing1M", 14,
             "ROOT/{noisy_label_kv.txt,clean_label_kv.txt,noisy_train_key_list.txt,clean_test_key_list.txt} (or under ROOT/annotations/) and ROOT/images/",
             [
                 new("noisy labels", ["noisy_label_kv.txt", "annotations/noisy_label_kv.txt"]),
@@ -67,7 +67,7 @@ public static class RecipeRegistry
             [new PaperFigure(PaperMetric.TestAccuracy, 72.44, "Clothing1M clean test")]));
 
         recipes.Add(new Recipe(
-            "webvision", "WebVision 1.0, first 50 classes (Google images); tested on WebVision and ImageNet validation", "WebVision",
+            "webvision", "WebVision 1.0, first 50 classes (Google images); tested on WebVision and ImageNet validation", "WebVision", 50,
             "ROOT/info/{synsets.txt,train_filelist_google.txt,val_filelist.txt}, ROOT/google/, ROOT/val_images_256/, ROOT/imagenet/val/",
             [
                 new("class list", ["info/synsets.txt"]),
@@ -86,7 +86,7 @@ public static class RecipeRegistry
             new PhaseOneSettings(WarmupEpochs: 5), new PhaseTwoSettings(WarmupEpochs: 5),
             [new PaperFigure(PaperMetric.TestAccuracy, 85.12, "WebVision validation")]));
 
-        AddSynthetic(recipes, "tiny-imagenet", "Tiny-ImageNet", "tiny-imagenet", 100_000, 10_000,
+        AddSynthetic(recipes, "tiny-imagenet", "Tiny-ImageNet", 200, "tiny-imagenet", 100_000, 10_000,
             [
                 new("class list", ["wnids.txt", "tiny-imagenet-200/wnids.txt"]),
                 new("class names", ["words.txt", "tiny-imagenet-200/words.txt"]),
@@ -96,7 +96,7 @@ public static class RecipeRegistry
             "ROOT/tiny-imagenet-200/{wnids.txt,words.txt,train/,val/} (the archive, extracted)",
             new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 5), idnResize: 64);
 
-        AddSynthetic(recipes, "cub200", "CUB-200-2011", "cub200", 5_994, 5_794,
+        AddSynthetic(recipes, "cub200", "CUB-200-2011", 200, "cub200", 5_994, 5_794,
             [
                 new("image list", ["images.txt", "CUB_200_2011/images.txt"]),
                 new("image labels", ["image_class_labels.txt", "CUB_200_2011/image_class_labels.txt"]),
@@ -107,7 +107,7 @@ public static class RecipeRegistry
             "ROOT/CUB_200_2011/{images.txt,image_class_labels.txt,train_test_split.txt,classes.txt,images/}",
             new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 1), idnResize: 64);
 
-        AddSynthetic(recipes, "stanford-cars", "Stanford Cars", "stanford-cars", 8_144, 8_041,
+        AddSynthetic(recipes, "stanford-cars", "Stanford Cars", 196, "stanford-cars", 8_144, 8_041,
             [
                 new("class names", ["devkit/cars_meta.mat", "cars_meta.mat", "names.csv",
                     "stanford_cars/devkit/cars_meta.mat", "stanford_cars/cars_meta.mat"]),
@@ -124,7 +124,7 @@ public static class RecipeRegistry
         return recipes;
     }
 
-    private static void AddSynthetic(List<Recipe> recipes, string prefix, string dataSetName, string format, int train, int test,
+    private static void AddSynthetic(List<Recipe> recipes, string prefix, string dataSetName, int classCount, string format, int train, int test,
         IReadOnlyList<RootRequirement> requirements, string hint, PhaseOneSettings phaseOne, PhaseTwoSettings phaseTwo, int? idnResize)
     {
         foreach (var (kind, rates) in new[] { (NoiseKind.Symmetric, SymmetricRates), (NoiseKind.InstanceDependent, InstanceRates) })
@@ -134,7 +134,7 @@ public static class RecipeRegistry
                 var noise = new NoiseSpec(kind, rate);
                 var name = $"{prefix}-{noise.CliMode}-{rate.ToString("0.0", CultureInfo.InvariantCulture)}";
                 recipes.Add(new Recipe(
-                    name, $"{dataSetName}, {noise.Description}", dataSetName, hint, requirements,
+                    name, $"{dataSetName}, {noise.Description}", dataSetName, classCount, hint, requirements,
                     new DataSplit(format, "train", null, train, "train"),
                     [new DataSplit(format, "test", null, test, "test")],
                     noise, phaseOne, phaseTwo, [])

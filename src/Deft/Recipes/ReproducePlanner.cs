@@ -10,12 +10,17 @@ namespace Deft.Recipes;
 /// <param name="OutputDirectory">Where the run folder (OUTPUT/NAME) goes.</param>
 /// <param name="Seed">The seed passed to every step.</param>
 /// <param name="ImagesPerSecond">Training throughput used for the cost estimate.</param>
+/// <param name="Measured">
+/// Per-sample costs measured on this machine (<see cref="ThroughputProbe"/>); when given, each recipe's throughput is
+/// derived from them, its class count and its batch size, and <paramref name="ImagesPerSecond"/> is not used.
+/// </param>
 public sealed record PlanOptions(
     string? Root,
     string Model = "MODEL",
     string OutputDirectory = "runs",
     int Seed = 0,
-    double ImagesPerSecond = ReproducePlanner.DefaultImagesPerSecond);
+    double ImagesPerSecond = ReproducePlanner.DefaultImagesPerSecond,
+    Throughput? Measured = null);
 
 /// <summary>One command of a plan.</summary>
 public sealed record PlanStep(string Title, string Command);
@@ -60,8 +65,9 @@ public static partial class ReproducePlanner
     {
         ArgumentNullException.ThrowIfNull(recipe);
         ArgumentNullException.ThrowIfNull(options);
-        if (!(options.ImagesPerSecond > 0) || double.IsInfinity(options.ImagesPerSecond))
-            throw new DeftException($"--images-per-second must be a positive number, got {options.ImagesPerSecond.ToString(CultureInfo.InvariantCulture)}.");
+        var imagesPerSecond = options.Measured?.PhaseOneImagesPerSecond(recipe.ClassCount, recipe.PhaseOne.BatchSize) ?? options.ImagesPerSecond;
+        if (!(imagesPerSecond > 0) || double.IsInfinity(imagesPerSecond))
+            throw new DeftException($"--images-per-second must be a positive number, got {imagesPerSecond.ToString(CultureInfo.InvariantCulture)}.");
 
         List<SplitSize> sizes;
         string root;
@@ -79,7 +85,7 @@ public static partial class ReproducePlanner
 
         var run = Path.Combine(options.OutputDirectory, recipe.Name);
         var steps = Steps(recipe, root, options, run);
-        return new ReproducePlan(recipe, root, options.Root is not null, sizes, steps, Cost(recipe, sizes, options.ImagesPerSecond), run);
+        return new ReproducePlan(recipe, root, options.Root is not null, sizes, steps, Cost(recipe, sizes, imagesPerSecond), run);
     }
 
     /// <summary>

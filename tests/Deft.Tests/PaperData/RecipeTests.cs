@@ -102,6 +102,18 @@ public sealed class RecipeTests : IDisposable
     }
 
     [Fact]
+    public void Measured_costs_price_each_recipe_by_its_classes_and_batch()
+    {
+        var measured = new Throughput(VisionSecondsPerImage: 0.5, TextSecondsPerPrompt: 0.1, Threads: 2);
+        // A CIFAR-100 step of 64 images also encodes 2 × 100 prompts: 64 / (64 × 0.5 + 200 × 0.1) images per second.
+        Assert.Equal(64 / 52.0, measured.PhaseOneImagesPerSecond(100, 64), 12);
+
+        var clothing = ReproducePlanner.Plan(RecipeRegistry.Get("clothing1m"), new PlanOptions(null, ImagesPerSecond: 99, Measured: measured));
+        Assert.Equal(32 / (32 * 0.5 + 28 * 0.1), clothing.Cost.ImagesPerSecond, 12);
+        Assert.Equal(clothing.Cost.TotalImages / clothing.Cost.ImagesPerSecond / 3600, clothing.Cost.Hours, 9);
+    }
+
+    [Fact]
     public void Root_check_lists_everything_missing_at_once()
     {
         _dir.WriteText("cub/images.txt", "1 a/b.jpg\n");
