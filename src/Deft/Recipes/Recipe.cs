@@ -113,7 +113,8 @@ public sealed record Recipe(
 {
     /// <summary>
     /// For instance-dependent noise: the side images are resized to before their pixels feed the noise model (the
-    /// official code uses 64×64 for Tiny-ImageNet, CUB and Stanford Cars); null uses the stored pixels (CIFAR's 32×32).
+    /// official code uses 64×64 for CUB and Stanford Cars, whose images differ in size); null uses the stored pixels
+    /// (CIFAR's 32×32, Tiny-ImageNet's 64×64).
     /// </summary>
     public int? IdnResize { get; init; }
 }

@@ -94,7 +94,7 @@ public static class RecipeRegistry
                 new("validation labels (the test split)", ["val/val_annotations.txt", "tiny-imagenet-200/val/val_annotations.txt"]),
             ],
             "ROOT/tiny-imagenet-200/{wnids.txt,words.txt,train/,val/} (the archive, extracted)",
-            new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 5), idnResize: 64);
+            new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 5), idnResize: null);
 
         AddSynthetic(recipes, "cub200", "CUB-200-2011", 200, "cub200", 5_994, 5_794,
             [

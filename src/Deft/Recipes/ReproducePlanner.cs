@@ -143,10 +143,12 @@ public static partial class ReproducePlanner
         if (recipe.Noise.CliMode is { } mode)
         {
             labels = Path.Combine(run, "noisy-labels.csv");
-            List<string> noise = ["noise", .. data, "--mode", mode, "--rate", Number(recipe.Noise.Rate)];
-            if (recipe.IdnResize is { } side) noise.AddRange(["--idn-resize", side.ToString(CultureInfo.InvariantCulture)]);
-            noise.AddRange([.. seed, "--out", labels]);
-            steps.Add(new PlanStep($"Inject {recipe.Noise.Description} noise into the training labels (clean labels kept beside them)", Command(noise)));
+            List<string> noise = ["noise", .. data, "--mode", mode, "--ratio", Number(recipe.Noise.Rate), .. seed, "--out", labels];
+            var title = $"Inject {recipe.Noise.Description} noise into the training labels (clean labels kept beside them)";
+            if (recipe.IdnResize is { } side)
+                title += $". The official code resizes the images to {side}x{side} for this; deft noise needs images of one size " +
+                    "and has no resize option yet, so resize a copy of the data set first";
+            steps.Add(new PlanStep(title, Command(noise)));
         }
 
         var p1 = recipe.PhaseOne;

@@ -58,8 +58,10 @@ public sealed class RecipeTests : IDisposable
         Assert.False(plan.RootChecked);
         Assert.Equal(3, plan.Steps.Count);
         Assert.Equal(
-            "./deft noise --data ROOT --format cub200 --split train --mode idn --rate 0.2 --idn-resize 64 --seed 3 --out out/cub200-idn-0.2/noisy-labels.csv",
+            "./deft noise --data ROOT --format cub200 --split train --mode idn --ratio 0.2 --seed 3 --out out/cub200-idn-0.2/noisy-labels.csv",
             plan.Steps[0].Command);
+        Assert.Contains("resizes the images to 64x64", plan.Steps[0].Title);
+        Assert.DoesNotContain("resize", ReproducePlanner.Plan(RecipeRegistry.Get("tiny-imagenet-idn-0.2"), new PlanOptions(null)).Steps[0].Title);
         Assert.Equal(
             "./deft detect --data ROOT --format cub200 --split train --labels out/cub200-idn-0.2/noisy-labels.csv --model '/models/my clip' " +
             "--backbone ViT-B/16 --resolution 224 --vpt-deep 20 --n-ctx 16 --class-token-position end --optimizer sgd --lr 0.03 --momentum 0.9 " +
