@@ -30,7 +30,7 @@ internal sealed class PretrainCommand : Command<PretrainCommand.Settings>
         [CommandOption("--lr <LR>")] [DefaultValue(5e-4)] public double LearningRate { get; init; } = 5e-4;
         [CommandOption("--weight-decay <WD>")] [DefaultValue(0.1)] public double WeightDecay { get; init; } = 0.1;
         [CommandOption("--seed <N>")] [DefaultValue(0)] public int Seed { get; init; }
-        [CommandOption("--warmup <FRACTION>")] [Description("Fraction of the steps with a linear learning-rate warm-up.")] [DefaultValue(0.0)] public double Warmup { get; init; }
+        [CommandOption("--warmup <FRACTION>")] [Description("Fraction of the steps with a linear learning-rate warm-up.")] [DefaultValue(0.1)] public double Warmup { get; init; } = 0.1;
         [CommandOption("--threads <N>")] [Description("Intra-op threads (default: one per core).")] public int? Threads { get; init; }
 
         [CommandOption("--limit <N>")]

@@ -71,7 +71,7 @@ public class PretrainingTests(ITestOutputHelper output)
         var train = DatasetFactory.Open(new DatasetOptions(path, "idx", "train"));
         var test = DatasetFactory.Open(new DatasetOptions(path, "idx", "test"));
         var aux = MiniProtocol.AuxiliaryIndices(train.Count).Take(2048).ToArray();
-        var options = new PretrainOptions(Epochs: 4, BatchSize: 64, LearningRate: 1e-3, Seed: 0);
+        var options = new PretrainOptions(Epochs: 4, BatchSize: 64, Seed: 0); // lr 5e-4 with 10% warm-up
         var result = MiniPretraining.Run(train, aux, options);
         using var model = result.Model;
         var losses = result.Training.EpochLosses;
@@ -80,7 +80,7 @@ public class PretrainingTests(ITestOutputHelper output)
         var evalIdx = Enumerable.Range(0, 1000).ToArray();
         var accuracy = MiniPretraining.ZeroShotAccuracy(model, result.Tokenizer, test, evalIdx);
         output.WriteLine($"zero-shot top-1 on 1000 test images: {accuracy:P1}");
-        Assert.True(accuracy > 0.2, $"zero-shot accuracy {accuracy:P1} is not clearly above chance (10%)");
+        Assert.True(accuracy > 0.3, $"zero-shot accuracy {accuracy:P1} is not clearly above chance (10%)");
 
         var dir = Directory.CreateTempSubdirectory("deft-pretrained").FullName;
         try
