@@ -32,7 +32,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         public string Split { get; init; } = "train";
 
         [CommandOption("--labels <FILE>")]
-        [Description("Label file (index,label[,true_label], as `deft noise` writes): which samples take part and their labels; true_label enables precision/recall. Default: the data set's labels.")]
+        [Description("Label file (index,label[[,true_label]], as `deft noise` writes): which samples take part and their labels; true_label enables precision/recall. Default: the data set's labels.")]
         public string? Labels { get; init; }
 
         [CommandOption("--classes <FILE>")] [Description("Class names, one per line, in label order (used in the prompts).")]
