@@ -84,13 +84,16 @@ public sealed class ClipModel : nn.Module
     /// of each row, as CLIP's tokenizer produces). Only the first max(EOT)+1 positions are encoded: the causal mask
     /// makes the EOT feature independent of the padding after it.
     /// </summary>
-    public Tensor EncodeText(Tensor tokenIds)
+    public Tensor EncodeText(Tensor tokenIds) => EncodeText(tokenIds, cutAtEndOfText: true);
+
+    /// <summary><paramref name="cutAtEndOfText"/> false runs every position (the reference the cut is tested against).</summary>
+    internal Tensor EncodeText(Tensor tokenIds, bool cutAtEndOfText)
     {
         CheckTokenIds(tokenIds);
         using var scope = torch.NewDisposeScope();
         var ids = tokenIds.dtype == ScalarType.Int64 ? tokenIds : tokenIds.to(ScalarType.Int64);
         var eot = ids.argmax(-1);
-        var length = eot.max().item<long>() + 1;
+        var length = cutAtEndOfText ? eot.max().item<long>() + 1 : ids.shape[1];
         var embeddings = TokenEmbeddingCore(ids.narrow(1, 0, length));
         return EncodeTextEmbeddingsCore(embeddings, eot, length).MoveToOuterDisposeScope();
     }

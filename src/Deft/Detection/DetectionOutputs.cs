@@ -28,6 +28,9 @@ public static class DetectionOutputs
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
+    /// <summary>The same naming as <see cref="JsonOptions"/>, on one line (JSON-lines output).</summary>
+    public static JsonSerializerOptions JsonLineOptions { get; } = new(JsonOptions) { WriteIndented = false };
+
     public static void Write(string directory, DetectionReport report)
     {
         Directory.CreateDirectory(directory);

@@ -42,3 +42,37 @@ public sealed class ClipParityTests
         Assert.Equal(Path.GetFullPath(Shared.Fixture("clip-tiny-hf")), loaded.TokenizerDirectory);
     }
 }
+
+public sealed class ClipTorchScriptTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"deft-clip-ts-{Guid.NewGuid():N}");
+
+    public ClipTorchScriptTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void TorchScript_archive_loads_through_libtorch_and_matches_pytorch()
+    {
+        var path = Path.Combine(_dir, "tiny-jit.pt");
+        var weights = Safetensors.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        try
+        {
+            // OpenAI's released archives are float16; the loader converts.
+            var half = weights.ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float16));
+            TorchScriptArchive.Write(path, half);
+            foreach (var t in half.Values) t.Dispose();
+        }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+
+        var loaded = ClipLoader.LoadWithInfo(path);
+        using var model = loaded.Model;
+        Assert.Equal(ClipWeightsFormat.TorchScript, loaded.Format);
+        using var reference = new TinyReference();
+        using var noGrad = torch.no_grad();
+        using var image = model.EncodeImage(reference.Images);
+        using var text = model.EncodeText(reference.TokenIds);
+        Assert.True(TensorAssert.MinRowCosine(reference.ImageFeatures, image) > 0.999);
+        Assert.True(TensorAssert.MinRowCosine(reference.TextFeatures, text) > 0.999);
+    }
+}

@@ -1,0 +1,106 @@
+using System.IO.Compression;
+using System.Text;
+using static TorchSharp.torch;
+
+namespace Deft.Tests.Clip;
+
+/// <summary>
+/// Writes a minimal TorchScript archive (what torch.jit.save produces, without methods): one class per module of the
+/// state dict's name tree in code/__torch__.py, the module objects pickled in data.pkl, tensor bytes under data/.
+/// Lets the tests exercise the TorchScript path without Python.
+/// </summary>
+internal static class TorchScriptArchive
+{
+    private sealed class Node
+    {
+        public List<(string Name, Tensor Tensor)> Parameters { get; } = [];
+        public SortedDictionary<string, Node> Children { get; } = new(StringComparer.Ordinal);
+        public int Id { get; set; }
+    }
+
+    public static void Write(string path, IReadOnlyDictionary<string, Tensor> stateDict)
+    {
+        var root = new Node();
+        foreach (var (key, tensor) in stateDict)
+        {
+            var parts = key.Split('.');
+            var node = root;
+            foreach (var part in parts[..^1])
+            {
+                if (!node.Children.TryGetValue(part, out var child)) node.Children[part] = child = new Node();
+                node = child;
+            }
+            node.Parameters.Add((parts[^1], tensor));
+        }
+        var nodes = new List<Node>();
+        void Number(Node n) { n.Id = nodes.Count; nodes.Add(n); foreach (var c in n.Children.Values) Number(c); }
+        Number(root);
+
+        var code = new StringBuilder();
+        foreach (var n in nodes)
+        {
+            code.Append($"class N{n.Id}(Module):\n");
+            code.Append($"  __parameters__ = [{string.Concat(n.Parameters.Select(p => $"\"{p.Name}\", "))}]\n");
+            code.Append("  __buffers__ = []\n");
+            foreach (var (name, _) in n.Parameters) code.Append($"  {name} : Tensor\n");
+            code.Append("  training : bool\n");
+            foreach (var (name, child) in n.Children)
+                code.Append(char.IsDigit(name[0]) ? $"  __annotations__[\"{name}\"] = __torch__.N{child.Id}\n" : $"  {name} : __torch__.N{child.Id}\n");
+        }
+
+        var storages = new List<Tensor>();
+        var pkl = new List<byte> { 0x80, 2 };
+        void Ascii(string s) => pkl.AddRange(Encoding.ASCII.GetBytes(s));
+        void Unicode(string s) { var b = Encoding.UTF8.GetBytes(s); pkl.Add((byte)'X'); pkl.AddRange(BitConverter.GetBytes(b.Length)); pkl.AddRange(b); }
+        void Int(long v) { pkl.Add((byte)'J'); pkl.AddRange(BitConverter.GetBytes(checked((int)v))); }
+        void WriteTensor(Tensor t)
+        {
+            var key = storages.Count.ToString();
+            storages.Add(t.contiguous());
+            Ascii("ctorch._utils\n_rebuild_tensor_v2\n(");
+            Ascii("("); Unicode("storage"); Ascii($"ctorch\n{StorageName(t.dtype)}\n"); Unicode(key); Unicode("cpu"); Int(t.NumberOfElements); Ascii("tQ");
+            Int(0);
+            Ascii("("); foreach (var s in t.shape) Int(s); Ascii("t");
+            Ascii("("); foreach (var s in t.contiguous().stride()) Int(s); Ascii("t");
+            pkl.Add(0x89);
+            Ascii("ccollections\nOrderedDict\n)R");
+            Ascii("tR");
+        }
+        void WriteModule(Node n)
+        {
+            Ascii($"c__torch__\nN{n.Id}\n)"); pkl.Add(0x81);
+            Ascii("}(");
+            Unicode("training"); pkl.Add(0x89);
+            foreach (var (name, t) in n.Parameters) { Unicode(name); WriteTensor(t); }
+            foreach (var (name, child) in n.Children) { Unicode(name); WriteModule(child); }
+            Ascii("ub");
+        }
+        WriteModule(root);
+        Ascii(".");
+
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
+        void Entry(string name, byte[] bytes)
+        {
+            using var s = zip.CreateEntry($"archive/{name}", CompressionLevel.NoCompression).Open();
+            s.Write(bytes);
+        }
+        Entry("data.pkl", [.. pkl]);
+        Entry("code/__torch__.py", Encoding.UTF8.GetBytes(code.ToString()));
+        Entry("constants.pkl", [0x80, 2, (byte)')', (byte)'.']);
+        Entry("version", "3\n"u8.ToArray());
+        for (var i = 0; i < storages.Count; i++)
+        {
+            Entry($"data/{i}", storages[i].bytes.ToArray());
+            storages[i].Dispose();
+        }
+    }
+
+    private static string StorageName(ScalarType t) => t switch
+    {
+        ScalarType.Float32 => "FloatStorage",
+        ScalarType.Float16 => "HalfStorage",
+        ScalarType.BFloat16 => "BFloat16Storage",
+        ScalarType.Int64 => "LongStorage",
+        _ => throw new ArgumentException(t.ToString()),
+    };
+}
