@@ -21,7 +21,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--model <SPEC>")]
-        [Description("random:<preset>[@seed] (CLIP: tiny, ViT-B-16…; resnet50, resnet-tiny; vit_base_patch16_224, vit-tiny), a CLIP directory, or a .safetensors/.pth state dict (CLIP, torchvision/timm ResNet, timm ViT).")]
+        [Description("random:<preset>[[@seed]] (CLIP: tiny, ViT-B-16…; resnet50, resnet-tiny; vit_base_patch16_224, vit-tiny), a CLIP directory, or a .safetensors/.pth state dict (CLIP, torchvision/timm ResNet, timm ViT).")]
         public string? Model { get; init; }
 
         [CommandOption("--backbone <KIND>")]

@@ -7,7 +7,7 @@ using Deft.Data.Loading;
 using Deft.Data.Transforms;
 using Deft.Detection;
 using Deft.Peft;
-using Deft.Prompts;
+using Deft.Clip.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -49,7 +49,8 @@ public static class Adapter
 
         var run = RunDirectory.Prepare(options, train, test, selectedCount);
         var peft = options.Peft ?? new PeftOptions(PeftKind.Full);
-        var build = BackboneLoader.Create(options.Model, options.Backbone, classes.Count, options.Resolution, peft, options.Seed);
+        var build = BackboneLoader.Create(options.Model, options.Backbone, classes.Count, options.Resolution, peft, options.Seed,
+            withTokenizer: options.HeadInit == HeadInit.Text, options.Vocabulary);
         using var network = build.Network;
         var notes = new List<string>(build.Notes);
         var kind = network.Kind;
@@ -58,7 +59,7 @@ public static class Adapter
         if (kind != BackboneKind.Clip && options.HeadInit == HeadInit.Text)
             throw new DeftException($"--head-init text needs CLIP's text tower; this model is a {kind.ToName()}.");
         if (options.HeadInit == HeadInit.Text && run.Checkpoint is null)
-            InitializeHeadFromText((ClipClassifier)network, build.Clip!, classes, options);
+            InitializeHeadFromText((ClipClassifier)network, build.Tokenizer!, classes, options);
 
         run.Begin();
         var hp = Hyperparameters.For(kind, options);
@@ -147,9 +148,8 @@ public static class Adapter
 
     private static string Preview(IReadOnlyList<string> names) => string.Join(", ", names.Take(6)) + (names.Count > 6 ? ", …" : "");
 
-    private static void InitializeHeadFromText(ClipClassifier network, LoadedClip loaded, IReadOnlyList<string> classes, AdaptOptions options)
+    private static void InitializeHeadFromText(ClipClassifier network, ClipTokenizer tokenizer, IReadOnlyList<string> classes, AdaptOptions options)
     {
-        var tokenizer = ClipPromptTokenizer.Resolve(loaded, options.Vocabulary);
         using var zeroShot = ZeroShotClassifier.Create(network.Clip, tokenizer, classes, options.HeadTemplates);
         network.InitializeHeadFromText(zeroShot.ClassEmbeddings);
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Deft.Clip;
+using Deft.Clip.Tokenization;
 using Deft.Data.Transforms;
 using Deft.Peft;
 using TorchSharp;
@@ -10,7 +11,8 @@ using F = TorchSharp.torch.nn.functional;
 namespace Deft.Adaptation;
 
 /// <summary>A freshly built network and what loading it involved.</summary>
-internal sealed record BackboneBuild(IAdaptNetwork Network, Normalization Normalization, IReadOnlyList<string> Notes, LoadedClip? Clip);
+/// <param name="Tokenizer">The CLIP model's tokenizer when it was asked for (text head initialisation), else null.</param>
+internal sealed record BackboneBuild(IAdaptNetwork Network, Normalization Normalization, IReadOnlyList<string> Notes, ClipTokenizer? Tokenizer);
 
 /// <summary>
 /// Builds the phase-2 network from a model spec: <c>random:&lt;preset&gt;[@seed]</c> (CLIP presets, resnet50,
@@ -22,17 +24,19 @@ internal static class BackboneLoader
 {
     private static readonly HashSet<string> IgnoredKeySuffixes = new(StringComparer.Ordinal) { "num_batches_tracked" };
 
-    public static BackboneBuild Create(string spec, BackboneKind kind, int classCount, int? resolution, PeftOptions peft, long headSeed)
+    /// <param name="withTokenizer">Resolve a CLIP model's tokenizer too (<see cref="ClipBundle"/>: its directory's, <paramref name="vocab"/>, the installed one).</param>
+    public static BackboneBuild Create(string spec, BackboneKind kind, int classCount, int? resolution, PeftOptions peft, long headSeed,
+        bool withTokenizer = false, string? vocab = null)
     {
         if (classCount < 2) throw new DeftException($"Fine-tuning needs at least 2 classes; the data set has {classCount}.");
         using var generator = new Generator((ulong)headSeed);
         if (spec.StartsWith(ClipLoader.RandomPrefix, StringComparison.OrdinalIgnoreCase))
-            return CreateRandom(spec, kind, classCount, resolution, peft, generator);
+            return CreateRandom(spec, kind, classCount, resolution, peft, generator, withTokenizer, vocab);
         if (Directory.Exists(spec))
         {
             if (kind is not (BackboneKind.Auto or BackboneKind.Clip))
                 throw new DeftException($"{spec} is a directory; only CLIP models come as directories. Pass a .safetensors/.pth file for --backbone {kind.ToName()}.");
-            return CreateClip(ClipLoader.LoadWithInfo(spec), classCount, resolution, peft, generator);
+            return CreateClip(spec, withTokenizer, vocab, classCount, resolution, peft, generator);
         }
         if (!File.Exists(spec))
             throw new DeftException($"Model '{spec}' not found. Pass random:<preset>[@seed] (CLIP: {string.Join(", ", ClipConfig.PresetNames)}; ResNet: " +
@@ -49,7 +53,7 @@ internal static class BackboneLoader
                 case BackboneKind.Clip:
                     DisposeAll(tensors);
                     tensors.Clear();
-                    return CreateClip(ClipLoader.LoadWithInfo(spec), classCount, resolution, peft, generator);
+                    return CreateClip(spec, withTokenizer, vocab, classCount, resolution, peft, generator);
                 case BackboneKind.ResNet:
                     return LoadResNet(spec, tensors, classCount, resolution, generator);
                 case BackboneKind.Vit:
@@ -95,7 +99,8 @@ internal static class BackboneLoader
             $"{(unmatched.Count == 0 ? "(none)" : string.Join(", ", unmatched))}{(list.Count > unmatched.Count ? ", …" : "")}.{foundText}");
     }
 
-    private static BackboneBuild CreateRandom(string spec, BackboneKind kind, int classCount, int? resolution, PeftOptions peft, Generator generator)
+    private static BackboneBuild CreateRandom(string spec, BackboneKind kind, int classCount, int? resolution, PeftOptions peft, Generator generator,
+        bool withTokenizer, string? vocab)
     {
         var rest = spec[ClipLoader.RandomPrefix.Length..];
         var at = rest.LastIndexOf('@');
@@ -112,7 +117,7 @@ internal static class BackboneLoader
         switch (chosen)
         {
             case BackboneKind.Clip when isClip:
-                return CreateClip(ClipLoader.LoadWithInfo(spec), classCount, resolution, peft, generator);
+                return CreateClip(spec, withTokenizer, vocab, classCount, resolution, peft, generator);
             case BackboneKind.ResNet when resnet is not null:
             {
                 var config = resolution is { } r ? resnet with { ImageSize = r } : resnet;
@@ -134,8 +139,21 @@ internal static class BackboneLoader
         throw new DeftException($"Unknown random preset '{preset}'{(kind == BackboneKind.Auto ? "" : $" for --backbone {kind.ToName()}")}. Valid presets: {string.Join(", ", valid)}.");
     }
 
-    private static BackboneBuild CreateClip(LoadedClip loaded, int classCount, int? resolution, PeftOptions peft, Generator generator)
+    private static BackboneBuild CreateClip(string spec, bool withTokenizer, string? vocab, int classCount, int? resolution, PeftOptions peft, Generator generator)
     {
+        LoadedClip loaded;
+        ClipTokenizer? tokenizer = null;
+        Normalization normalization;
+        if (withTokenizer)
+        {
+            var bundle = ClipBundle.Load(spec, vocab);
+            (loaded, tokenizer, normalization) = (bundle.Loaded, bundle.Tokenizer, bundle.Normalization);
+        }
+        else
+        {
+            loaded = ClipLoader.LoadWithInfo(spec);
+            normalization = ClipNormalization(loaded);
+        }
         var size = loaded.Model.Config.Vision.ImageSize;
         if (resolution is { } r && r != size)
         {
@@ -145,7 +163,7 @@ internal static class BackboneLoader
         try
         {
             var network = new ClipClassifier(loaded.Model, peft, classCount, generator);
-            return new BackboneBuild(network, ClipNormalization(loaded), [], loaded);
+            return new BackboneBuild(network, normalization, [], tokenizer);
         }
         catch
         {
