@@ -13,7 +13,7 @@ namespace Deft.Cli.Commands;
     Examples = [
         "adapt --model ViT-B-16.pt --data ./cifar-10 --format cifar10 --selection runs/detect/samples.csv --test ./cifar-10 --out runs/adapt",
         "adapt --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --selection runs/detect/samples.csv --test /usr/share/datasets/fashion-mnist --out runs/adapt --epochs 3",
-        "adapt --model resnet50.safetensors --data ./cifar-10 --format cifar10 --selection all --loss gce --test ./cifar-10 --out runs/gce --resolution 32",
+        "adapt --model resnet50.safetensors --data ./cifar-10 --format cifar10 --selection all --labels noisy.csv --loss gce --test ./cifar-10 --out runs/gce --resolution 32",
         "adapt --model ViT-B-16.pt --data ./cifar-10 --format cifar10 --selection samples.csv --peft lora --out runs/lora --resume",
     ])]
 internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
@@ -48,6 +48,10 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [CommandOption("--selection <FILE>")]
         [Description("The detector's samples.csv (trains on rows with is_label_issue false, with their given_label), or 'all' for every sample with its own label. Default: all.")]
         public string? Selection { get; init; }
+
+        [CommandOption("--labels <FILE>")]
+        [Description("With --selection all: a label file (index,label[[,true_label]], as `deft noise` writes) with the noisy labels to train on and the samples that take part. Default: the data set's labels.")]
+        public string? Labels { get; init; }
 
         [CommandOption("--test <PATH>")]
         [Description("The test data set (same format); accuracy is measured after every epoch.")]
@@ -200,6 +204,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         Backbone = BackboneKinds.Parse(s.Backbone),
         OutputDirectory = s.Out!,
         SelectionPath = s.Selection,
+        LabelsPath = s.Labels,
         Epochs = s.Epochs,
         BatchSize = s.Batch,
         Optimizer = s.Optimizer is null ? null : s.Optimizer.Trim().ToLowerInvariant() switch

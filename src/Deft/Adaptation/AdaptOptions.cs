@@ -20,6 +20,12 @@ public sealed record AdaptOptions
     /// <summary>The detector's samples.csv; null or "all": train on every sample with the data set's labels.</summary>
     public string? SelectionPath { get; init; }
 
+    /// <summary>
+    /// With <see cref="TrainsOnAll"/>: a label file (<c>index,label[,true_label]</c>, as <c>deft noise</c> writes) giving
+    /// the samples that take part and their noisy labels; null: the data set's own labels.
+    /// </summary>
+    public string? LabelsPath { get; init; }
+
     public int Epochs { get; init; } = 10;
     public int BatchSize { get; init; } = 64;
     public OptimizerKind? Optimizer { get; init; }

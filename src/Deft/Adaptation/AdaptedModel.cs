@@ -68,6 +68,7 @@ public sealed class AdaptedModel : IDisposable
             {
                 ["model"] = options.Model,
                 ["selection"] = options.TrainsOnAll ? "all" : options.SelectionPath,
+                ["labels"] = options.LabelsPath,
                 ["loss"] = options.Loss.ToString().ToLowerInvariant(),
                 ["head_init"] = options.HeadInit.ToString().ToLowerInvariant(),
                 ["epochs"] = result.Epochs.Count,

@@ -33,16 +33,22 @@ public static class Adapter
         var classes = train.Classes;
         if (test is not null) CheckSameClasses(train, test);
 
-        var mask = options.TrainsOnAll ? SelectionMask.All(train) : SelectionFile.Apply(SelectionFile.Read(options.SelectionPath!), train);
-        var trainIndices = Enumerable.Range(0, options.Limit is { } limit ? Math.Min(limit, train.Count) : train.Count).ToArray();
-        var selectedCount = trainIndices.Count(i => mask.Selected[i]);
+        var mask = !options.TrainsOnAll ? SelectionFile.Apply(SelectionFile.Read(options.SelectionPath!), train)
+            : options.LabelsPath is { } labelsPath ? SelectionMask.FromLabelFile(labelsPath, train)
+            : SelectionMask.All(train);
+        var participating = mask.Indices.Length;
+        if (options.Limit is { } limit) mask = mask.Limit(limit, classes.Count);
+        var trainIndices = mask.Indices;
+        var selectedCount = mask.SelectedCount;
         if (selectedCount == 0)
             throw new DeftException(options.TrainsOnAll
                 ? "The training set is empty."
                 : $"{options.SelectionPath}: no sample is selected as clean (is_label_issue is true everywhere{(options.Limit is not null ? " within --limit" : "")}); nothing to train on.");
         var warnings = new List<string>();
-        var missing = options.Limit is null ? mask.ClassesWithoutSamples
-            : SelectionMask.MissingClasses(trainIndices.Select(i => mask.Selected[i]).ToArray(), trainIndices.Select(i => mask.GivenLabels[i]).ToArray(), classes.Count);
+        var notes = new List<string>();
+        if (participating < train.Count)
+            notes.Add($"{(options.TrainsOnAll ? options.LabelsPath : options.SelectionPath)} covers {participating:N0} of the data set's {train.Count:N0} samples; the others take no part");
+        var missing = mask.ClassesWithoutSamples;
         if (missing.Count > 0)
             warnings.Add($"No {(options.TrainsOnAll ? "" : "selected ")}training sample has class {string.Join(", ", missing.Take(10).Select(k => $"{k} '{classes[k]}'"))}" +
                 $"{(missing.Count > 10 ? $" (+{missing.Count - 10} more)" : "")}: the model never sees {(missing.Count == 1 ? "it" : "them")} labelled.");
@@ -52,7 +58,7 @@ public static class Adapter
         var build = BackboneLoader.Create(options.Model, options.Backbone, classes.Count, options.Resolution, peft, options.Seed,
             withTokenizer: options.HeadInit == HeadInit.Text, options.Vocabulary);
         using var network = build.Network;
-        var notes = new List<string>(build.Notes);
+        notes.AddRange(build.Notes);
         var kind = network.Kind;
         if (kind != BackboneKind.Clip && options.Peft is not null)
             throw new DeftException($"--peft applies to the CLIP backbone only; this model is a {kind.ToName()}.");
@@ -131,6 +137,8 @@ public static class Adapter
         if (o.Limit is < 1) throw new DeftException($"--limit must be ≥ 1, got {o.Limit}.");
         if (o.Resolution is < 1) throw new DeftException($"--resolution must be ≥ 1, got {o.Resolution}.");
         if (o.Resume && o.Force) throw new DeftException("--resume continues the run in --out and --force discards it; pass one of them.");
+        if (o.LabelsPath is not null && !o.TrainsOnAll)
+            throw new DeftException("--labels applies to --selection all: a selection file (samples.csv) carries the given labels itself.");
         if (o.HeadInit == HeadInit.Text && o.HeadTemplates.Count == 0) throw new DeftException("--head-init text needs at least one prompt template.");
     }
 

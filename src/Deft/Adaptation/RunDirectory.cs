@@ -145,6 +145,8 @@ internal sealed class RunDirectory
             ["backbone"] = o.Backbone.ToName(),
             ["selection"] = o.TrainsOnAll ? "all" : Path.GetFullPath(o.SelectionPath!),
             ["selection_sha256"] = o.TrainsOnAll ? null : Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(o.SelectionPath!))),
+            ["labels"] = o.LabelsPath is null ? null : Path.GetFullPath(o.LabelsPath),
+            ["labels_sha256"] = o.LabelsPath is null || !File.Exists(o.LabelsPath) ? null : Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(o.LabelsPath))),
             ["selected"] = selectedCount,
             ["train"] = Data(train, o.TrainDescription),
             ["test"] = test is null ? null : Data(test, o.TestDescription),

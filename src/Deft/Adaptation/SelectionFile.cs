@@ -21,11 +21,12 @@ public sealed record Selection(string Path, IReadOnlyList<SelectionEntry> Entrie
     public int SelectedCount => Entries.Count(e => e.IsSelected);
 }
 
-/// <summary>What a selection means for one data set: per index whether it trains and with which label.</summary>
-/// <param name="Selected">Per data set index: selected as clean.</param>
-/// <param name="GivenLabels">Per data set index: the label to train on (samples.csv's given_label).</param>
+/// <summary>What a selection means for one data set: which samples take part, which of them train, with which label.</summary>
+/// <param name="Indices">The data set indices that take part, ascending (a detector run on a subset lists only those).</param>
+/// <param name="Selected">Per data set index: takes part and was selected as clean.</param>
+/// <param name="GivenLabels">Per data set index: the label to train on (samples.csv's given_label, or the label file's).</param>
 /// <param name="ClassesWithoutSamples">Class ids of which no selected sample remains.</param>
-public sealed record SelectionMask(bool[] Selected, int[] GivenLabels, IReadOnlyList<int> ClassesWithoutSamples)
+public sealed record SelectionMask(int[] Indices, bool[] Selected, int[] GivenLabels, IReadOnlyList<int> ClassesWithoutSamples)
 {
     public int SelectedCount => Selected.Count(s => s);
 
@@ -34,9 +35,36 @@ public sealed record SelectionMask(bool[] Selected, int[] GivenLabels, IReadOnly
     {
         var labels = new int[data.Count];
         for (var i = 0; i < labels.Length; i++) labels[i] = data.GetLabel(i);
+        return AllOf(Enumerable.Range(0, data.Count).ToArray(), labels, data);
+    }
+
+    /// <summary>
+    /// Every sample of a label file (<c>index,label[,true_label]</c>, as <c>deft noise</c> writes) selected with the
+    /// file's label: training on all noisy labels of a synthetic-noise run.
+    /// </summary>
+    public static SelectionMask FromLabelFile(string path, IImageDataset data)
+    {
+        var rows = Deft.Noise.LabelFile.Read(path, data.Count, data.Classes.Count, data.Classes);
+        var labels = new int[data.Count];
+        foreach (var r in rows) labels[r.Index] = r.Label;
+        return AllOf(rows.Select(r => r.Index).Order().ToArray(), labels, data);
+    }
+
+    private static SelectionMask AllOf(int[] indices, int[] labels, IImageDataset data)
+    {
         var selected = new bool[data.Count];
-        Array.Fill(selected, true);
-        return new SelectionMask(selected, labels, MissingClasses(selected, labels, data.Classes.Count));
+        foreach (var i in indices) selected[i] = true;
+        return new SelectionMask(indices, selected, labels, MissingClasses(selected, labels, data.Classes.Count));
+    }
+
+    /// <summary>The first <paramref name="count"/> participating samples only (quick runs).</summary>
+    public SelectionMask Limit(int count, int classCount)
+    {
+        if (count >= Indices.Length) return this;
+        var kept = Indices.Take(count).ToArray();
+        var selected = new bool[Selected.Length];
+        foreach (var i in kept) selected[i] = Selected[i];
+        return new SelectionMask(kept, selected, GivenLabels, MissingClasses(selected, GivenLabels, classCount));
     }
 
     internal static IReadOnlyList<int> MissingClasses(bool[] selected, int[] labels, int classCount)
@@ -101,9 +129,9 @@ public static class SelectionFile
     }
 
     /// <summary>
-    /// Checks that the selection describes <paramref name="data"/>: one row per sample, every index in range and its
-    /// source the data set's (see <see cref="SourcesMatch"/>), labels valid. Mismatches throw a
-    /// <see cref="DeftException"/> naming the first few.
+    /// Checks that the selection describes <paramref name="data"/>: every index in range and its source the data
+    /// set's (see <see cref="SourcesMatch"/>), labels valid. Mismatches throw a <see cref="DeftException"/> naming the
+    /// first few. A file may list a subset (the detector ran on a label file's samples): only those take part.
     /// </summary>
     public static SelectionMask Apply(Selection selection, IImageDataset data)
     {
@@ -114,9 +142,6 @@ public static class SelectionFile
             throw new DeftException($"{path}: {outOfRange.Count} row(s) name samples the data set does not have (it has {data.Count}, indices 0..{data.Count - 1}): " +
                 string.Join("; ", outOfRange.Take(5).Select(e => $"line {e.Line}: index {e.Index}")) +
                 ". The selection was made for another data set or split; run detect on this one.");
-        if (selection.Entries.Count != data.Count)
-            throw new DeftException($"{path} lists {selection.Entries.Count} samples but the data set has {data.Count}. " +
-                "A selection must describe every sample of the training set it was made for; run detect on this data set.");
 
         var mismatches = new List<string>();
         var mismatchCount = 0;
@@ -144,7 +169,8 @@ public static class SelectionFile
             selected[e.Index] = e.IsSelected;
             labels[e.Index] = e.GivenLabel;
         }
-        return new SelectionMask(selected, labels, SelectionMask.MissingClasses(selected, labels, k));
+        var indices = selection.Entries.Select(e => e.Index).Order().ToArray();
+        return new SelectionMask(indices, selected, labels, SelectionMask.MissingClasses(selected, labels, k));
     }
 
     /// <summary>

@@ -310,6 +310,27 @@ public sealed class AdapterTests
         Assert.Equal("all", (string?)config["training"]!["selection"]);
     }
 
+    [Fact]
+    public void TrainingOnAllUsesTheLabelFilesSamplesAndLabels()
+    {
+        using var dir = new AdaptTestFiles.TempDir();
+        var train = new PlantedColours(40, seed: 12);
+        var labels = dir.File("noisy.csv");
+        // 24 of the 40 samples, each relabelled to the next class: the model learns the shifted labels.
+        File.WriteAllText(labels, "index,label,true_label\n" + string.Concat(Enumerable.Range(0, 24).Select(i => $"{i},{(train.GetLabel(i) + 1) % 4},{train.GetLabel(i)}\n")));
+        var result = Adapter.Train(Options(dir.File("run"), epochs: 3) with { LabelsPath = labels }, train, null);
+        Assert.Equal(24, result.TrainSamples);
+        Assert.Contains(result.Notes, n => n.Contains("covers 24 of the data set's 40 samples"));
+        using var model = AdaptedModel.Load(dir.File("run"));
+        var predictions = model.Predict(train, indices: Enumerable.Range(24, 16).ToArray(), workers: 1);
+        // Unseen samples of the same colours are predicted with the shifted label.
+        Assert.True(predictions.Count(p => p.PredictedLabel == (train.GetLabel(p.Index) + 1) % 4) >= 12,
+            string.Join(", ", predictions.Select(p => $"{p.Index}:{p.PredictedLabel}/{train.GetLabel(p.Index)}")));
+
+        var ex = Assert.Throws<DeftException>(() => Adapter.Train(Options(dir.File("run2")) with { LabelsPath = labels, SelectionPath = labels }, train, null));
+        Assert.Contains("--labels applies to --selection all", ex.Message);
+    }
+
     [Theory]
     [InlineData("random:resnet-tiny")]
     [InlineData("random:vit-tiny")]

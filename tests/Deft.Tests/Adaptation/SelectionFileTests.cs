@@ -79,18 +79,38 @@ public sealed class SelectionFileTests
     }
 
     [Fact]
-    public void ACountMismatchOrAnIndexOutOfRangeIsRejected()
+    public void ASubsetTakesPartAloneButAnIndexOutOfRangeIsRejected()
     {
         using var dir = new AdaptTestFiles.TempDir();
         var small = new PlantedColours(10);
         var large = new PlantedColours(12);
-        var path = AdaptTestFiles.WriteSamples(dir.File("samples.csv"), small);
-        var ex = Assert.Throws<DeftException>(() => SelectionFile.Apply(SelectionFile.Read(path), large));
-        Assert.Contains("lists 10 samples but the data set has 12", ex.Message);
+        // The detector ran on the first 10 samples of the larger set (a label file's subset): only they take part.
+        var path = AdaptTestFiles.WriteSamples(dir.File("samples.csv"), small, source: i => large.GetSource(i), given: i => large.GetLabel(i));
+        var mask = SelectionFile.Apply(SelectionFile.Read(path), large);
+        Assert.Equal(Enumerable.Range(0, 10), mask.Indices);
+        Assert.False(mask.Selected[10] || mask.Selected[11]);
+        Assert.Equal(10, mask.SelectedCount);
+
         var path2 = AdaptTestFiles.WriteSamples(dir.File("samples2.csv"), large);
-        ex = Assert.Throws<DeftException>(() => SelectionFile.Apply(SelectionFile.Read(path2), small));
+        var ex = Assert.Throws<DeftException>(() => SelectionFile.Apply(SelectionFile.Read(path2), small));
         Assert.Contains("line 12: index 10", ex.Message);
         Assert.Contains("indices 0..9", ex.Message);
+    }
+
+    [Fact]
+    public void ALabelFileGivesTheSamplesAndNoisyLabelsOfTrainingOnAll()
+    {
+        using var dir = new AdaptTestFiles.TempDir();
+        var data = new PlantedColours(8);
+        var path = dir.File("noisy.csv");
+        File.WriteAllText(path, "index,label,true_label\n5,2,1\n0,3,3\n6,0,0\n");
+        var mask = SelectionMask.FromLabelFile(path, data);
+        Assert.Equal([0, 5, 6], mask.Indices);
+        Assert.Equal([3, 2, 0], mask.Indices.Select(i => mask.GivenLabels[i]));
+        Assert.Equal(3, mask.SelectedCount);
+        Assert.Equal([1], mask.ClassesWithoutSamples);
+        Assert.Equal([0, 5], mask.Limit(2, 4).Indices);
+        Assert.False(mask.Limit(2, 4).Selected[6]);
     }
 
     [Fact]
