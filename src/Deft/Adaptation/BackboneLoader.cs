@@ -152,7 +152,7 @@ internal static class BackboneLoader
         else
         {
             loaded = ClipLoader.LoadWithInfo(spec);
-            normalization = ClipNormalization(loaded);
+            normalization = ClipBundle.ModelNormalization(loaded);
         }
         var size = loaded.Model.Config.Vision.ImageSize;
         if (resolution is { } r && r != size)
@@ -169,25 +169,6 @@ internal static class BackboneLoader
         {
             loaded.Model.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>The model directory's preprocess_cfg mean/std (open_clip_config.json, as pretrain writes it), else CLIP's.</summary>
-    internal static Normalization ClipNormalization(LoadedClip loaded)
-    {
-        var dir = loaded.WeightsPath is { } w ? Path.GetDirectoryName(w) : null;
-        var configPath = dir is null ? null : Path.Combine(dir, "open_clip_config.json");
-        if (configPath is null || !File.Exists(configPath)) return Normalization.Clip;
-        try
-        {
-            var pre = JsonNode.Parse(File.ReadAllText(configPath))?["preprocess_cfg"];
-            var mean = pre?["mean"]?.AsArray().Select(n => n!.GetValue<float>()).ToList();
-            var std = pre?["std"]?.AsArray().Select(n => n!.GetValue<float>()).ToList();
-            return mean is null || std is null ? Normalization.Clip : Normalization.From(mean, std);
-        }
-        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException)
-        {
-            throw new DeftException($"{configPath}: preprocess_cfg mean/std cannot be read ({ex.Message}).", ex);
         }
     }
 
