@@ -1,0 +1,103 @@
+using System.Text.Json.Nodes;
+using Deft.Clip.Tokenization;
+using Deft.Data.Transforms;
+using TorchSharp;
+
+namespace Deft.Clip;
+
+/// <summary>
+/// A CLIP model with the tokenizer and image normalisation that belong to it — what every command needs from
+/// <c>--model</c> (and <c>--vocab</c>). The tokenizer comes from the model's directory when it carries one
+/// (vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz), else from <c>--vocab</c>, else from the known
+/// locations; the normalisation from open_clip_config.json's preprocess_cfg when present, else CLIP's.
+/// </summary>
+public sealed class ClipBundle : IDisposable
+{
+    private ClipBundle(LoadedClip loaded, ClipTokenizer tokenizer, Normalization normalization, string tokenizerSource)
+    {
+        Loaded = loaded;
+        Tokenizer = tokenizer;
+        Normalization = normalization;
+        TokenizerSource = tokenizerSource;
+    }
+
+    public LoadedClip Loaded { get; }
+    public ClipModel Model => Loaded.Model;
+    public ClipTokenizer Tokenizer { get; }
+    public Normalization Normalization { get; }
+    public string TokenizerSource { get; }
+    public int Resolution => Model.Config.Vision.ImageSize;
+
+    public static ClipBundle Load(string spec, string? vocab = null, ClipLoadOptions? options = null)
+    {
+        var loaded = ClipLoader.LoadWithInfo(spec, options);
+        try
+        {
+            var (tokenizer, source) = LoadTokenizer(loaded, vocab);
+            if (tokenizer.VocabSize > loaded.Model.Config.Text.VocabSize)
+                throw new DeftException(
+                    $"The tokenizer from {source} has {tokenizer.VocabSize} tokens but the model's token embedding has " +
+                    $"{loaded.Model.Config.Text.VocabSize} rows; pass the vocabulary the model was trained with (--vocab).");
+            return new ClipBundle(loaded, tokenizer, ReadNormalization(loaded) ?? Normalization.Clip, source);
+        }
+        catch
+        {
+            loaded.Model.Dispose();
+            throw;
+        }
+    }
+
+    private static (ClipTokenizer, string) LoadTokenizer(LoadedClip loaded, string? vocab)
+    {
+        if (vocab is not null)
+        {
+            if (Directory.Exists(vocab)) return (ClipTokenizer.FromHuggingFace(vocab), vocab);
+            if (!File.Exists(vocab)) throw new DeftException($"Vocabulary not found: {vocab}. Pass bpe_simple_vocab_16e6.txt.gz or a directory with vocab.json + merges.txt.");
+            return (ClipTokenizer.FromBpeFile(vocab), vocab);
+        }
+        if (loaded.TokenizerDirectory is { } dir)
+        {
+            var gz = Path.Combine(dir, "bpe_simple_vocab_16e6.txt.gz");
+            return File.Exists(Path.Combine(dir, "vocab.json")) ? (ClipTokenizer.FromHuggingFace(dir), dir) : (ClipTokenizer.FromBpeFile(gz), gz);
+        }
+        var known = KnownLocations.ClipVocabulary()
+            ?? throw new DeftException(
+                $"Model '{loaded.Spec}' carries no tokenizer and CLIP's vocabulary was not found: pass --vocab bpe_simple_vocab_16e6.txt.gz " +
+                "(it comes with OpenAI's CLIP code) or set DEFT_CLIP_VOCAB.");
+        return (ClipTokenizer.FromBpeFile(known), known);
+    }
+
+    /// <summary>open_clip_config.json's preprocess_cfg {mean, std}, if the model directory has one.</summary>
+    private static Normalization? ReadNormalization(LoadedClip loaded)
+    {
+        if (loaded.WeightsPath is null) return null;
+        var config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(loaded.WeightsPath))!, "open_clip_config.json");
+        if (!File.Exists(config)) return null;
+        var pre = JsonNode.Parse(File.ReadAllText(config))?["preprocess_cfg"];
+        if (pre?["mean"] is JsonArray mean && pre["std"] is JsonArray std)
+            return Normalization.From(mean.Select(v => v!.GetValue<float>()).ToList(), std.Select(v => v!.GetValue<float>()).ToList());
+        return null;
+    }
+
+    /// <summary>Parses "--mean 0.48,0.45,0.40" style options; null when not given.</summary>
+    public static Normalization Resolve(Normalization modelDefault, string? mean, string? std)
+    {
+        if (mean is null && std is null) return modelDefault;
+        static float[] Parse(string s, string what) => s.Split(',', StringSplitOptions.TrimEntries).Select(v =>
+            float.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f)
+                ? f : throw new DeftException($"--{what} takes three comma-separated numbers (R,G,B), got '{s}'.")).ToArray();
+        var m = mean is null ? [modelDefault.Mean.R, modelDefault.Mean.G, modelDefault.Mean.B] : Parse(mean, "mean");
+        var s = std is null ? [modelDefault.Std.R, modelDefault.Std.G, modelDefault.Std.B] : Parse(std, "std");
+        return Normalization.From(m, s);
+    }
+
+    /// <summary>"fp32" or "bf16" → the dtype; error lists the valid values.</summary>
+    public static torch.ScalarType ParseDType(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "fp32" or "float32" => torch.ScalarType.Float32,
+        "bf16" or "bfloat16" => torch.ScalarType.BFloat16,
+        _ => throw new DeftException($"Unknown --dtype '{name}'. Valid values: fp32, bf16."),
+    };
+
+    public void Dispose() => Loaded.Model.Dispose();
+}
