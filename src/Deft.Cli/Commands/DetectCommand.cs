@@ -88,6 +88,10 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [CommandOption("--cache-dir <DIR>")] [Description("Where --peft none keeps image features (default $DEFT_CACHE_DIR or ~/.cache/deft).")]
         public string? CacheDir { get; init; }
 
+        [CommandOption("--threads <N>")]
+        [Description("Intra-op threads while training (default: 1 for --peft none, whose steps are small; all cores otherwise).")]
+        public int? Threads { get; init; }
+
         [CommandOption("--json")] [Description("Print progress and the result as JSON lines.")]
         public bool Json { get; init; }
 
@@ -126,6 +130,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Resume = Resume,
             Force = Force,
             CacheDirectory = CacheDir,
+            Threads = Threads,
         };
 
         internal static RgbTriple? ParseTriple(string? text, string what)

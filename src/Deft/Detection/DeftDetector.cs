@@ -99,8 +99,12 @@ public static class DeftDetector
             warn?.Invoke($"resuming from {checkpointPath} after epoch {trainer.State.CompletedEpochs} of {options.Epochs}.");
         }
 
+        var coreThreads = torch.get_num_threads();
+        var trainThreads = options.Threads ?? (cached ? 1 : coreThreads);
+        config["train_threads"] = trainThreads;
         try
         {
+            torch.set_num_threads(trainThreads);
             trainer.Train(cancellationToken);
         }
         catch (NonFiniteLossException ex)
@@ -109,6 +113,10 @@ public static class DeftDetector
                 ? $"The last good checkpoint is {checkpointPath} (after epoch {trainer.State.CompletedEpochs}); continue from it with --resume."
                 : "No checkpoint was written yet.";
             throw new DeftException($"{ex.Message} {last}", ex);
+        }
+        finally
+        {
+            torch.set_num_threads(coreThreads);
         }
         timings["train_seconds"] = trainer.State.TrainSeconds;
 
@@ -222,7 +230,7 @@ public static class DeftDetector
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }
 
-    private static IReadOnlyDictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
+    private static Dictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
         Normalization normalization, AugmentPreset augment, bool cached, string? cacheNote) => new Dictionary<string, object?>
     {
         ["model"] = o.Model,
