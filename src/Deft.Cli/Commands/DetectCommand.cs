@@ -188,9 +188,12 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             return 130;
         }
 
+        // The HTML report opens the data set again only for the thumbnails of the issues it shows.
+        var reportPath = Reporting.DetectionHtmlReport.Write(options.OutputDirectory, report,
+            DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile).Dataset);
         if (settings.Json)
         {
-            JsonLine(new { @event = "done", output = Path.GetFullPath(options.OutputDirectory), summary = report.Summary });
+            JsonLine(new { @event = "done", output = Path.GetFullPath(options.OutputDirectory), report = reportPath, summary = report.Summary });
             return 0;
         }
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");

@@ -193,7 +193,7 @@ public static class DeftDetector
     /// for idx and csv; for the formats that name their classes themselves it renames them for the prompts, and its
     /// count must match.
     /// </summary>
-    internal static (IImageDataset Dataset, IReadOnlyList<string> Classes) OpenDataset(string data, string format, string split, string? classesFile)
+    public static (IImageDataset Dataset, IReadOnlyList<string> Classes) OpenDataset(string data, string format, string split, string? classesFile)
     {
         var mapsLabels = format.Trim().ToLowerInvariant() is "idx" or "csv";
         var dataset = DatasetFactory.Open(new DatasetOptions(data, format, split, ClassesFile: mapsLabels ? classesFile : null));
