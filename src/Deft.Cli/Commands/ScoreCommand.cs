@@ -56,7 +56,7 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
         if (settings.Json)
         {
             report = DeftDetector.Score(options, null, cancellationToken);
-            DetectCommand.JsonLine(new { @event = "done", output = Path.GetFullPath(output), summary = report.Summary });
+            DetectCommand.JsonLine(new { @event = "done", output = Path.GetFullPath(output), report = WriteHtml(settings, output, report), summary = report.Summary });
             return 0;
         }
         report = null!;
@@ -70,7 +70,13 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
             });
             report = DeftDetector.Score(options, progress, cancellationToken);
         });
+        WriteHtml(settings, output, report);
         DetectCommand.PrintSummary(report, output);
         return 0;
     }
+
+    /// <summary>report.html beside the CSVs; the data set is opened again only for the issue thumbnails.</summary>
+    private static string WriteHtml(Settings settings, string output, DetectionReport report) =>
+        Reporting.DetectionHtmlReport.Write(output, report,
+            DeftDetector.OpenDataset(settings.Data!, settings.Format!, settings.Split, settings.Classes).Dataset, "Deft label-quality scores");
 }
