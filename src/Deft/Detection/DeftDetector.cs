@@ -74,8 +74,7 @@ public static class DeftDetector
         timings["load_seconds"] = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        var evalPipeline = ImagePipeline.Eval(resolution, normalization);
-        var trainPipeline = ImagePipeline.ForTraining(augment, resolution, normalization);
+        var (trainPipeline, evalPipeline) = Pipelines(options.Format, augment, resolution, normalization);
         var cached = !options.Peft.AdaptsImageTower;
         string? cacheNote = null;
         using TrainingSource source = cached
@@ -170,7 +169,7 @@ public static class DeftDetector
         using var net = new DeftNetwork(clip, peft, prompts);
         DetectorFile.LoadInto(detectorPath, net.Trainables);
 
-        var pipeline = ImagePipeline.Eval(bundle.Resolution, config.Normalization);
+        var pipeline = Pipelines(options.Format, AugmentPreset.None, bundle.Resolution, config.Normalization).Eval;
         using var source = new ImageTrainingSource(dataset, labels, pipeline, pipeline, options.BatchSize, config.Seed, options.Workers);
         var clock = Stopwatch.StartNew();
         var scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken);
@@ -202,6 +201,25 @@ public static class DeftDetector
         if (names.Count != dataset.Classes.Count)
             throw new DeftException($"{classesFile} lists {names.Count} class names but {data} has {dataset.Classes.Count} classes; give exactly one name per class, in label order.");
         return (dataset, names);
+    }
+
+    /// <summary>
+    /// The training and evaluation transforms. CIFAR follows the official DeFT loaders: random crop 32 with padding 4,
+    /// torchvision's default (bilinear) resize to the model resolution, flip; evaluation is the same resize. Other
+    /// data use the chosen preset for training and CLIP's evaluation transform (bicubic, center crop).
+    /// </summary>
+    internal static (ImagePipeline Train, ImagePipeline Eval) Pipelines(string format, AugmentPreset augment, int resolution, Normalization normalization)
+    {
+        if (format.Trim().ToLowerInvariant() is "cifar10" or "cifar100")
+        {
+            var resize = new ResizeTo(resolution, resolution, ResampleFilter.Bilinear);
+            var eval = new ImagePipeline([resize], normalization);
+            var train = augment == AugmentPreset.Cifar
+                ? new ImagePipeline([new RandomCropWithPadding(32, 4), resize, new RandomHorizontalFlip()], normalization)
+                : augment == AugmentPreset.None ? eval : ImagePipeline.ForTraining(augment, resolution, normalization);
+            return (train, eval);
+        }
+        return (ImagePipeline.ForTraining(augment, resolution, normalization), ImagePipeline.Eval(resolution, normalization));
     }
 
     /// <summary>Refuses a directory holding another run unless --resume or --force; --force removes that run's files.</summary>

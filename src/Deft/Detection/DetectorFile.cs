@@ -34,10 +34,13 @@ public sealed record DetectorConfig(
     public TowerPrecision TowerPrecision => Precision == "bf16" ? TowerPrecision.Bf16 : TowerPrecision.Fp32;
 
     public static DetectorConfig From(DetectOptions o, IReadOnlyList<string> classes, Normalization normalization) => new(
-        o.Model, classes.ToArray(), o.Prompts.ContextLength, o.Prompts.Position.ToName(), o.Prompts.ClassSpecific, o.Prompts.InitWords,
+        Absolute(o.Model), classes.ToArray(), o.Prompts.ContextLength, o.Prompts.Position.ToName(), o.Prompts.ClassSpecific, o.Prompts.InitWords,
         o.Peft.Name, o.Peft.Partial, o.Peft.VptLength, o.Peft.LoraRank, o.Peft.AdapterDim,
         [normalization.Mean.R, normalization.Mean.G, normalization.Mean.B], [normalization.Std.R, normalization.Std.G, normalization.Std.B],
-        o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", o.Seed, o.Vocab);
+        o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", o.Seed, o.Vocab is null ? null : Absolute(o.Vocab));
+
+    /// <summary>Paths are stored absolute so `deft score` finds them from any directory; random:… specs stay as they are.</summary>
+    private static string Absolute(string spec) => File.Exists(spec) || Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
 }
 
 /// <summary>

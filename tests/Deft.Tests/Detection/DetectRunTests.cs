@@ -207,3 +207,26 @@ public sealed class DetectRunTests
         public void Report(DetectProgress value) => report(value);
     }
 }
+
+public sealed class DetectPipelineTests
+{
+    [Fact]
+    public void CifarFollowsTheOfficialLoadersAndOtherDataUseClipsEvalTransform()
+    {
+        var norm = Deft.Data.Transforms.Normalization.Clip;
+        var (train, eval) = DeftDetector.Pipelines("cifar10", Deft.Data.Transforms.AugmentPreset.Cifar, 224, norm);
+        Assert.Equal(
+            [new Deft.Data.Transforms.RandomCropWithPadding(32, 4), new Deft.Data.Transforms.ResizeTo(224, 224, Deft.Data.Transforms.ResampleFilter.Bilinear), new Deft.Data.Transforms.RandomHorizontalFlip()],
+            train.Steps);
+        Assert.Equal([new Deft.Data.Transforms.ResizeTo(224, 224, Deft.Data.Transforms.ResampleFilter.Bilinear)], eval.Steps);
+        var (_, idxEval) = DeftDetector.Pipelines("idx", Deft.Data.Transforms.AugmentPreset.Cifar, 224, norm);
+        Assert.Equal(Deft.Data.Transforms.ImagePipeline.Eval(224).Steps, idxEval.Steps);
+
+        var options = new DetectOptions { Model = "m", Data = "d", Format = "cifar100", OutputDirectory = "o" };
+        Assert.Equal(new Deft.Data.Transforms.RgbTriple(0.507f, 0.487f, 0.441f), options.ResolveNormalization(norm).Mean);
+        Assert.Equal(Deft.Data.Transforms.AugmentPreset.Cifar, options.ResolveAugment());
+        Assert.Equal(norm, (options with { Format = "folder" }).ResolveNormalization(norm));
+        Assert.Equal(Deft.Data.Transforms.AugmentPreset.Clip, (options with { Format = "folder" }).ResolveAugment());
+        Assert.Equal(0.5f, (options with { Mean = new(0.5f, 0.5f, 0.5f) }).ResolveNormalization(norm).Mean.G);
+    }
+}
