@@ -89,7 +89,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         public string? CacheDir { get; init; }
 
         [CommandOption("--threads <N>")]
-        [Description("Intra-op threads while training (default: 1 for --peft none, whose steps are small; all cores otherwise).")]
+        [Description("Intra-op threads (default: all cores for the image passes of a large tower, 1 for small operations such as --peft none training or tiny models).")]
         public int? Threads { get; init; }
 
         [CommandOption("--json")] [Description("Print progress and the result as JSON lines.")]

@@ -11,6 +11,27 @@ using static TorchSharp.torch;
 
 namespace Deft.Detection;
 
+/// <summary>
+/// Intra-op threads per phase. libtorch's thread team synchronises on every operation; for small operations (a tiny
+/// tower, or the text-only steps of the frozen-tower path) that costs more than a second core gives, and on a busy
+/// machine much more (measured on the 2-core box: tiny LoRA epochs 1 s with one thread, 2–17 s with two). Image
+/// passes of a large tower are compute-bound and use every core.
+/// </summary>
+public sealed record ThreadPlan(int Images, int Training)
+{
+    /// <summary>Multiply-accumulates of one image-tower forward per batch above which all cores pay off.</summary>
+    public const double HeavyBatchMacs = 10e9;
+
+    public static ThreadPlan Choose(int? threads, PeftOptions peft, int batchSize, ClipVisionConfig vision, int cores)
+    {
+        if (threads is { } t) return new(t, t);
+        var tokens = vision.SequenceLength + (peft.Has(PeftKind.VptDeep) || peft.Has(PeftKind.VptShallow) ? peft.VptLength : 0);
+        var macs = (double)batchSize * tokens * vision.Layers * 12.0 * vision.Width * vision.Width;
+        var images = macs >= HeavyBatchMacs ? cores : 1;
+        return new(images, peft.AdaptsImageTower ? images : 1);
+    }
+}
+
 /// <summary>Options of <see cref="DeftDetector.Score"/>: a trained detector applied to (new) data.</summary>
 public sealed record ScoreOptions
 {
@@ -25,6 +46,8 @@ public sealed record ScoreOptions
     public string? Model { get; init; }
     public string? Vocab { get; init; }
     public int BatchSize { get; init; } = 64;
+    /// <summary>Intra-op threads; null: <see cref="ThreadPlan.Choose"/>.</summary>
+    public int? Threads { get; init; }
     /// <summary>Where samples.csv, label_issues.csv and summary.json go; null: RUN/score.</summary>
     public string? OutputDirectory { get; init; }
     public int? Workers { get; init; }
@@ -47,8 +70,7 @@ public static class DeftDetector
         options.Validate();
         var total = Stopwatch.StartNew();
         var timings = new Dictionary<string, double>();
-        var dir = options.OutputDirectory;
-        var checkpointPath = Path.Combine(dir, TrainingCheckpoint.FileName);
+        var checkpointPath = Path.Combine(options.OutputDirectory, TrainingCheckpoint.FileName);
         PrepareOutputDirectory(options);
 
         var clock = Stopwatch.StartNew();
@@ -62,7 +84,6 @@ public static class DeftDetector
         var clip = bundle.Model;
         if (options.Precision == TowerPrecision.Bf16) clip.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
         var normalization = options.ResolveNormalization(bundle.Normalization);
-        var resolution = bundle.Resolution;
         var augment = options.ResolveAugment();
 
         // One generator, drawn in a fixed order (prompt contexts, then PEFT modules), so a seed fixes the start.
@@ -73,7 +94,27 @@ public static class DeftDetector
         using var net = new DeftNetwork(clip, peft, prompts);
         timings["load_seconds"] = clock.Elapsed.TotalSeconds;
 
+        var coreThreads = torch.get_num_threads();
+        try
+        {
+            return DetectCore(options, progress, warn, cancellationToken, total, timings, clock, dataset, classes, labels, bundle, net,
+                normalization, augment, checkpointPath, ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, clip.Config.Vision, coreThreads));
+        }
+        finally
+        {
+            torch.set_num_threads(coreThreads);
+        }
+    }
+
+    private static DetectionReport DetectCore(DetectOptions options, IProgress<DetectProgress>? progress, Action<string>? warn,
+        CancellationToken cancellationToken, Stopwatch total, Dictionary<string, double> timings, Stopwatch clock, IImageDataset dataset,
+        IReadOnlyList<string> classes, LabelAssignment labels, ClipBundle bundle, DeftNetwork net, Normalization normalization,
+        AugmentPreset augment, string checkpointPath, ThreadPlan threads)
+    {
+        var dir = options.OutputDirectory;
+        var resolution = bundle.Resolution;
         clock.Restart();
+        torch.set_num_threads(threads.Images);
         var (trainPipeline, evalPipeline) = Pipelines(options.Format, augment, resolution, normalization);
         var cached = !options.Peft.AdaptsImageTower;
         string? cacheNote = null;
@@ -98,12 +139,11 @@ public static class DeftDetector
             warn?.Invoke($"resuming from {checkpointPath} after epoch {trainer.State.CompletedEpochs} of {options.Epochs}.");
         }
 
-        var coreThreads = torch.get_num_threads();
-        var trainThreads = options.Threads ?? (cached ? 1 : coreThreads);
-        config["train_threads"] = trainThreads;
+        config["threads"] = threads.Images;
+        config["train_threads"] = threads.Training;
         try
         {
-            torch.set_num_threads(trainThreads);
+            torch.set_num_threads(threads.Training);
             trainer.Train(cancellationToken);
         }
         catch (NonFiniteLossException ex)
@@ -113,10 +153,7 @@ public static class DeftDetector
                 : "No checkpoint was written yet.";
             throw new DeftException($"{ex.Message} {last}", ex);
         }
-        finally
-        {
-            torch.set_num_threads(coreThreads);
-        }
+        torch.set_num_threads(threads.Images);
         timings["train_seconds"] = trainer.State.TrainSeconds;
 
         PassScores scores;
@@ -172,7 +209,17 @@ public static class DeftDetector
         var pipeline = Pipelines(options.Format, AugmentPreset.None, bundle.Resolution, config.Normalization).Eval;
         using var source = new ImageTrainingSource(dataset, labels, pipeline, pipeline, options.BatchSize, config.Seed, options.Workers);
         var clock = Stopwatch.StartNew();
-        var scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken);
+        var coreThreads = torch.get_num_threads();
+        PassScores scores;
+        try
+        {
+            torch.set_num_threads(ThreadPlan.Choose(options.Threads, config.PeftOptions, options.BatchSize, clip.Config.Vision, coreThreads).Images);
+            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken);
+        }
+        finally
+        {
+            torch.set_num_threads(coreThreads);
+        }
         var rows = DetectionSummaryBuilder.Verdicts(labels, scores, dataset);
         var timings = new Dictionary<string, double> { ["eval_seconds"] = clock.Elapsed.TotalSeconds, ["total_seconds"] = total.Elapsed.TotalSeconds };
         var settings = new Dictionary<string, object?>
@@ -281,7 +328,6 @@ public static class DeftDetector
         ["augment"] = cached ? "none (frozen tower: features computed once with the eval transform)" : augment.ToString().ToLowerInvariant(),
         ["selection"] = o.Selection.ToName(),
         ["image_features"] = cached ? cacheNote : "computed every step through the adapted tower",
-        ["threads"] = torch.get_num_threads(),
     };
 
     /// <summary>The settings a resumed run must share with the run that wrote the checkpoint.</summary>

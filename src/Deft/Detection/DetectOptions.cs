@@ -70,10 +70,7 @@ public sealed record DetectOptions
     public bool Force { get; init; }
     /// <summary>Where cached image features live (--peft none); null: $DEFT_CACHE_DIR, else ~/.cache/deft.</summary>
     public string? CacheDirectory { get; init; }
-    /// <summary>
-    /// Intra-op threads while training; null: one for the frozen-tower path (its steps are small text-side
-    /// operations, where thread synchronisation costs more than it saves), all cores otherwise.
-    /// </summary>
+    /// <summary>Intra-op threads for every phase; null: <see cref="ThreadPlan.Choose"/> decides per phase.</summary>
     public int? Threads { get; init; }
     /// <summary>Loader threads; null: one per core.</summary>
     public int? Workers { get; init; }
@@ -88,6 +85,8 @@ public sealed record DetectOptions
         if (WeightDecay < 0) throw new DeftException($"Weight decay must be ≥ 0, got {WeightDecay}.");
         if (Resume && Force) throw new DeftException("--resume and --force exclude each other: --resume continues the run in the output directory, --force replaces it.");
         if (string.IsNullOrWhiteSpace(OutputDirectory)) throw new DeftException("--out is required.");
+        if (Precision == TowerPrecision.Bf16 && (Peft.Has(PeftKind.Bias) || Peft.Has(PeftKind.Full)))
+            throw new DeftException($"--dtype bf16 keeps the image tower's weights in bfloat16, so --peft {Peft.Name} would train bfloat16 weights; use --dtype fp32 with bias/full.");
         if (Threads is < 1) throw new DeftException($"--threads must be ≥ 1, got {Threads}.");
     }
 

@@ -230,3 +230,17 @@ public sealed class DetectPipelineTests
         Assert.Equal(0.5f, (options with { Mean = new(0.5f, 0.5f, 0.5f) }).ResolveNormalization(norm).Mean.G);
     }
 }
+
+public sealed class ThreadPlanTests
+{
+    [Fact]
+    public void SmallOperationsRunOnOneThreadAndLargeImagePassesOnAllCores()
+    {
+        var tiny = new Deft.Clip.ClipVisionConfig(32, 8, 128, 2, 2);
+        var b16 = Deft.Clip.ClipConfig.ViTB16.Vision;
+        Assert.Equal(new ThreadPlan(1, 1), ThreadPlan.Choose(null, new PeftOptions(PeftKind.Lora), 64, tiny, 2));
+        Assert.Equal(new ThreadPlan(2, 2), ThreadPlan.Choose(null, new PeftOptions(PeftKind.VptDeep), 8, b16, 2));
+        Assert.Equal(new ThreadPlan(2, 1), ThreadPlan.Choose(null, new PeftOptions(PeftKind.None), 64, b16, 2));
+        Assert.Equal(new ThreadPlan(3, 3), ThreadPlan.Choose(3, new PeftOptions(PeftKind.None), 64, b16, 2));
+    }
+}
