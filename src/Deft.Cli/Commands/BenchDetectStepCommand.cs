@@ -26,14 +26,13 @@ internal sealed class BenchDetectStepCommand : Command<BenchDetectStepCommand.Se
         [CommandOption("--n-ctx <N>")] [DefaultValue(16)] public int NCtx { get; init; } = 16;
         [CommandOption("--dtype <DTYPE>")] [Description("Image tower precision: fp32 or bf16.")] [DefaultValue("fp32")] public string DType { get; init; } = "fp32";
         [CommandOption("--features <N>")] [Description("With --peft none: cached features per epoch, for epochs/minute.")] [DefaultValue(40000)] public int Features { get; init; } = 40000;
-        [CommandOption("--threads <N>")] public int? Threads { get; init; }
+        [CommandOption("--threads <N>")] [Description("Intra-op threads (default: what detect uses for training).")] public int? Threads { get; init; }
         [CommandOption("--full-text")] [Description("Encode every prompt in full (no shared-prefix reuse), for comparison.")] public bool FullText { get; init; }
         [CommandOption("--json")] public bool Json { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        if (settings.Threads is { } t) TorchSharp.torch.set_num_threads(t);
         var result = DetectStepBenchmark.Run(new DetectStepBenchmarkOptions
         {
             Model = settings.Model,
@@ -46,6 +45,7 @@ internal sealed class BenchDetectStepCommand : Command<BenchDetectStepCommand.Se
             Precision = ClipBundle.ParseDType(settings.DType) == TorchSharp.torch.ScalarType.BFloat16 ? TowerPrecision.Bf16 : TowerPrecision.Fp32,
             EpochSamples = settings.Features,
             FullText = settings.FullText,
+            Threads = settings.Threads,
         }, settings.Json ? null : line => AnsiConsole.MarkupLineInterpolated($"[grey]{line}[/]"));
         if (settings.Json)
         {

@@ -21,6 +21,8 @@ public sealed record DetectStepBenchmarkOptions
     public TowerPrecision Precision { get; init; } = TowerPrecision.Fp32;
     /// <summary>For the frozen-tower path: the number of cached features an epoch visits (epochs/minute is derived).</summary>
     public int EpochSamples { get; init; } = 40_000;
+    /// <summary>Intra-op threads; null: what detect would use for training (<see cref="ThreadPlan"/>).</summary>
+    public int? Threads { get; init; }
     /// <summary>Encode every prompt in full instead of sharing the classes' common leading tokens.</summary>
     public bool FullText { get; init; }
 }
@@ -71,18 +73,28 @@ public static class DetectStepBenchmark
             sgd.ZeroGrad();
         }
 
-        for (var i = 0; i < o.WarmupSteps; i++) Step();
+        var coreThreads = get_num_threads();
+        var threads = ThreadPlan.Choose(o.Threads, o.Peft, o.Batch, clip.Config.Vision, coreThreads).Training;
         var times = new List<double>();
-        for (var i = 0; i < o.Steps; i++)
+        try
         {
-            var clock = Stopwatch.StartNew();
-            Step();
-            times.Add(clock.Elapsed.TotalSeconds);
-            log?.Invoke($"step {i + 1}/{o.Steps}: {times[^1]:F3} s");
+            set_num_threads(threads);
+            for (var i = 0; i < o.WarmupSteps; i++) Step();
+            for (var i = 0; i < o.Steps; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                Step();
+                times.Add(clock.Elapsed.TotalSeconds);
+                log?.Invoke($"step {i + 1}/{o.Steps}: {times[^1]:F3} s");
+            }
+        }
+        finally
+        {
+            set_num_threads(coreThreads);
         }
         var perStep = times.Average();
         double? epochsPerMinute = cached ? 60.0 / (perStep * Math.Ceiling((double)o.EpochSamples / o.Batch)) : null;
-        return new DetectStepBenchmarkResult(o.Model, o.Peft.Name, o.Batch, o.Steps, o.Classes, prompts.NumContext, get_num_threads(),
+        return new DetectStepBenchmarkResult(o.Model, o.Peft.Name, o.Batch, o.Steps, o.Classes, prompts.NumContext, threads,
             o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", perStep, o.Batch / perStep, times.Min(), times, cached, epochsPerMinute, o.EpochSamples);
     }
 

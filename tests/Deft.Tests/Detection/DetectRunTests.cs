@@ -244,3 +244,23 @@ public sealed class ThreadPlanTests
         Assert.Equal(new ThreadPlan(3, 3), ThreadPlan.Choose(3, new PeftOptions(PeftKind.None), 64, b16, 2));
     }
 }
+
+public sealed class DetectStepBenchmarkTests
+{
+    [Theory]
+    [InlineData(PeftKind.VptDeep, false)]
+    [InlineData(PeftKind.None, true)]
+    public void ReportsStepTimesAndForTheFrozenTowerEpochsPerMinute(PeftKind peft, bool cached)
+    {
+        var r = DetectStepBenchmark.Run(new DetectStepBenchmarkOptions
+        {
+            Model = "random:tiny", Vocab = Shared.ClipVocabulary, Peft = new PeftOptions(peft, VptLength: 2), Batch = 4, Steps = 2, ContextLength = 4,
+        });
+        Assert.Equal(2, r.StepSeconds.Count);
+        Assert.True(r.SecondsPerStep > 0 && r.FastestStepSeconds <= r.SecondsPerStep);
+        Assert.Equal(4 / r.SecondsPerStep, r.ImagesPerSecond, 1e-9);
+        Assert.Equal(cached, r.CachedFeatures);
+        Assert.Equal(cached, r.EpochsPerMinute.HasValue);
+        if (cached) Assert.Equal(60 / (r.SecondsPerStep * 10_000), r.EpochsPerMinute!.Value, 1e-9);
+    }
+}
