@@ -20,7 +20,7 @@ namespace Deft.Cli.Commands;
     ])]
 internal sealed class DetectCommand : Command<DetectCommand.Settings>
 {
-    internal sealed class Settings : ClipModelSettings
+    internal class Settings : ClipModelSettings
     {
         [CommandOption("--data <PATH>")] [Description("The data set (directory, or manifest file for csv).")]
         public string? Data { get; init; }
@@ -242,10 +242,4 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
 
     internal static void JsonLine(object value) =>
         Console.WriteLine(JsonSerializer.Serialize(value, DetectionOutputs.JsonLineOptions));
-}
-
-/// <summary>Reports on the caller's thread, at once (System.Progress posts to the thread pool).</summary>
-internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
 }
