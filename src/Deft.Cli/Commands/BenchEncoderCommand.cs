@@ -69,6 +69,7 @@ internal sealed class BenchEncoderCommand : Command<BenchEncoderCommand.Settings
         }
         AnsiConsole.MarkupLineInterpolated(
             $"[bold]{result.ImagesPerSecond:0.00} images/s[/]  ({result.Model}, {result.DType}, batch {result.Batch}, {result.Threads} thread(s); {result.Batches} batches in {result.Seconds:0.0} s, {result.MillisecondsPerBatch:0} ms/batch)");
+        AnsiConsole.MarkupLineInterpolated($"processor time: {result.CpuSeconds:0.0} s ({result.ImagesPerCpuSecond:0.00} images per CPU-second)");
         if (result.MinCosineVsFloat32 is { } cos)
             AnsiConsole.MarkupLineInterpolated($"min cosine vs fp32 features: {cos:0.000000}");
         AnsiConsole.MarkupLineInterpolated($"[grey]load average: {result.LoadAverageBefore:0.00} before, {result.LoadAverageAfter:0.00} after (other processes on the cores slow the figure)[/]");

@@ -89,6 +89,10 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [CommandOption("--cache-dir <DIR>")] [Description("Where --peft none keeps image features (default $DEFT_CACHE_DIR or ~/.cache/deft).")]
         public string? CacheDir { get; init; }
 
+        [CommandOption("--threads <N>")]
+        [Description("Intra-op threads while training (default: 1 for --peft none, whose steps are small; all cores otherwise).")]
+        public int? Threads { get; init; }
+
         [CommandOption("--json")] [Description("Print progress and the result as JSON lines.")]
         public bool Json { get; init; }
 
@@ -142,6 +146,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Resume = Resume,
             Force = Force,
             CacheDirectory = CacheDir,
+            Threads = Threads,
             Method = DetectionMethods.Parse(Method),
             NoiseRate = NoiseRate,
             Folds = Folds,
@@ -203,9 +208,12 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             return 130;
         }
 
+        // The HTML report opens the data set again only for the thumbnails of the issues it shows.
+        var reportPath = Reporting.DetectionHtmlReport.Write(options.OutputDirectory, report,
+            DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile).Dataset);
         if (settings.Json)
         {
-            JsonLine(new { @event = "done", output = Path.GetFullPath(options.OutputDirectory), summary = report.Summary });
+            JsonLine(new { @event = "done", output = Path.GetFullPath(options.OutputDirectory), report = reportPath, summary = report.Summary });
             return 0;
         }
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");

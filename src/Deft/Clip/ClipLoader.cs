@@ -25,13 +25,15 @@ public enum ClipWeightsFormat { Random, Safetensors, TorchPickle, TorchScript }
 public enum ClipWeightsLayout { OpenAi, HuggingFace }
 
 /// <summary>A loaded model plus what the loader learned about it.</summary>
+/// <param name="TokenizerDirectory">
+/// A directory holding tokenizer files next to the weights (vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz); null if none.
+/// </param>
 public sealed record LoadedClip(
     ClipModel Model,
     string Spec,
     ClipWeightsFormat Format,
     ClipWeightsLayout Layout,
     string? WeightsPath,
-    /// <summary>A directory holding tokenizer files next to the weights (vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz); null if none.</summary>
     string? TokenizerDirectory);
 
 /// <summary>
@@ -157,11 +159,11 @@ public static class ClipLoader
         var problems = new List<string>();
         foreach (var (name, param) in expected)
         {
-            var source_ = stateDict[name];
-            if (!source_.shape.SequenceEqual(param.shape))
-                problems.Add($"'{name}' has shape [{string.Join(", ", source_.shape)}] in the file but the model expects [{string.Join(", ", param.shape)}]");
-            else if (!source_.is_floating_point())
-                problems.Add($"'{name}' has dtype {source_.dtype}; CLIP weights must be floating point (float32, float16, bfloat16, float64)");
+            var loaded = stateDict[name];
+            if (!loaded.shape.SequenceEqual(param.shape))
+                problems.Add($"'{name}' has shape [{string.Join(", ", loaded.shape)}] in the file but the model expects [{string.Join(", ", param.shape)}]");
+            else if (!loaded.is_floating_point())
+                problems.Add($"'{name}' has dtype {loaded.dtype}; CLIP weights must be floating point (float32, float16, bfloat16, float64)");
         }
         if (problems.Count > 0)
             throw new DeftException($"{source}: {problems.Count} tensor(s) cannot be loaded into {Describe(model.Config)}:\n  {string.Join("\n  ", problems.Take(10))}" +

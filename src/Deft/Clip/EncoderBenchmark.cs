@@ -29,6 +29,9 @@ public sealed record EncoderBenchmarkResult(
     double ImagesPerSecond,
     double MillisecondsPerBatch,
     double? MinCosineVsFloat32,
+    /// <summary>Processor time the process used while timing (all threads); unlike wall time it hardly grows when other processes share the cores.</summary>
+    double CpuSeconds,
+    double ImagesPerCpuSecond,
     double LoadAverageBefore,
     double LoadAverageAfter);
 
@@ -76,6 +79,8 @@ public static class EncoderBenchmark
 
         log?.Invoke($"timing for {options.Seconds:0.#} s…");
         var batches = 0;
+        var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         do
         {
@@ -83,9 +88,12 @@ public static class EncoderBenchmark
             batches++;
         } while (clock.Elapsed.TotalSeconds < options.Seconds);
         clock.Stop();
+        process.Refresh();
+        var cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
         var seconds = clock.Elapsed.TotalSeconds;
         return new EncoderBenchmarkResult(options.Model, DTypeName(options.DType), options.Batch, torch.get_num_threads(), batches, seconds,
-            batches * options.Batch / seconds, seconds * 1000 / batches, cosine, loadBefore, ReadLoadAverage());
+            batches * options.Batch / seconds, seconds * 1000 / batches, cosine, cpuSeconds, batches * options.Batch / cpuSeconds,
+            loadBefore, ReadLoadAverage());
     }
 
     /// <summary>"fp32" / "bf16" / "fp16" → dtype; the guard lists the valid names.</summary>

@@ -100,8 +100,12 @@ public static class DeftDetector
             warn?.Invoke($"resuming from {checkpointPath} after epoch {trainer.State.CompletedEpochs} of {options.Epochs}.");
         }
 
+        var coreThreads = torch.get_num_threads();
+        var trainThreads = options.Threads ?? (cached ? 1 : coreThreads);
+        config["train_threads"] = trainThreads;
         try
         {
+            torch.set_num_threads(trainThreads);
             trainer.Train(cancellationToken);
         }
         catch (NonFiniteLossException ex)
@@ -110,6 +114,10 @@ public static class DeftDetector
                 ? $"The last good checkpoint is {checkpointPath} (after epoch {trainer.State.CompletedEpochs}); continue from it with --resume."
                 : "No checkpoint was written yet.";
             throw new DeftException($"{ex.Message} {last}", ex);
+        }
+        finally
+        {
+            torch.set_num_threads(coreThreads);
         }
         timings["train_seconds"] = trainer.State.TrainSeconds;
 
@@ -187,7 +195,7 @@ public static class DeftDetector
     /// for idx and csv; for the formats that name their classes themselves it renames them for the prompts, and its
     /// count must match.
     /// </summary>
-    internal static (IImageDataset Dataset, IReadOnlyList<string> Classes) OpenDataset(string data, string format, string split, string? classesFile)
+    public static (IImageDataset Dataset, IReadOnlyList<string> Classes) OpenDataset(string data, string format, string split, string? classesFile)
     {
         var mapsLabels = format.Trim().ToLowerInvariant() is "idx" or "csv";
         var dataset = DatasetFactory.Open(new DatasetOptions(data, format, split, ClassesFile: mapsLabels ? classesFile : null));
@@ -224,7 +232,7 @@ public static class DeftDetector
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }
 
-    internal static IReadOnlyDictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
+    internal static Dictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
         Normalization normalization, AugmentPreset augment, bool cached, string? cacheNote) => new Dictionary<string, object?>
     {
         ["model"] = o.Model,

@@ -15,6 +15,7 @@ public sealed class DeftNetwork : IDisposable
 {
     private readonly List<(string Name, Parameter Parameter)> _trainables = new();
     private readonly Tensor _eotBoth;
+    private readonly SharedPrefixTextEncoder? _sharedPrefix;
 
     /// <summary>Attaches <paramref name="peft"/> to <paramref name="clip"/>; the network owns neither.</summary>
     public DeftNetwork(ClipModel clip, VisionPeft peft, DualPromptLearner prompts)
@@ -30,12 +31,16 @@ public sealed class DeftNetwork : IDisposable
         _trainables.AddRange(clipTrained);
         foreach (var (_, p) in _trainables) p.requires_grad = true;
         _eotBoth = cat([prompts.EotIndex, prompts.EotIndex]);
+        if (SharedPrefixTextEncoder.Applies(prompts, clip)) _sharedPrefix = new SharedPrefixTextEncoder(clip, prompts);
     }
 
     public ClipModel Clip { get; }
     public VisionPeft Peft { get; }
     public DualPromptLearner Prompts { get; }
     public int Classes => Prompts.ClassNames.Count;
+
+    /// <summary>Whether <see cref="TextFeatures"/> may use the shared-prefix encoder (benchmarks compare both).</summary>
+    public bool UseSharedPrefix { get; set; } = true;
 
     /// <summary>Everything the optimizer updates, with stable names (checkpoint and detector-file keys).</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> Trainables => _trainables;
@@ -44,11 +49,13 @@ public sealed class DeftNetwork : IDisposable
     public Tensor ImageFeatures(Tensor images) => Clip.EncodeImage(images);
 
     /// <summary>
-    /// Positive and negative text features [C, E] (not normalised). Both prompt sets go through the text tower in
-    /// one batch, cut to the longest prompt.
+    /// Positive and negative text features [C, E] (not normalised). With a shared context and the name at the end the
+    /// classes' common leading tokens are encoded once (<see cref="SharedPrefixTextEncoder"/>); otherwise both prompt
+    /// sets go through the text tower in one batch, cut to the longest prompt.
     /// </summary>
     public (Tensor Pos, Tensor Neg) TextFeatures()
     {
+        if (_sharedPrefix is not null && UseSharedPrefix) return _sharedPrefix.Encode(Prompts.PositiveContext, Prompts.NegativeContext);
         using var scope = NewDisposeScope();
         var both = cat([Prompts.Assemble(Prompts.PositiveContext), Prompts.Assemble(Prompts.NegativeContext)], 0);
         var features = Clip.EncodeTextEmbeddings(both, _eotBoth);
@@ -74,5 +81,6 @@ public sealed class DeftNetwork : IDisposable
     {
         Peft.Detach();
         _eotBoth.Dispose();
+        _sharedPrefix?.Dispose();
     }
 }

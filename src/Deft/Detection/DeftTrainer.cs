@@ -31,17 +31,16 @@ public sealed class PassScores
     internal void Record(int[] positions, Tensor pClean, Tensor posLogits)
     {
         using var scope = NewDisposeScope();
-        var probs = posLogits.detach().softmax(1);
-        var (top, arg) = probs.max(1);
-        var p = pClean.detach().to(ScalarType.Float32).cpu().data<float>().ToArray();
-        var pred = arg.to(ScalarType.Int64).cpu().data<long>().ToArray();
-        var prob = top.to(ScalarType.Float32).cpu().data<float>().ToArray();
+        var (top, arg) = posLogits.detach().softmax(1).max(1);
+        // One copy to managed memory: [p_clean, top probability, argmax] per row (class ids are exact in float32).
+        using var rows = stack([pClean.detach().to(ScalarType.Float32), top.to(ScalarType.Float32), arg.to(ScalarType.Float32)], 1).cpu();
+        var values = rows.data<float>().ToArray();
         for (var i = 0; i < positions.Length; i++)
         {
             var q = positions[i];
-            CleanProbability[q] = p[i];
-            Predicted[q] = (int)pred[i];
-            PredictedProbability[q] = prob[i];
+            CleanProbability[q] = values[3 * i];
+            PredictedProbability[q] = values[3 * i + 1];
+            Predicted[q] = (int)values[3 * i + 2];
             Seen[q] = true;
         }
     }
@@ -96,6 +95,9 @@ public sealed class DeftTrainer
 
     public IProgress<DetectProgress>? Progress { get; init; }
 
+    /// <summary>Progress is reported at most this often (and always for an epoch's first and last step).</summary>
+    public const int ProgressIntervalMs = 100;
+
     /// <summary>Receives warnings (batches that selected nothing after warm-up).</summary>
     public Action<string>? Warn { get; init; }
 
@@ -124,9 +126,10 @@ public sealed class DeftTrainer
         var scores = new PassScores(_labels.Count);
         var steps = _source.BatchCount;
         double lossSum = 0, clsSum = 0, negSum = 0;
-        long seen = 0, selected = 0, selectedClean = 0, clean = 0, selectedCleanForRecall = 0;
+        long seen = 0, selected = 0, selectedClean = 0, clean = 0;
         var step = 0;
         var emptyBatches = 0;
+        var progressClock = Stopwatch.StartNew();
         var classes = _labels.ClassCount;
         foreach (var batch in _source.TrainEpoch(epoch, cancellationToken))
         {
@@ -149,7 +152,8 @@ public sealed class DeftTrainer
             var (posText, negText) = _net.TextFeatures();
             var (pos, neg) = _net.Logits(imageFeatures, posText, negText);
             var r = DeftObjective.Compute(pos, neg, y, comp, warmup);
-            var loss = r.Loss.item<float>();
+            var losses = stack([r.Loss.detach(), r.ClassificationLoss.detach(), r.NegativeLoss.detach()]).data<float>().ToArray();
+            var loss = losses[0];
             if (!float.IsFinite(loss))
                 throw new NonFiniteLossException(epoch, step, loss);
             r.Loss.backward();
@@ -159,22 +163,24 @@ public sealed class DeftTrainer
             if (!warmup && r.SelectedCount == 0) emptyBatches++;
             scores.Record(batch.Positions, r.CleanProbability, pos);
             lossSum += loss * n;
-            clsSum += r.ClassificationLoss.item<float>() * n;
-            negSum += r.NegativeLoss.item<float>() * n;
+            clsSum += losses[1] * n;
+            negSum += losses[2] * n;
             seen += n;
             selected += r.SelectedCount;
             if (_isClean is not null)
             {
                 foreach (var p in batch.Positions)
                 {
-                    var isSelected = scores.IsSelected(p);
-                    if (_isClean[p]) { clean++; if (isSelected) selectedCleanForRecall++; }
-                    if (isSelected && _isClean[p]) selectedClean++;
+                    if (!_isClean[p]) continue;
+                    clean++;
+                    if (scores.IsSelected(p)) selectedClean++;
                 }
             }
-            Progress?.Report(new DetectProgress("train", epoch, _options.Epochs, step, steps, lossSum / seen, (double)selected / seen,
+            if (Progress is null || (step > 1 && step < steps && progressClock.ElapsedMilliseconds < ProgressIntervalMs)) continue;
+            progressClock.Restart();
+            Progress.Report(new DetectProgress("train", epoch, _options.Epochs, step, steps, lossSum / seen, (double)selected / seen,
                 _isClean is null ? null : selected == 0 ? 0 : (double)selectedClean / selected,
-                _isClean is null ? null : clean == 0 ? 0 : (double)selectedCleanForRecall / clean,
+                _isClean is null ? null : clean == 0 ? 0 : (double)selectedClean / clean,
                 _sgd.LearningRate));
         }
         if (!scores.Complete) throw new InvalidOperationException($"Epoch {epoch} did not visit every sample.");
@@ -185,7 +191,7 @@ public sealed class DeftTrainer
         if (_isClean is not null)
         {
             precision = selected == 0 ? 0 : (double)selectedClean / selected;
-            recall = clean == 0 ? 0 : (double)selectedCleanForRecall / clean;
+            recall = clean == 0 ? 0 : (double)selectedClean / clean;
         }
         return new EpochRecord(epoch, _sgd.LearningRate, lossSum / seen, clsSum / seen, negSum / seen, (double)selected / seen, 0, precision, recall);
     }

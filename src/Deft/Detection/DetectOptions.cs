@@ -70,6 +70,11 @@ public sealed record DetectOptions
     public bool Force { get; init; }
     /// <summary>Where cached image features live (--peft none); null: $DEFT_CACHE_DIR, else ~/.cache/deft.</summary>
     public string? CacheDirectory { get; init; }
+    /// <summary>
+    /// Intra-op threads while training; null: one for the frozen-tower path (its steps are small text-side
+    /// operations, where thread synchronisation costs more than it saves), all cores otherwise.
+    /// </summary>
+    public int? Threads { get; init; }
     /// <summary>Loader threads; null: one per core.</summary>
     public int? Workers { get; init; }
 
@@ -92,6 +97,7 @@ public sealed record DetectOptions
         if (WeightDecay < 0) throw new DeftException($"Weight decay must be ≥ 0, got {WeightDecay}.");
         if (Resume && Force) throw new DeftException("--resume and --force exclude each other: --resume continues the run in the output directory, --force replaces it.");
         if (string.IsNullOrWhiteSpace(OutputDirectory)) throw new DeftException("--out is required.");
+        if (Threads is < 1) throw new DeftException($"--threads must be ≥ 1, got {Threads}.");
         if (Method != DetectionMethod.Deft && Resume)
             throw new DeftException($"--resume applies to --method deft only; --method {Method.ToName()} starts afresh (use --force to replace the run).");
         if (Method == DetectionMethod.SmallLoss && NoiseRate is null)

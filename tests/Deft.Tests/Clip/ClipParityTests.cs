@@ -76,3 +76,51 @@ public sealed class ClipTorchScriptTests : IDisposable
         Assert.True(TensorAssert.MinRowCosine(reference.TextFeatures, text) > 0.999);
     }
 }
+
+public sealed class ClipPickleLayoutTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"deft-clip-pkl-{Guid.NewGuid():N}");
+
+    public ClipPickleLayoutTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static void AssertParity(ClipModel model)
+    {
+        using var reference = new TinyReference();
+        using var noGrad = torch.no_grad();
+        using var image = model.EncodeImage(reference.Images);
+        using var text = model.EncodeText(reference.TokenIds);
+        TensorAssert.Close(reference.ImageFeatures, image, 1e-4, "image_features");
+        TensorAssert.Close(reference.TextFeatures, text, 1e-4, "text_features");
+    }
+
+    [Fact]
+    public void Hugging_face_directory_with_pytorch_model_bin_loads()
+    {
+        var dir = Path.Combine(_dir, "hf-bin");
+        Directory.CreateDirectory(dir);
+        File.Copy(Shared.Fixture("clip-tiny-hf/config.json"), Path.Combine(dir, "config.json"));
+        var weights = Safetensors.Load(Shared.Fixture("clip-tiny-hf/model.safetensors"));
+        try { TorchSaveArchive.Write(Path.Combine(dir, "pytorch_model.bin"), weights); }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+
+        var loaded = ClipLoader.LoadWithInfo(dir);
+        using var model = loaded.Model;
+        Assert.Equal(ClipWeightsFormat.TorchPickle, loaded.Format);
+        Assert.Equal(ClipWeightsLayout.HuggingFace, loaded.Layout);
+        AssertParity(model);
+    }
+
+    [Fact]
+    public void Training_checkpoint_with_state_dict_and_module_prefix_loads()
+    {
+        var path = Path.Combine(_dir, "epoch_3.pt");
+        var weights = Safetensors.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        try { TorchSaveArchive.Write(path, weights.ToDictionary(kv => "module." + kv.Key, kv => kv.Value), checkpointEpoch: 3); }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+
+        using var model = ClipLoader.Load(path);
+        AssertParity(model);
+    }
+}

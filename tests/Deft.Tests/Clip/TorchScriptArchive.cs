@@ -104,3 +104,62 @@ internal static class TorchScriptArchive
         _ => throw new ArgumentException(t.ToString()),
     };
 }
+
+/// <summary>
+/// Writes what <c>torch.save(obj)</c> writes for a dict of tensors (optionally wrapped like a training checkpoint:
+/// <c>{"epoch": n, "state_dict": {...}}</c>): data.pkl with persistent storage ids, tensor bytes under data/.
+/// </summary>
+internal static class TorchSaveArchive
+{
+    public static void Write(string path, IReadOnlyDictionary<string, Tensor> stateDict, int? checkpointEpoch = null)
+    {
+        var storages = new List<Tensor>();
+        var pkl = new List<byte> { 0x80, 2 };
+        void Ascii(string s) => pkl.AddRange(Encoding.ASCII.GetBytes(s));
+        void Unicode(string s) { var b = Encoding.UTF8.GetBytes(s); pkl.Add((byte)'X'); pkl.AddRange(BitConverter.GetBytes(b.Length)); pkl.AddRange(b); }
+        void Int(long v) { pkl.Add((byte)'J'); pkl.AddRange(BitConverter.GetBytes(checked((int)v))); }
+        void WriteTensor(Tensor t)
+        {
+            var key = storages.Count.ToString();
+            storages.Add(t.contiguous());
+            Ascii("ctorch._utils\n_rebuild_tensor_v2\n(");
+            Ascii("("); Unicode("storage"); Ascii("ctorch\nFloatStorage\n"); Unicode(key); Unicode("cpu"); Int(t.NumberOfElements); Ascii("tQ");
+            Int(0);
+            Ascii("("); foreach (var s in t.shape) Int(s); Ascii("t");
+            Ascii("("); foreach (var s in t.contiguous().stride()) Int(s); Ascii("t");
+            pkl.Add(0x89);
+            Ascii("ccollections\nOrderedDict\n)R");
+            Ascii("tR");
+        }
+        void WriteDict()
+        {
+            Ascii("ccollections\nOrderedDict\n)R(");
+            foreach (var (k, t) in stateDict) { Unicode(k); WriteTensor(t); }
+            Ascii("u");
+        }
+        if (checkpointEpoch is { } epoch)
+        {
+            Ascii("}(");
+            Unicode("epoch"); Int(epoch);
+            Unicode("state_dict"); WriteDict();
+            Ascii("u");
+        }
+        else WriteDict();
+        Ascii(".");
+
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
+        void Entry(string name, byte[] bytes)
+        {
+            using var s = zip.CreateEntry($"archive/{name}", CompressionLevel.NoCompression).Open();
+            s.Write(bytes);
+        }
+        Entry("data.pkl", [.. pkl]);
+        Entry("version", "3\n"u8.ToArray());
+        for (var i = 0; i < storages.Count; i++)
+        {
+            if (storages[i].dtype != ScalarType.Float32) throw new ArgumentException("float32 only");
+            Entry($"data/{i}", storages[i].bytes.ToArray());
+            storages[i].Dispose();
+        }
+    }
+}

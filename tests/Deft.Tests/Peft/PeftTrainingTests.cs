@@ -41,9 +41,9 @@ public sealed class PeftTrainingTests
 
         var labels = tensor(labelArray);
         var complementary = (labels + 1 + tensor(labelArray.Select(l => l % 3).ToArray())) % 10;
-        using var sgd = new MomentumSgd(net.Trainables.Select(t => (Tensor)t.Parameter).ToArray(), 0.03, 0.9, 5e-4);
+        using var sgd = new MomentumSgd(net.Trainables.Select(t => (Tensor)t.Parameter).ToArray(), 0.01, 0.9, 5e-4);
         var losses = new List<float>();
-        for (var step = 0; step < 5; step++)
+        for (var step = 0; step < 6; step++)
         {
             using var stepScope = NewDisposeScope();
             var (posText, negText) = net.TextFeatures();

@@ -58,6 +58,7 @@ public static class BaselineDetector
         if (rows.All(r => r.IsLabelIssue))
             warn?.Invoke($"--method {options.Method.ToName()} flagged every label.");
         var config = Config(options, bundle, classes, labels, normalization, augment, context);
+        config["method"] = options.Method.ToName();
         foreach (var (key, value) in outcome.Settings) config[key] = value;
         timings["total_seconds"] = total.Elapsed.TotalSeconds;
         var summary = DetectionSummaryBuilder.Summary(rows, classes, outcome.Selection, outcome.Epochs, timings, config)

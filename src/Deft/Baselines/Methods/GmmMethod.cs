@@ -23,7 +23,7 @@ public sealed class GmmMethod : IDetectionMethod
             Progress = context.Progress,
             Warn = context.Warn,
         };
-        trainer.Train(o.Warmup, cancellationToken);
+        var threads = context.WithTrainingThreads(source, () => trainer.Train(o.Warmup, cancellationToken));
         context.Timings["train_seconds"] = trainer.TrainSeconds;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var pass = PromptClassifierTrainer.Evaluate(classifier.Network, context.Labels, source, context.Progress, cancellationToken);
@@ -31,6 +31,7 @@ public sealed class GmmMethod : IDetectionMethod
         var (scores, fit) = Split(pass, unchecked((int)o.Seed));
         var settings = new Dictionary<string, object?>
         {
+            ["train_threads"] = threads,
             ["warmup_epochs"] = o.Warmup,
             ["gmm_means"] = fit.Means,
             ["gmm_variances"] = fit.Variances,

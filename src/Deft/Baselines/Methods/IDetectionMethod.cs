@@ -2,6 +2,7 @@ using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Transforms;
 using Deft.Detection;
+using TorchSharp;
 
 namespace Deft.Baselines.Methods;
 
@@ -97,6 +98,27 @@ public sealed class MethodContext
         UsedFeatureCache = true;
         FeatureCacheNote = note;
         return source;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="train"/> with DeFT's intra-op thread choice (<see cref="DetectOptions.Threads"/>, else one
+    /// thread on cached features and all cores through the image tower) and restores the previous count; returns the
+    /// count used.
+    /// </summary>
+    public int WithTrainingThreads(TrainingSource source, Action train)
+    {
+        var coreThreads = torch.get_num_threads();
+        var trainThreads = Options.Threads ?? (source is CachedTrainingSource ? 1 : coreThreads);
+        try
+        {
+            torch.set_num_threads(trainThreads);
+            train();
+        }
+        finally
+        {
+            torch.set_num_threads(coreThreads);
+        }
+        return trainThreads;
     }
 
     /// <summary>

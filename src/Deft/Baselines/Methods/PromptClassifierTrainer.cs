@@ -115,6 +115,7 @@ internal sealed class PromptClassifierTrainer
         double lossSum = 0, keptLossSum = 0;
         long visited = 0, keptTotal = 0, keptClean = 0, clean = 0, cleanKept = 0;
         int step = 0, emptyBatches = 0;
+        var progressClock = Stopwatch.StartNew();
         foreach (var batch in _source.TrainEpoch(epoch, cancellationToken))
         {
             using var owned = batch;
@@ -157,7 +158,9 @@ internal sealed class PromptClassifierTrainer
             lossSum += losses.Sum();
             visited += n;
             keptTotal += rows.Length;
-            Progress?.Report(new DetectProgress("train", epoch, epochs, step, _source.BatchCount, lossSum / visited, (double)keptTotal / visited,
+            if (Progress is null || (step > 1 && step < _source.BatchCount && progressClock.ElapsedMilliseconds < DeftTrainer.ProgressIntervalMs)) continue;
+            progressClock.Restart();
+            Progress.Report(new DetectProgress("train", epoch, epochs, step, _source.BatchCount, lossSum / visited, (double)keptTotal / visited,
                 _isClean is null ? null : keptTotal == 0 ? 0 : (double)keptClean / keptTotal,
                 _isClean is null ? null : clean == 0 ? 0 : (double)cleanKept / clean,
                 _sgd.LearningRate));

@@ -27,7 +27,7 @@ public sealed class SmallLossMethod : IDetectionMethod
             Progress = context.Progress,
             Warn = context.Warn,
         };
-        trainer.Train(o.Epochs, cancellationToken);
+        var threads = context.WithTrainingThreads(source, () => trainer.Train(o.Epochs, cancellationToken));
         context.Timings["train_seconds"] = trainer.TrainSeconds;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var pass = PromptClassifierTrainer.Evaluate(classifier.Network, context.Labels, source, context.Progress, cancellationToken);
@@ -36,6 +36,7 @@ public sealed class SmallLossMethod : IDetectionMethod
         var scores = new MethodScores(pass.GivenProbability, kept.Select(k => !k).ToArray(), pass.Predicted, pass.PredictedProbability);
         var settings = new Dictionary<string, object?>
         {
+            ["train_threads"] = threads,
             ["noise_rate"] = rate,
             ["forget_rate_schedule"] = schedule,
             ["rule"] = "per batch, train on the (1 - forget rate) fraction with the smallest cross-entropy; issues = not kept in the last epoch; label_quality = softmax probability of the given label in a deterministic pass after training",
