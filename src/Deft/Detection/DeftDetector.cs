@@ -45,6 +45,7 @@ public static class DeftDetector
         CancellationToken cancellationToken = default)
     {
         options.Validate();
+        if (options.Method != DetectionMethod.Deft) return Deft.Baselines.Methods.BaselineDetector.Detect(options, progress, warn, cancellationToken);
         var total = Stopwatch.StartNew();
         var timings = new Dictionary<string, double>();
         var dir = options.OutputDirectory;
@@ -136,7 +137,8 @@ public static class DeftDetector
         if (rows.All(r => r.IsLabelIssue))
             warn?.Invoke("no sample was selected as clean: every label is flagged. The prompts may need more epochs or a higher --lr.");
         timings["total_seconds"] = total.Elapsed.TotalSeconds;
-        var summary = DetectionSummaryBuilder.Summary(rows, classes, options.Selection.ToName(), trainer.State.Epochs, timings, config);
+        var summary = DetectionSummaryBuilder.Summary(rows, classes, options.Selection.ToName(), trainer.State.Epochs, timings, config)
+            with { LabelsFingerprint = labels.Fingerprint() };
         var report = new DetectionReport(classes.ToArray(), rows, summary);
         DetectorFile.Save(Path.Combine(dir, DetectorFile.FileName), DetectorConfig.From(options, classes, normalization), net.Trainables);
         DetectionOutputs.Write(dir, report);
@@ -182,7 +184,7 @@ public static class DeftDetector
             ["format"] = options.Format, ["split"] = options.Split, ["labels"] = options.Labels, ["peft"] = config.Peft,
             ["n_ctx"] = prompts.NumContext, ["batch"] = options.BatchSize,
         };
-        var summary = DetectionSummaryBuilder.Summary(rows, config.Classes, "eval", [], timings, settings);
+        var summary = DetectionSummaryBuilder.Summary(rows, config.Classes, "eval", [], timings, settings) with { LabelsFingerprint = labels.Fingerprint() };
         var report = new DetectionReport(config.Classes, rows, summary);
         DetectionOutputs.Write(options.OutputDirectory ?? Path.Combine(options.RunDirectory, "score"), report);
         return report;
@@ -205,7 +207,7 @@ public static class DeftDetector
     }
 
     /// <summary>Refuses a directory holding another run unless --resume or --force; --force removes that run's files.</summary>
-    private static void PrepareOutputDirectory(DetectOptions options)
+    internal static void PrepareOutputDirectory(DetectOptions options)
     {
         var dir = options.OutputDirectory;
         if (File.Exists(dir)) throw new DeftException($"--out {dir} is a file; pass a directory.");
@@ -217,7 +219,7 @@ public static class DeftDetector
         Directory.CreateDirectory(dir);
     }
 
-    private static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
+    internal static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
         ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken)
     {
         var key = FeatureCache.Key(
@@ -230,7 +232,7 @@ public static class DeftDetector
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }
 
-    private static Dictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
+    internal static Dictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
         Normalization normalization, AugmentPreset augment, bool cached, string? cacheNote) => new Dictionary<string, object?>
     {
         ["model"] = o.Model,
