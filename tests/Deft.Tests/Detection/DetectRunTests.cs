@@ -31,7 +31,8 @@ public sealed class DetectRunTests
     [Fact]
     public void WritesWellFormedSamplesIssuesSummaryAndDetector()
     {
-        var dir = DetectTestData.TempDirectory("outputs");
+        using var tmp = new TempDir("outputs");
+        var dir = tmp.Path;
         var labels = DetectTestData.WriteLabelFile(dir, 96);
         var report = DeftDetector.Detect(Options(Path.Combine(dir, "run"), labels));
         var run = Path.Combine(dir, "run");
@@ -90,7 +91,8 @@ public sealed class DetectRunTests
     [Fact]
     public void AResumedRunReachesTheSameResultAsAnUninterruptedOne()
     {
-        var dir = DetectTestData.TempDirectory("resume");
+        using var tmp = new TempDir("resume");
+        var dir = tmp.Path;
         var labels = DetectTestData.WriteLabelFile(dir, 64);
         var whole = DeftDetector.Detect(Options(Path.Combine(dir, "whole"), labels));
 
@@ -134,7 +136,8 @@ public sealed class DetectRunTests
     [Fact]
     public void TheFrozenTowerPathCachesFeaturesAndCanSelectWithAnEvalPass()
     {
-        var dir = DetectTestData.TempDirectory("cached");
+        using var tmp = new TempDir("cached");
+        var dir = tmp.Path;
         var labels = DetectTestData.WriteLabelFile(dir, 64);
         var first = DeftDetector.Detect(Options(Path.Combine(dir, "a"), labels, PeftKind.None, epochs: 3) with { Selection = SelectionSource.Eval });
         Assert.StartsWith("computed", (string)first.Summary.Config["image_features"]!);
@@ -145,12 +148,23 @@ public sealed class DetectRunTests
         Assert.Equal("eval", second.Summary.Selection);
         Assert.True(second.Summary.TimingsSeconds.ContainsKey("eval_seconds"));
         Assert.Equal(3, second.Summary.Epochs.Count);
+
+        // bfloat16 features are another cache entry; the detections stay close to the float32 ones.
+        var bf16 = DeftDetector.Detect(Options(Path.Combine(dir, "c"), labels, PeftKind.None, epochs: 3) with
+        {
+            Selection = SelectionSource.Eval, Precision = TowerPrecision.Bf16,
+        });
+        Assert.StartsWith("computed", (string)bf16.Summary.Config["image_features"]!);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(dir, "cache"), "features-*.safetensors").Length);
+        var maxDiff = first.Samples.Zip(bf16.Samples, (x, y) => Math.Abs(x.LabelQuality - y.LabelQuality)).Max();
+        Assert.True(maxDiff < 0.05, $"bf16 label quality differs by {maxDiff}");
     }
 
     [Fact]
     public void BadInputsStopWithMessagesThatSayWhatToFix()
     {
-        var dir = DetectTestData.TempDirectory("bad");
+        using var tmp = new TempDir("bad");
+        var dir = tmp.Path;
         var labels = DetectTestData.WriteLabelFile(dir, 32);
 
         var unknownIndex = Path.Combine(dir, "unknown.csv");

@@ -45,10 +45,23 @@ internal static class DetectTestData
         return (batch.Images.clone().DetachFromDisposeScope(), batch.Labels.Select(l => (long)l).ToArray());
     }
 
-    public static string TempDirectory(string name)
+}
+
+/// <summary>A scratch directory removed when the test ends.</summary>
+internal sealed class TempDir : IDisposable
+{
+    public TempDir(string name)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "deft-detect-tests", $"{name}-{Environment.ProcessId}-{Guid.NewGuid():N}"[..Math.Min(60, name.Length + 30)]);
-        Directory.CreateDirectory(dir);
-        return dir;
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "deft-detect-tests", $"{name}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 }
