@@ -19,10 +19,12 @@ public sealed class MethodRuns : IDisposable
     public const int Warmup = 3;
 
     private readonly Dictionary<string, DetectionReport> _reports = new();
+    private readonly TempDir _scratch;
 
     public MethodRuns()
     {
-        Root = DetectTestData.TempDirectory("methods");
+        _scratch = new TempDir("methods");
+        Root = _scratch.Path;
         LabelFile = DetectTestData.WriteLabelFile(Root, Samples);
     }
 
@@ -78,9 +80,5 @@ public sealed class MethodRuns : IDisposable
 
     public static double Number(string s) => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
 
-    public void Dispose()
-    {
-        try { System.IO.Directory.Delete(Root, recursive: true); }
-        catch (IOException) { }
-    }
+    public void Dispose() => _scratch.Dispose();
 }
