@@ -232,8 +232,9 @@ public static class DeftDetector
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }
 
-    internal static Dictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
-        Normalization normalization, AugmentPreset augment, bool cached, string? cacheNote) => new Dictionary<string, object?>
+    /// <summary>The settings every detection method records: model, data, labels, preprocessing, seed.</summary>
+    internal static Dictionary<string, object?> CommonConfig(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes,
+        LabelAssignment labels, Normalization normalization) => new()
     {
         ["model"] = o.Model,
         ["tokenizer"] = bundle.TokenizerSource,
@@ -243,6 +244,24 @@ public static class DeftDetector
         ["split"] = o.Split,
         ["labels"] = o.Labels ?? labels.Source,
         ["classes"] = classes.Count,
+        ["batch"] = o.BatchSize,
+        ["seed"] = o.Seed,
+        ["dtype"] = o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32",
+        ["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B },
+        ["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B },
+        ["threads"] = torch.get_num_threads(),
+    };
+
+    internal static Dictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
+        Normalization normalization, AugmentPreset augment, bool cached, string? cacheNote)
+    {
+        var config = CommonConfig(o, bundle, classes, labels, normalization);
+        foreach (var (key, value) in TrainingConfig(o, augment, cached, cacheNote)) config[key] = value;
+        return config;
+    }
+
+    private static Dictionary<string, object?> TrainingConfig(DetectOptions o, AugmentPreset augment, bool cached, string? cacheNote) => new()
+    {
         ["peft"] = o.Peft.Name,
         ["partial"] = o.Peft.Partial,
         ["vpt_len"] = o.Peft.VptLength,
@@ -254,18 +273,12 @@ public static class DeftDetector
         ["ctx_init"] = o.Prompts.InitWords,
         ["epochs"] = o.Epochs,
         ["warmup"] = o.Warmup,
-        ["batch"] = o.BatchSize,
         ["lr"] = o.LearningRate,
         ["momentum"] = o.Momentum,
         ["weight_decay"] = o.WeightDecay,
-        ["seed"] = o.Seed,
-        ["dtype"] = o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32",
-        ["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B },
-        ["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B },
         ["augment"] = cached ? "none (frozen tower: features computed once with the eval transform)" : augment.ToString().ToLowerInvariant(),
         ["selection"] = o.Selection.ToName(),
         ["image_features"] = cached ? cacheNote : "computed every step through the adapted tower",
-        ["threads"] = torch.get_num_threads(),
     };
 
     /// <summary>The settings a resumed run must share with the run that wrote the checkpoint.</summary>

@@ -98,23 +98,8 @@ public static class BaselineDetector
             full["classifier"] = "CoOp: the positive prompts only, cross-entropy on the given labels";
             return full;
         }
-        return new Dictionary<string, object?>
-        {
-            ["model"] = o.Model,
-            ["tokenizer"] = bundle.TokenizerSource,
-            ["resolution"] = bundle.Resolution,
-            ["data"] = o.Data,
-            ["format"] = o.Format,
-            ["split"] = o.Split,
-            ["labels"] = o.Labels ?? labels.Source,
-            ["classes"] = classes.Count,
-            ["batch"] = o.BatchSize,
-            ["seed"] = o.Seed,
-            ["dtype"] = o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32",
-            ["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B },
-            ["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B },
-            ["image_features"] = imageFeatures,
-            ["threads"] = torch.get_num_threads(),
-        };
+        var config = DeftDetector.CommonConfig(o, bundle, classes, labels, normalization);
+        config["image_features"] = imageFeatures;
+        return config;
     }
 }
