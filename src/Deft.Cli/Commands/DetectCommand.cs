@@ -17,10 +17,11 @@ namespace Deft.Cli.Commands;
     [
         "detect --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10",
         "detect --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --peft none --epochs 20 --out runs/fm",
+        "detect --method small-loss --noise-rate 0.4 --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10-small-loss",
     ])]
 internal sealed class DetectCommand : Command<DetectCommand.Settings>
 {
-    internal sealed class Settings : ClipModelSettings
+    internal class Settings : ClipModelSettings
     {
         [CommandOption("--data <PATH>")] [Description("The data set (directory, or manifest file for csv).")]
         public string? Data { get; init; }
@@ -95,6 +96,21 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [CommandOption("--json")] [Description("Print progress and the result as JSON lines.")]
         public bool Json { get; init; }
 
+        [CommandOption("--method <METHOD>")]
+        [Description("deft (default), or a baseline: label-match (zero-shot CLIP), small-loss (needs --noise-rate), gmm (DivideMix loss mixture after --warmup epochs), confident-learning, predicted-neq-given, self-confidence (K-fold logistic regression on frozen features). Same output files; baselines ignore --selection and --resume.")]
+        [DefaultValue("deft")]
+        public string Method { get; init; } = "deft";
+
+        [CommandOption("--noise-rate <R>")] [Description("small-loss: the forget rate, ramped from 0 over the --warmup epochs (the assumed noise rate).")]
+        public double? NoiseRate { get; init; }
+
+        [CommandOption("--folds <K>")] [Description("confident-learning, predicted-neq-given, self-confidence: cross-validation folds.")] [DefaultValue(5)]
+        public int Folds { get; init; } = 5;
+
+        [CommandOption("--templates <T>")]
+        [Description("label-match: default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
+        public string? Templates { get; init; }
+
         public override ValidationResult Validate()
         {
             var b = base.Validate();
@@ -131,6 +147,10 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Force = Force,
             CacheDirectory = CacheDir,
             Threads = Threads,
+            Method = DetectionMethods.Parse(Method),
+            NoiseRate = NoiseRate,
+            Folds = Folds,
+            Templates = Templates,
         };
 
         internal static RgbTriple? ParseTriple(string? text, string what)
@@ -170,7 +190,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
                             var key = (p.Phase, p.Epoch);
                             if (!tasks.TryGetValue(key, out var task))
                             {
-                                task = ctx.AddTask(p.Phase == "eval" ? "eval" : $"epoch {p.Epoch}/{p.Epochs}", maxValue: p.Steps);
+                                task = ctx.AddTask(p.Phase == "train" ? $"epoch {p.Epoch}/{p.Epochs}" : p.Phase, maxValue: p.Steps);
                                 tasks[key] = task;
                             }
                             task.Value = p.Step;
@@ -203,10 +223,10 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
 
     internal static string Describe(DetectProgress p)
     {
-        var head = p.Phase == "eval" ? "eval" : $"epoch {p.Epoch}/{p.Epochs}";
+        var head = p.Phase == "train" ? $"epoch {p.Epoch}/{p.Epochs}" : p.Phase;
         var text = $"{head} step {p.Step}/{p.Steps}";
         if (!double.IsNaN(p.Loss)) text += FormattableString.Invariant($" loss {p.Loss:F4}");
-        text += FormattableString.Invariant($" clean {p.SelectedFraction:P1}");
+        if (!double.IsNaN(p.SelectedFraction)) text += FormattableString.Invariant($" clean {p.SelectedFraction:P1}");
         if (p.Precision is { } pr && p.Recall is { } rc) text += FormattableString.Invariant($" P {pr:F3} R {rc:F3}");
         return text;
     }
@@ -215,6 +235,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
     {
         var s = report.Summary;
         var table = new Table().AddColumn("").AddColumn("");
+        table.AddRow("method", Markup.Escape(s.Method));
         table.AddRow("samples", s.Samples.ToString(CultureInfo.InvariantCulture));
         table.AddRow("label issues", FormattableString.Invariant($"{s.Issues} ({s.EstimatedNoiseRate:P1} estimated noise rate)"));
         if (s.Quality is { } q)
@@ -242,10 +263,4 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
 
     internal static void JsonLine(object value) =>
         Console.WriteLine(JsonSerializer.Serialize(value, DetectionOutputs.JsonLineOptions));
-}
-
-/// <summary>Reports on the caller's thread, at once (System.Progress posts to the thread pool).</summary>
-internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
 }

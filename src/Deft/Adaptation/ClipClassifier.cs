@@ -177,6 +177,17 @@ internal sealed class ClipClassifier : IAdaptNetwork
 /// <summary>Copies named tensors from a file's dictionary into a model, strictly.</summary>
 internal static class SavedStateIO
 {
+    /// <summary>Copies the tensors <paramref name="include"/> accepts and <paramref name="state"/> has, converting dtype (shapes were checked by the caller).</summary>
+    public static void CopyAvailable(IEnumerable<(string Name, Tensor Tensor)> targets, IReadOnlyDictionary<string, Tensor> state, Func<string, bool> include)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (name, target) in targets)
+        {
+            if (!include(name) || !state.TryGetValue(name, out var t)) continue;
+            target.copy_(t.to(target.dtype));
+        }
+    }
+
     public static void CopyInto(IEnumerable<(string Name, Tensor Tensor)> targets, IReadOnlyDictionary<string, Tensor> state, string source)
     {
         var expected = targets.ToList();

@@ -159,16 +159,9 @@ internal sealed class ResNetClassifier : IAdaptNetwork
         AdaptNetworkHelpers.LinearDefaultInit(fc["fc.weight"], fc["fc.bias"], generator);
     }
 
-    /// <summary>Copies a state dict's tensors into the model (used for pre-trained weights and saved models).</summary>
-    internal void LoadTensors(IReadOnlyDictionary<string, Tensor> tensors, Func<string, bool> include)
-    {
-        using var noGrad = torch.no_grad();
-        foreach (var (name, target) in SavedState())
-        {
-            if (!include(name) || !tensors.TryGetValue(name, out var t)) continue;
-            target.copy_(t.to(target.dtype));
-        }
-    }
+    /// <summary>Copies a state dict's tensors into the model (pre-trained weights; a head of another size is skipped).</summary>
+    internal void LoadTensors(IReadOnlyDictionary<string, Tensor> tensors, Func<string, bool> include) =>
+        SavedStateIO.CopyAvailable(SavedState(), tensors, include);
 
     public void Dispose() => _model.Dispose();
 

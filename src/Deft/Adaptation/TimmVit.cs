@@ -240,15 +240,9 @@ internal sealed class VitClassifier : IAdaptNetwork
         AdaptNetworkHelpers.LinearDefaultInit(parameters["patch_embed.proj.weight"], parameters["patch_embed.proj.bias"], generator);
     }
 
-    internal void LoadTensors(IReadOnlyDictionary<string, Tensor> tensors, Func<string, bool> include)
-    {
-        using var noGrad = torch.no_grad();
-        foreach (var (name, target) in SavedState())
-        {
-            if (!include(name) || !tensors.TryGetValue(name, out var t)) continue;
-            target.copy_(t.to(target.dtype));
-        }
-    }
+    /// <summary>Copies a state dict's tensors into the model (pre-trained weights; a head of another size is skipped).</summary>
+    internal void LoadTensors(IReadOnlyDictionary<string, Tensor> tensors, Func<string, bool> include) =>
+        SavedStateIO.CopyAvailable(SavedState(), tensors, include);
 
     public void Dispose() => _model.Dispose();
 

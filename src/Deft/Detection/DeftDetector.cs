@@ -68,6 +68,7 @@ public static class DeftDetector
         CancellationToken cancellationToken = default)
     {
         options.Validate();
+        if (options.Method != DetectionMethod.Deft) return Deft.Baselines.Methods.BaselineDetector.Detect(options, progress, warn, cancellationToken);
         var total = Stopwatch.StartNew();
         var timings = new Dictionary<string, double>();
         var checkpointPath = Path.Combine(options.OutputDirectory, TrainingCheckpoint.FileName);
@@ -172,7 +173,8 @@ public static class DeftDetector
         if (rows.All(r => r.IsLabelIssue))
             warn?.Invoke("no sample was selected as clean: every label is flagged. The prompts may need more epochs or a higher --lr.");
         timings["total_seconds"] = total.Elapsed.TotalSeconds;
-        var summary = DetectionSummaryBuilder.Summary(rows, classes, options.Selection.ToName(), trainer.State.Epochs, timings, config);
+        var summary = DetectionSummaryBuilder.Summary(rows, classes, options.Selection.ToName(), trainer.State.Epochs, timings, config)
+            with { LabelsFingerprint = labels.Fingerprint() };
         var report = new DetectionReport(classes.ToArray(), rows, summary);
         DetectorFile.Save(Path.Combine(dir, DetectorFile.FileName), DetectorConfig.From(options, classes, normalization), net.Trainables);
         DetectionOutputs.Write(dir, report);
@@ -228,7 +230,7 @@ public static class DeftDetector
             ["format"] = options.Format, ["split"] = options.Split, ["labels"] = options.Labels, ["peft"] = config.Peft,
             ["n_ctx"] = prompts.NumContext, ["batch"] = options.BatchSize,
         };
-        var summary = DetectionSummaryBuilder.Summary(rows, config.Classes, "eval", [], timings, settings);
+        var summary = DetectionSummaryBuilder.Summary(rows, config.Classes, "eval", [], timings, settings) with { LabelsFingerprint = labels.Fingerprint() };
         var report = new DetectionReport(config.Classes, rows, summary);
         DetectionOutputs.Write(options.OutputDirectory ?? Path.Combine(options.RunDirectory, "score"), report);
         return report;
@@ -270,7 +272,7 @@ public static class DeftDetector
     }
 
     /// <summary>Refuses a directory holding another run unless --resume or --force; --force removes that run's files.</summary>
-    private static void PrepareOutputDirectory(DetectOptions options)
+    internal static void PrepareOutputDirectory(DetectOptions options)
     {
         var dir = options.OutputDirectory;
         if (File.Exists(dir)) throw new DeftException($"--out {dir} is a file; pass a directory.");
@@ -282,7 +284,7 @@ public static class DeftDetector
         Directory.CreateDirectory(dir);
     }
 
-    private static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
+    internal static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
         ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken)
     {
         var key = FeatureCache.Key(
@@ -295,8 +297,9 @@ public static class DeftDetector
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }
 
-    private static Dictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
-        Normalization normalization, AugmentPreset augment, bool cached, string? cacheNote) => new Dictionary<string, object?>
+    /// <summary>The settings every detection method records: model, data, labels, preprocessing, seed.</summary>
+    internal static Dictionary<string, object?> CommonConfig(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes,
+        LabelAssignment labels, Normalization normalization) => new()
     {
         ["model"] = o.Model,
         ["tokenizer"] = bundle.TokenizerSource,
@@ -306,6 +309,24 @@ public static class DeftDetector
         ["split"] = o.Split,
         ["labels"] = o.Labels ?? labels.Source,
         ["classes"] = classes.Count,
+        ["batch"] = o.BatchSize,
+        ["seed"] = o.Seed,
+        ["dtype"] = o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32",
+        ["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B },
+        ["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B },
+        ["threads"] = torch.get_num_threads(),
+    };
+
+    internal static Dictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
+        Normalization normalization, AugmentPreset augment, bool cached, string? cacheNote)
+    {
+        var config = CommonConfig(o, bundle, classes, labels, normalization);
+        foreach (var (key, value) in TrainingConfig(o, augment, cached, cacheNote)) config[key] = value;
+        return config;
+    }
+
+    private static Dictionary<string, object?> TrainingConfig(DetectOptions o, AugmentPreset augment, bool cached, string? cacheNote) => new()
+    {
         ["peft"] = o.Peft.Name,
         ["partial"] = o.Peft.Partial,
         ["vpt_len"] = o.Peft.VptLength,
@@ -317,14 +338,9 @@ public static class DeftDetector
         ["ctx_init"] = o.Prompts.InitWords,
         ["epochs"] = o.Epochs,
         ["warmup"] = o.Warmup,
-        ["batch"] = o.BatchSize,
         ["lr"] = o.LearningRate,
         ["momentum"] = o.Momentum,
         ["weight_decay"] = o.WeightDecay,
-        ["seed"] = o.Seed,
-        ["dtype"] = o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32",
-        ["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B },
-        ["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B },
         ["augment"] = cached ? "none (frozen tower: features computed once with the eval transform)" : augment.ToString().ToLowerInvariant(),
         ["selection"] = o.Selection.ToName(),
         ["image_features"] = cached ? cacheNote : "computed every step through the adapted tower",

@@ -63,6 +63,16 @@ public sealed class DeftNetwork : IDisposable
         return (features.narrow(0, 0, c).MoveToOuterDisposeScope(), features.narrow(0, c, c).MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// The positive prompts' text features [C, E] alone (not normalised): the plain CoOp classifier the small-loss and
+    /// gmm baselines train, at half the text-tower cost of <see cref="TextFeatures"/>.
+    /// </summary>
+    public Tensor PositiveTextFeatures()
+    {
+        using var scope = NewDisposeScope();
+        return Clip.EncodeTextEmbeddings(Prompts.Assemble(Prompts.PositiveContext), Prompts.EotIndex).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Positive and negative logits [B, C] for image features [B, E].</summary>
     public (Tensor Pos, Tensor Neg) Logits(Tensor imageFeatures, Tensor posText, Tensor negText) =>
         DeftObjective.Logits(imageFeatures, posText, negText, Clip.LogitScale);

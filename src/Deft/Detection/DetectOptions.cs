@@ -75,6 +75,15 @@ public sealed record DetectOptions
     /// <summary>Loader threads; null: one per core.</summary>
     public int? Workers { get; init; }
 
+    /// <summary>Which detector runs (<c>--method</c>); the options below apply to the baselines only.</summary>
+    public DetectionMethod Method { get; init; } = DetectionMethod.Deft;
+    /// <summary>small-loss: the forget rate the schedule ramps up to (the assumed noise rate).</summary>
+    public double? NoiseRate { get; init; }
+    /// <summary>confident-learning and its variants: cross-validation folds.</summary>
+    public int Folds { get; init; } = 5;
+    /// <summary>label-match: prompt templates (see PromptTemplates.Resolve); null: "a photo of a {}.".</summary>
+    public string? Templates { get; init; }
+
     public void Validate()
     {
         if (Epochs < 1) throw new DeftException($"--epochs must be ≥ 1, got {Epochs}.");
@@ -88,6 +97,16 @@ public sealed record DetectOptions
         if (Precision == TowerPrecision.Bf16 && (Peft.Has(PeftKind.Bias) || Peft.Has(PeftKind.Full)))
             throw new DeftException($"--dtype bf16 keeps the image tower's weights in bfloat16, so --peft {Peft.Name} would train bfloat16 weights; use --dtype fp32 with bias/full.");
         if (Threads is < 1) throw new DeftException($"--threads must be ≥ 1, got {Threads}.");
+        if (Method != DetectionMethod.Deft && Resume)
+            throw new DeftException($"--resume applies to --method deft only; --method {Method.ToName()} starts afresh (use --force to replace the run).");
+        if (Method == DetectionMethod.SmallLoss && NoiseRate is null)
+            throw new DeftException("--method small-loss needs --noise-rate R (the fraction of labels assumed wrong, in [0, 1)): the forget rate ramps up to it.");
+        if (NoiseRate is { } r && !(r >= 0 && r < 1)) throw new DeftException($"--noise-rate must lie in [0, 1), got {r}.");
+        if (Method == DetectionMethod.Gmm && Warmup < 1)
+            throw new DeftException($"--method gmm trains for the --warmup epochs before fitting the loss mixture; --warmup must be ≥ 1, got {Warmup}.");
+        if (Method == DetectionMethod.Gmm && Warmup > Epochs)
+            throw new DeftException($"--warmup ({Warmup}) exceeds --epochs ({Epochs}); gmm follows the learning-rate schedule of --epochs for its warm-up.");
+        if (Method.UsesCrossValidation() && Folds < 2) throw new DeftException($"--folds must be ≥ 2, got {Folds}.");
     }
 
     /// <summary>Explicit statistics, else the official DeFT code's CIFAR values for CIFAR, else the model's own.</summary>

@@ -53,7 +53,16 @@ public sealed record DetectionSummary(
     IReadOnlyList<EpochRecord> Epochs,
     IReadOnlyDictionary<string, double> TimingsSeconds,
     IReadOnlyDictionary<string, object?> Config,
-    VersionInfo Versions);
+    VersionInfo Versions)
+{
+    /// <summary>The detector that produced the result (<see cref="DetectionMethods.ValidNames"/>).</summary>
+    [JsonPropertyOrder(-2)]
+    public string Method { get; init; } = "deft";
+
+    /// <summary><see cref="LabelAssignment.Fingerprint"/> of the labels examined: runs comparable with `deft compare` share it.</summary>
+    [JsonPropertyOrder(-1)]
+    public string? LabelsFingerprint { get; init; }
+}
 
 /// <summary>
 /// The result of phase-1 detection, cleanlab-style: per-sample label quality, the ranked issues and suggested
