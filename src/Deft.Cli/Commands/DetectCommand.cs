@@ -36,7 +36,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [Description("Label file (index,label[[,true_label]], as `deft noise` writes): which samples take part and their labels; true_label enables precision/recall. Default: the data set's labels.")]
         public string? Labels { get; init; }
 
-        [CommandOption("--classes <FILE>")] [Description("Class names, one per line, in label order (used in the prompts).")]
+        [CommandOption("--classes <FILE>")] [Description("Class names, one per line, in label order (used in the prompts); for the webvision formats a class count (50: the first 50 classes).")]
         public string? Classes { get; init; }
 
         [CommandOption("--peft <METHOD>")]

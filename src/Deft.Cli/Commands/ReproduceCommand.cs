@@ -1,23 +1,21 @@
 using System.ComponentModel;
 using System.Globalization;
-using System.Reflection;
 using Deft.Recipes;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("reproduce", "Reproduce a table row of the DeFT paper: check the data root, print the commands and what a run costs.",
+[CliCommand("reproduce", "Reproduce a table row of the DeFT paper: check the data root, run noise/detect/adapt (resuming where a run stopped) and print the paper's figure beside ours.",
     Examples = [
         "reproduce --list",
         "reproduce --dry-run",
         "reproduce cifar100-sym-0.2 --root ~/data/cifar-100 --dry-run",
+        "reproduce cifar100n --root ~/data/cifar-100 --model ~/models/clip-vit-base-patch16",
         "reproduce webvision --root ~/data/webvision --model ~/models/clip-vit-base-patch16 --dry-run --images-per-second 40",
     ])]
 internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
 {
-    /// <summary>The commands a plan runs; execution needs all of them in this build.</summary>
-    private static readonly string[] StepCommands = ["noise", "detect", "adapt", "evaluate"];
 
     internal sealed class Settings : CommandSettings
     {
@@ -39,8 +37,8 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
 
         [CommandOption("--model <MODEL>")]
         [Description("CLIP ViT-B/16 weights: a Hugging Face folder (openai/clip-vit-base-patch16), an open_clip folder, a .safetensors/.pt file, or random:ViT-B-16.")]
-        [DefaultValue("MODEL")]
-        public string Model { get; init; } = "MODEL";
+        [DefaultValue(ReproducePlanner.ModelPlaceholder)]
+        public string Model { get; init; } = ReproducePlanner.ModelPlaceholder;
 
         [CommandOption("--out <DIR>")]
         [Description("Where each recipe's run folder goes (DIR/NAME).")]
@@ -61,8 +59,12 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         [Description("Time ViT-B/16 phase-1 work on this machine (about a minute) and price each recipe from it, by its class count and batch size; overrides --images-per-second.")]
         public bool Measure { get; init; }
 
+        [CommandOption("--epochs <N>")]
+        [Description("Smoke runs only: N epochs in both phases (warm-up capped at N) instead of the paper's 10. Does not reproduce the paper; result.json says full_schedule false.")]
+        public int? Epochs { get; init; }
+
         [CommandOption("--json")]
-        [Description("Print the plan(s) as JSON.")]
+        [Description("Print the plan(s) as JSON; after a run, also the result.")]
         public bool Json { get; init; }
 
         public override ValidationResult Validate()
@@ -71,6 +73,12 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
             if (!List && Name is null && !DryRun)
                 return ValidationResult.Error("Name a recipe (deft reproduce --list), or pass --dry-run to plan them all.");
             if (Name is null && Root is not null) return ValidationResult.Error("--root belongs to one recipe: name it (deft reproduce NAME --root PATH).");
+            if (!List && !DryRun && Root is null)
+                return ValidationResult.Error("Running a recipe needs its data: pass --root PATH (or --dry-run to only plan).");
+            if (!List && !DryRun && Model == ReproducePlanner.ModelPlaceholder)
+                return ValidationResult.Error("Running a recipe needs CLIP ViT-B/16 weights: pass --model (docs/reproduce.md says where to get them), or --dry-run to only plan.");
+            if (Epochs is < 1) return ValidationResult.Error($"--epochs must be ≥ 1, got {Epochs}.");
+            if (Seed < 0) return ValidationResult.Error($"--seed must be ≥ 0, got {Seed}.");
             if (!(ImagesPerSecond > 0) || double.IsInfinity(ImagesPerSecond))
                 return ValidationResult.Error($"--images-per-second must be a positive number, got {ImagesPerSecond.ToString(CultureInfo.InvariantCulture)}.");
             return ValidationResult.Success();
@@ -95,20 +103,19 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
                 $"measured with {measured.Threads} threads: {measured.VisionSecondsPerImage.ToString("0.000", CultureInfo.InvariantCulture)} s per image (vision tower), " +
                 $"{measured.TextSecondsPerPrompt.ToString("0.0000", CultureInfo.InvariantCulture)} s per {ThroughputProbe.PromptTokens}-token prompt (text tower)");
         }
-        var options = new PlanOptions(settings.Root, settings.Model, settings.Out, settings.Seed, settings.ImagesPerSecond, measured);
+        var options = new PlanOptions(settings.Root, settings.Model, settings.Out, settings.Seed, settings.ImagesPerSecond, measured, settings.Epochs);
         var plans = recipes.Select(r => ReproducePlanner.Plan(r, options)).ToList();
-        var missing = StepCommands.Where(c => !CommandExists(c)).ToList();
 
         if (settings.Json)
         {
             Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(plans.Select(p => new
             {
-                p.Recipe.Name, p.Recipe.Title, p.Root, p.RootChecked, p.RunDirectory,
+                p.Recipe.Name, p.Recipe.Title, p.Root, p.RootChecked, p.RunDirectory, p.FullSchedule,
                 Splits = p.Sizes.Select(s => new { s.Split.Label, s.Split.Format, s.Split.Split, s.Split.Classes, s.Images, s.Counted }),
                 Noise = new { Kind = p.Recipe.Noise.Kind.ToString(), p.Recipe.Noise.Rate },
                 p.Recipe.PhaseOne, p.Recipe.PhaseTwo,
                 PaperFigures = p.Recipe.PaperFigures.Select(f => new { Metric = f.Metric.ToString(), f.Percent, f.TestSet }),
-                p.Steps,
+                Steps = p.Steps.Select(s => new { s.Title, Kind = s.Kind.ToString().ToLowerInvariant(), s.Directory, s.Command }),
                 Cost = new { p.Cost.PhaseOneTrainImages, p.Cost.DetectionImages, p.Cost.PhaseTwoTrainImages, p.Cost.EvaluationImages, p.Cost.TotalImages, p.Cost.ImagesPerSecond, p.Cost.Hours },
             }), JsonOptions.Indented));
         }
@@ -118,16 +125,96 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         }
 
         if (settings.DryRun) return 0;
-        var why = missing.Count > 0
-            ? $"this build has no `deft {string.Join("`, `deft ", missing)}` command yet"
-            : "running the steps from here is not wired yet";
-        AnsiConsole.MarkupLineInterpolated(
-            $"[yellow]Nothing was run:[/] {why}. Run the commands above by hand once they exist, or pass --dry-run to only plan.");
-        return 1;
+        ReproduceResult result;
+        try
+        {
+            result = Run(plans.Single(), settings.Json, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            AnsiConsole.MarkupLine("[yellow]interrupted.[/] Run the same command again to resume: finished steps are skipped, detect and adapt continue from their checkpoints.");
+            return 130;
+        }
+        if (settings.Json)
+            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, ReproduceRunner.JsonOptions));
+        else
+            PrintResult(result);
+        return 0;
     }
 
-    private static bool CommandExists(string path) =>
-        typeof(ReproduceCommand).Assembly.GetTypes().Any(t => t.GetCustomAttribute<CliCommandAttribute>()?.Path == path);
+    /// <summary>Runs the plan with a progress bar per step (interactive), or a line per step and every few seconds (redirected, --json: on stderr).</summary>
+    private static ReproduceResult Run(ReproducePlan plan, bool json, CancellationToken cancellationToken)
+    {
+        var warnings = new List<string>();
+        if (json || Console.IsOutputRedirected && !AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            var lastStep = 0;
+            var last = DateTime.MinValue;
+            var lines = new SyncProgress<ReproduceProgress>(p =>
+            {
+                var newStep = p.Step != lastStep;
+                if (!newStep && p.Fraction < 1 && (DateTime.UtcNow - last).TotalSeconds < 5) return;
+                lastStep = p.Step;
+                last = DateTime.UtcNow;
+                Console.Error.WriteLine($"reproduce: step {p.Step}/{p.Steps} {p.Kind.ToString().ToLowerInvariant()} {p.Fraction.ToString("P0", CultureInfo.InvariantCulture)} {p.Status}");
+            });
+            return ReproduceRunner.Run(plan, lines, w => Console.Error.WriteLine($"warning: {w}"), cancellationToken);
+        }
+
+        ReproduceResult result = null!;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var tasks = plan.Steps.Select((s, i) => ctx.AddTask(Markup.Escape($"{i + 1}. {s.Kind.ToString().ToLowerInvariant()}"), autoStart: false, maxValue: 1)).ToList();
+                var progress = new SyncProgress<ReproduceProgress>(p =>
+                {
+                    var task = tasks[p.Step - 1];
+                    if (!task.IsStarted) task.StartTask();
+                    task.Value = p.Fraction;
+                    task.Description = Markup.Escape($"{p.Step}. {p.Kind.ToString().ToLowerInvariant()} · {p.Status}");
+                    if (p.Fraction >= 1) task.StopTask();
+                });
+                result = ReproduceRunner.Run(plan, progress, warnings.Add, cancellationToken);
+            });
+        foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
+        return result;
+    }
+
+    private static void PrintResult(ReproduceResult result)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var steps = new Table().AddColumns("step", "status", "folder").AddColumn(new TableColumn("s").RightAligned());
+        foreach (var s in result.Steps)
+            steps.AddRow(Markup.Escape($"{s.Number}. {s.Kind}"), s.Status.ToString().ToLowerInvariant(), Markup.Escape(s.Directory), s.Seconds.ToString("0.0", inv));
+        AnsiConsole.Write(steps);
+
+        var figures = new Table().AddColumns("figure", "paper", "ours");
+        string Percent(double? v) => v is { } x ? x.ToString("0.00", inv) + "%" : "—";
+        foreach (var f in result.Paper)
+            figures.AddRow(Markup.Escape($"{f.Metric.Replace('_', ' ')} ({f.TestSet})"), Percent(f.PaperPercent), $"[bold]{Percent(f.OursPercent)}[/]");
+        if (result.Detection is { } d)
+        {
+            if (!result.Paper.Any(f => f.Metric == "detection_precision"))
+                figures.AddRow("detection precision (train)", "—", Percent(d.Precision * 100));
+            figures.AddRow("detection recall (train)", "—", Percent(d.Recall * 100));
+            figures.AddRow("kept as clean", "—", $"{d.SelectedClean.ToString("N0", inv)} of {d.Samples.ToString("N0", inv)}");
+        }
+        for (var i = 0; i < result.Tests.Count; i++)
+        {
+            var t = result.Tests[i];
+            if (i == 0 && result.Paper.Any(f => f.Metric == "test_accuracy")) continue;
+            figures.AddRow(Markup.Escape($"test accuracy ({t.TestSet})"), "—", Percent(t.Accuracy * 100));
+        }
+        if (result.Tests.FirstOrDefault() is { BestAccuracy: { } best, BestEpoch: { } epoch })
+            figures.AddRow(Markup.Escape($"best epoch's test accuracy ({result.Tests[0].TestSet})"), "—", $"{Percent(best * 100)} (epoch {epoch})");
+        AnsiConsole.Write(figures);
+        if (!result.FullSchedule)
+            AnsiConsole.MarkupLineInterpolated(
+                $"[yellow]Smoke run:[/] {result.PhaseOneEpochs} + {result.PhaseTwoEpochs} epochs instead of the paper's schedule (--epochs); these figures do not reproduce the paper.");
+        AnsiConsole.MarkupLineInterpolated($"Result: {Path.Combine(result.RunDirectory, ReproduceRunner.ResultFile)}");
+    }
 
     private static void PrintList(bool json)
     {
@@ -159,14 +246,16 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
                 $"{s.Images.ToString("N0", inv)} images{(s.Counted ? "" : " (published size)")}");
         Console.WriteLine($"noise: {r.Noise.Description}");
         var p1 = r.PhaseOne;
-        Console.WriteLine($"phase 1: {p1.Backbone} at {p1.Resolution} px, VPT-deep {p1.VptDeepLength}, n_ctx {p1.ContextTokens} (class token {p1.ClassTokenPosition}), " +
+        Console.WriteLine($"phase 1: {p1.Backbone} at {p1.Resolution} px (the model's own resolution), VPT-deep {p1.VptDeepLength}, n_ctx {p1.ContextTokens} (class token {p1.ClassTokenPosition}), " +
             $"SGD lr {ReproducePlanner.Number(p1.LearningRate)} momentum {ReproducePlanner.Number(p1.Momentum)} weight decay {ReproducePlanner.Number(p1.WeightDecay)}, " +
             $"batch {p1.BatchSize}, {p1.Epochs} epochs, warm-up {p1.WarmupEpochs}" +
             (p1.TrainSubsample is { } n1 ? $", {n1.ToString("N0", inv)} class-balanced images per run" : ""));
         var p2 = r.PhaseTwo;
         Console.WriteLine($"phase 2: full fine-tuning, SGD lr {ReproducePlanner.Number(p2.LearningRate)} momentum {ReproducePlanner.Number(p2.Momentum)} " +
-            $"weight decay {ReproducePlanner.Number(p2.WeightDecay)}, batch {p2.BatchSize}, {p2.Epochs} epochs, warm-up {p2.WarmupEpochs}" +
-            (p2.TrainSubsample is { } n2 ? $", {n2.ToString("N0", inv)} class-balanced images per run" : ""));
+            $"weight decay {ReproducePlanner.Number(p2.WeightDecay)}, batch {p2.BatchSize}, {p2.Epochs} epochs, warm-up {p2.WarmupEpochs} (deft adapt: cosine from the first epoch, no warm-up)" +
+            (p2.TrainSubsample is { } n2 ? $", {n2.ToString("N0", inv)} class-balanced images per run (phase 1's draw)" : ""));
+        if (!plan.FullSchedule)
+            Console.WriteLine($"smoke run: {plan.Options.Epochs} epoch(s) per phase (--epochs); this does not reproduce the paper");
         Console.WriteLine(r.PaperFigures.Count == 0
             ? "paper: no figure recorded here for this row (compare with the paper's table yourself)"
             : $"paper: {string.Join("; ", r.PaperFigures.Select(f => f.Description))} (ours is printed beside it when the run ends)");

@@ -243,7 +243,8 @@ public static class DeftDetector
     /// </summary>
     public static (IImageDataset Dataset, IReadOnlyList<string> Classes) OpenDataset(string data, string format, string split, string? classesFile)
     {
-        var mapsLabels = format.Trim().ToLowerInvariant() is "idx" or "csv";
+        // idx and csv map labels through the names file; the WebVision formats read --classes as a class count.
+        var mapsLabels = format.Trim().ToLowerInvariant() is "idx" or "csv" || Deft.Data.Paper.PaperDatasets.TakesClassCount(format);
         var dataset = DatasetFactory.Open(new DatasetOptions(data, format, split, ClassesFile: mapsLabels ? classesFile : null));
         if (classesFile is null || mapsLabels) return (dataset, dataset.Classes);
         var names = DatasetFactory.ReadClassesFile(classesFile);

@@ -1,6 +1,11 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Deft.Adaptation;
 using Deft.Data;
+using Deft.Detection;
+using Deft.Noise;
+using Deft.Peft;
+using Deft.Prompts;
 
 namespace Deft.Recipes;
 
@@ -10,20 +15,22 @@ namespace Deft.Recipes;
 /// <param name="OutputDirectory">Where the run folder (OUTPUT/NAME) goes.</param>
 /// <param name="Seed">The seed passed to every step.</param>
 /// <param name="ImagesPerSecond">Training throughput used for the cost estimate.</param>
+/// <param name="Epochs">
+/// Smoke runs only: this many epochs in both phases (warm-up capped at it) instead of the official 10. A run with it
+/// does not reproduce the paper, and its result says so.
+/// </param>
 /// <param name="Measured">
 /// Per-sample costs measured on this machine (<see cref="ThroughputProbe"/>); when given, each recipe's throughput is
 /// derived from them, its class count and its batch size, and <paramref name="ImagesPerSecond"/> is not used.
 /// </param>
 public sealed record PlanOptions(
     string? Root,
-    string Model = "MODEL",
+    string Model = ReproducePlanner.ModelPlaceholder,
     string OutputDirectory = "runs",
     int Seed = 0,
     double ImagesPerSecond = ReproducePlanner.DefaultImagesPerSecond,
-    Throughput? Measured = null);
-
-/// <summary>One command of a plan.</summary>
-public sealed record PlanStep(string Title, string Command);
+    Throughput? Measured = null,
+    int? Epochs = null);
 
 /// <summary>The size of one split: counted by opening it under the root, or the published figure.</summary>
 public sealed record SplitSize(DataSplit Split, int Images, bool Counted);
@@ -47,7 +54,14 @@ public sealed record ReproducePlan(
     IReadOnlyList<SplitSize> Sizes,
     IReadOnlyList<PlanStep> Steps,
     CostEstimate Cost,
-    string RunDirectory);
+    string RunDirectory)
+{
+    /// <summary>The options the plan was made with (model, seed, epochs override).</summary>
+    public required PlanOptions Options { get; init; }
+
+    /// <summary>Whether the run follows the official schedule (no smoke-run epochs override).</summary>
+    public bool FullSchedule => Options.Epochs is null;
+}
 
 /// <summary>Builds <see cref="ReproducePlan"/>s and checks data roots against recipes.</summary>
 public static partial class ReproducePlanner
@@ -61,11 +75,16 @@ public static partial class ReproducePlanner
 
     private const string RootPlaceholder = "ROOT";
 
+    /// <summary>The <c>--model</c> a plan shows when none is given; a run refuses it.</summary>
+    public const string ModelPlaceholder = "MODEL";
+
     public static ReproducePlan Plan(Recipe recipe, PlanOptions options)
     {
         ArgumentNullException.ThrowIfNull(recipe);
         ArgumentNullException.ThrowIfNull(options);
         var imagesPerSecond = options.Measured?.PhaseOneImagesPerSecond(recipe.ClassCount, recipe.PhaseOne.BatchSize) ?? options.ImagesPerSecond;
+        if (options.Epochs is < 1) throw new DeftException($"--epochs must be ≥ 1, got {options.Epochs}.");
+        if (options.Seed < 0) throw new DeftException($"--seed must be ≥ 0 (deft noise takes an unsigned seed), got {options.Seed}.");
         if (!(imagesPerSecond > 0) || double.IsInfinity(imagesPerSecond))
             throw new DeftException($"--images-per-second must be a positive number, got {imagesPerSecond.ToString(CultureInfo.InvariantCulture)}.");
 
@@ -85,7 +104,7 @@ public static partial class ReproducePlanner
 
         var run = Path.Combine(options.OutputDirectory, recipe.Name);
         var steps = Steps(recipe, root, options, run);
-        return new ReproducePlan(recipe, root, options.Root is not null, sizes, steps, Cost(recipe, sizes, imagesPerSecond), run);
+        return new ReproducePlan(recipe, root, options.Root is not null, sizes, steps, Cost(recipe, sizes, imagesPerSecond, options.Epochs), run) { Options = options };
     }
 
     /// <summary>
@@ -118,77 +137,124 @@ public static partial class ReproducePlanner
         }
     }
 
-    private static CostEstimate Cost(Recipe recipe, IReadOnlyList<SplitSize> sizes, double imagesPerSecond)
+    private static CostEstimate Cost(Recipe recipe, IReadOnlyList<SplitSize> sizes, double imagesPerSecond, int? epochs)
     {
         long train = sizes[0].Images;
         long perEpochOne = Math.Min(train, recipe.PhaseOne.TrainSubsample ?? train);
         long perEpochTwo = Math.Min(train, recipe.PhaseTwo.TrainSubsample ?? train);
         var cleanShare = 1.0 - recipe.Noise.Rate;
         return new CostEstimate(
-            recipe.PhaseOne.Epochs * perEpochOne,
+            (epochs ?? recipe.PhaseOne.Epochs) * perEpochOne,
             perEpochOne,
-            recipe.PhaseTwo.Epochs * (long)Math.Round(perEpochTwo * cleanShare),
+            (epochs ?? recipe.PhaseTwo.Epochs) * (long)Math.Round(perEpochTwo * cleanShare),
             sizes.Skip(1).Sum(s => (long)s.Images),
             imagesPerSecond);
+    }
+
+    /// <summary>Where a step of a recipe's run writes: its own folder under the run directory.</summary>
+    public static class Folders
+    {
+        public const string Noise = "noise";
+        public const string Subsample = "subsample";
+        public const string Detect = "detect";
+        public const string Adapt = "adapt";
+        /// <summary>The folder of the evaluation on a further test set: "eval-" and its format.</summary>
+        public static string Evaluate(DataSplit test) => "eval-" + test.Format;
     }
 
     private static List<PlanStep> Steps(Recipe recipe, string root, PlanOptions options, string run)
     {
         var steps = new List<PlanStep>();
-        var data = new List<string> { "--data", root, "--format", recipe.Train.Format, "--split", recipe.Train.Split };
-        if (recipe.Train.Classes is not null) data.AddRange(["--classes", recipe.Train.Classes]);
-        var seed = new[] { "--seed", options.Seed.ToString(CultureInfo.InvariantCulture) };
+        var train = new DatasetOptions(root, recipe.Train.Format, recipe.Train.Split, ClassesFile: recipe.Train.Classes);
+        var seed = options.Seed;
 
         string? labels = null;
         if (recipe.Noise.CliMode is { } mode)
         {
-            labels = Path.Combine(run, "noisy-labels.csv");
-            List<string> noise = ["noise", .. data, "--mode", mode, "--ratio", Number(recipe.Noise.Rate), .. seed, "--out", labels];
+            labels = Path.Combine(run, Folders.Noise, "noisy-labels.csv");
             var title = $"Inject {recipe.Noise.Description} noise into the training labels (clean labels kept beside them)";
             if (recipe.IdnResize is { } side)
                 title += $". The official code resizes the images to {side}x{side} for this; deft noise needs images of one size " +
                     "and has no resize option yet, so resize a copy of the data set first";
-            steps.Add(new PlanStep(title, Command(noise)));
+            steps.Add(new PlanStep(title, new NoiseAction(train, new NoiseOptions(NoiseModes.Parse(mode), recipe.Noise.Rate, (ulong)seed), labels)));
         }
 
         var p1 = recipe.PhaseOne;
-        var detectDir = Path.Combine(run, "detect");
-        List<string> detect = ["detect", .. data];
-        if (labels is not null) detect.AddRange(["--labels", labels]);
-        detect.AddRange([
-            "--model", options.Model, "--backbone", p1.Backbone, "--resolution", Int(p1.Resolution),
-            "--vpt-deep", Int(p1.VptDeepLength), "--n-ctx", Int(p1.ContextTokens), "--class-token-position", p1.ClassTokenPosition,
-            "--optimizer", "sgd", "--lr", Number(p1.LearningRate), "--momentum", Number(p1.Momentum), "--weight-decay", Number(p1.WeightDecay),
-            "--batch-size", Int(p1.BatchSize), "--epochs", Int(p1.Epochs), "--warmup-epochs", Int(p1.WarmupEpochs)]);
-        if (p1.TrainSubsample is { } n1) detect.AddRange(["--subsample", Int(n1), "--balanced"]);
-        detect.AddRange([.. seed, "--out", detectDir]);
-        steps.Add(new PlanStep("Phase 1: learn positive/negative prompts with VPT-deep and mark each training sample clean or noisy", Command(detect)));
-
         var p2 = recipe.PhaseTwo;
-        var adaptDir = Path.Combine(run, "adapt");
-        List<string> adapt = ["adapt", .. data];
-        if (labels is not null) adapt.AddRange(["--labels", labels]);
-        adapt.AddRange([
-            "--clean", Path.Combine(detectDir, "clean.csv"), "--model", options.Model, "--finetune", "full", "--resolution", Int(p2.Resolution),
-            "--optimizer", "sgd", "--lr", Number(p2.LearningRate), "--momentum", Number(p2.Momentum), "--weight-decay", Number(p2.WeightDecay),
-            "--batch-size", Int(p2.BatchSize), "--epochs", Int(p2.Epochs), "--warmup-epochs", Int(p2.WarmupEpochs)]);
-        if (p2.TrainSubsample is { } n2) adapt.AddRange(["--subsample", Int(n2), "--balanced"]);
-        var sameFormatTest = recipe.TestSets.FirstOrDefault(t => t.Format == recipe.Train.Format);
-        if (sameFormatTest is not null) adapt.AddRange(["--test-split", sameFormatTest.Split]);
-        adapt.AddRange([.. seed, "--out", adaptDir]);
-        steps.Add(new PlanStep("Phase 2: fully fine-tune on the samples phase 1 kept, then test", Command(adapt)));
-
-        foreach (var test in recipe.TestSets.Where(t => t.Format != recipe.Train.Format))
+        if (p1.TrainSubsample != p2.TrainSubsample)
+            throw new InvalidOperationException($"{recipe.Name}: phase 2 trains on phase 1's draw, so both phases must subsample alike.");
+        if (p1.TrainSubsample is { } draw)
         {
-            var evaluate = new List<string> { "evaluate", "--data", root, "--format", test.Format, "--split", test.Split };
-            if (test.Classes is not null) evaluate.AddRange(["--classes", test.Classes]);
-            evaluate.AddRange(["--model", adaptDir, "--out", Path.Combine(run, $"eval-{test.Format}.json")]);
-            steps.Add(new PlanStep($"Test the adapted model on {test.Label}", Command(evaluate)));
+            labels = Path.Combine(run, Folders.Subsample, "labels.csv");
+            steps.Add(new PlanStep($"Draw {draw.ToString("N0", CultureInfo.InvariantCulture)} class-balanced training images, as the official loader does per run " +
+                "(both phases use this draw)", new SubsampleAction(train, draw, (ulong)seed, labels)));
+        }
+
+        var detectDir = Path.Combine(run, Folders.Detect);
+        var (p1Epochs, p1Warmup) = Schedule(p1.Epochs, p1.WarmupEpochs, options.Epochs);
+        var cifarLike = recipe.Train.Format == "cifar100n";
+        // CIFAR-100N holds CIFAR-100's images: phase 1 sees them exactly as the cifar100 recipes do (deft detect picks
+        // the CIFAR augmentation and statistics by format name, so they are passed for cifar100n).
+        var cifarNorm = DetectOptions.DefaultNormalization("cifar100", Deft.Data.Transforms.Normalization.Clip);
+        var detect = new DetectOptions
+        {
+            Model = options.Model,
+            Data = train.Path,
+            Format = train.Format,
+            Split = train.Split,
+            ClassesFile = train.ClassesFile,
+            Labels = labels,
+            OutputDirectory = detectDir,
+            Peft = new PeftOptions(PeftKind.VptDeep, VptLength: p1.VptDeepLength),
+            Prompts = new PromptOptions(p1.ContextTokens, ClassTokenPositions.Parse(p1.ClassTokenPosition)),
+            Epochs = p1Epochs,
+            Warmup = p1Warmup,
+            BatchSize = p1.BatchSize,
+            LearningRate = p1.LearningRate,
+            Momentum = p1.Momentum,
+            WeightDecay = p1.WeightDecay,
+            Seed = seed,
+            Augment = cifarLike ? Deft.Data.Transforms.AugmentPreset.Cifar : null,
+            Mean = cifarLike ? cifarNorm.Mean : null,
+            Std = cifarLike ? cifarNorm.Std : null,
+        };
+        steps.Add(new PlanStep("Phase 1: learn positive/negative prompts with VPT-deep and mark each training sample clean or noisy", new DetectAction(detect)));
+
+        var sameFormatTest = recipe.TestSets.FirstOrDefault(t => t.Format == recipe.Train.Format && t.Classes == recipe.Train.Classes)
+            ?? throw new InvalidOperationException($"{recipe.Name}: the first test set must share the training set's format; phase 2 tests on it.");
+        var (p2Epochs, _) = Schedule(p2.Epochs, p2.WarmupEpochs, options.Epochs);
+        var adaptDir = Path.Combine(run, Folders.Adapt);
+        var adapt = new AdaptOptions
+        {
+            Model = options.Model,
+            Backbone = BackboneKind.Clip,
+            OutputDirectory = adaptDir,
+            SelectionPath = Path.Combine(detectDir, DetectionOutputs.SamplesFile),
+            Epochs = p2Epochs,
+            BatchSize = p2.BatchSize,
+            Optimizer = OptimizerKind.Sgd,
+            LearningRate = p2.LearningRate,
+            WeightDecay = p2.WeightDecay,
+            Momentum = p2.Momentum,
+            Seed = seed,
+        };
+        var test = new DatasetOptions(root, sameFormatTest.Format, sameFormatTest.Split, ClassesFile: sameFormatTest.Classes);
+        var testName = sameFormatTest.Label == "test" ? $"{recipe.DataSetName} test" : sameFormatTest.Label;
+        steps.Add(new PlanStep($"Phase 2: fully fine-tune on the samples phase 1 kept, testing on {testName} after every epoch",
+            new AdaptAction(adapt, train, test, sameFormatTest.Label)));
+
+        foreach (var other in recipe.TestSets.Where(t => t != sameFormatTest))
+        {
+            var data = new DatasetOptions(root, other.Format, other.Split, ClassesFile: other.Classes);
+            steps.Add(new PlanStep($"Test the adapted model on {other.Label}",
+                new EvaluateAction(adaptDir, data, other.Label, Path.Combine(run, Folders.Evaluate(other), "predictions.csv"))));
         }
         return steps;
     }
 
-    private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
+    /// <summary>The official epochs and warm-up, or the smoke-run override (warm-up capped at it).</summary>
+    private static (int Epochs, int Warmup) Schedule(int epochs, int warmup, int? overrideEpochs) =>
+        overrideEpochs is { } n ? (n, Math.Min(warmup, n)) : (epochs, warmup);
 
     /// <summary>A number as the plan prints it: invariant culture, no exponent, no trailing zeros (5e-4 → 0.0005).</summary>
     public static string Number(double value) => value.ToString("0.##########", CultureInfo.InvariantCulture);
@@ -200,5 +266,4 @@ public static partial class ReproducePlanner
     internal static string ShellQuote(string word) =>
         word.Length > 0 && PlainWord().IsMatch(word) ? word : "'" + word.Replace("'", "'\\''") + "'";
 
-    private static string Command(IEnumerable<string> args) => "./deft " + string.Join(' ', args.Select(ShellQuote));
 }

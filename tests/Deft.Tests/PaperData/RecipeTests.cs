@@ -58,32 +58,45 @@ public sealed class RecipeTests : IDisposable
         Assert.False(plan.RootChecked);
         Assert.Equal(3, plan.Steps.Count);
         Assert.Equal(
-            "./deft noise --data ROOT --format cub200 --split train --mode idn --ratio 0.2 --seed 3 --out out/cub200-idn-0.2/noisy-labels.csv",
+            "./deft noise --data ROOT --format cub200 --split train --mode idn --ratio 0.2 --seed 3 --out out/cub200-idn-0.2/noise/noisy-labels.csv",
             plan.Steps[0].Command);
         Assert.Contains("resizes the images to 64x64", plan.Steps[0].Title);
         Assert.DoesNotContain("resize", ReproducePlanner.Plan(RecipeRegistry.Get("tiny-imagenet-idn-0.2"), new PlanOptions(null)).Steps[0].Title);
         Assert.Equal(
-            "./deft detect --data ROOT --format cub200 --split train --labels out/cub200-idn-0.2/noisy-labels.csv --model '/models/my clip' " +
-            "--backbone ViT-B/16 --resolution 224 --vpt-deep 20 --n-ctx 16 --class-token-position end --optimizer sgd --lr 0.03 --momentum 0.9 " +
-            "--weight-decay 0.0005 --batch-size 64 --epochs 10 --warmup-epochs 1 --seed 3 --out out/cub200-idn-0.2/detect",
+            "./deft detect --model '/models/my clip' --data ROOT --format cub200 --split train --labels out/cub200-idn-0.2/noise/noisy-labels.csv " +
+            "--peft vpt-deep --vpt-len 20 --n-ctx 16 --class-token-position end --epochs 10 --warmup 1 --batch 64 --lr 0.03 --seed 3 --out out/cub200-idn-0.2/detect",
             plan.Steps[1].Command);
-        Assert.Contains("--clean out/cub200-idn-0.2/detect/clean.csv --model '/models/my clip' --finetune full", plan.Steps[2].Command);
-        Assert.Contains("--lr 0.0005", plan.Steps[2].Command);
-        Assert.EndsWith("--test-split test --seed 3 --out out/cub200-idn-0.2/adapt", plan.Steps[2].Command);
+        Assert.Equal(
+            "./deft adapt --model '/models/my clip' --backbone clip --data ROOT --format cub200 --split train --selection out/cub200-idn-0.2/detect/samples.csv " +
+            "--test ROOT --test-split test --epochs 10 --batch 64 --optimizer sgd --lr 0.0005 --weight-decay 0.0005 --momentum 0.9 --seed 3 --out out/cub200-idn-0.2/adapt",
+            plan.Steps[2].Command);
+        Assert.Equal([StepKind.Noise, StepKind.Detect, StepKind.Adapt], plan.Steps.Select(s => s.Kind));
+        Assert.Equal([Path.Combine("out", "cub200-idn-0.2", "noise"), Path.Combine("out", "cub200-idn-0.2", "detect"), Path.Combine("out", "cub200-idn-0.2", "adapt")],
+            plan.Steps.Select(s => s.Directory));
     }
 
     [Fact]
     public void Real_noise_plans_skip_injection_and_test_every_test_set()
     {
         var webvision = ReproducePlanner.Plan(RecipeRegistry.Get("webvision"), new PlanOptions(null));
-        Assert.DoesNotContain(webvision.Steps, s => s.Command.StartsWith("./deft noise", StringComparison.Ordinal));
+        Assert.DoesNotContain(webvision.Steps, s => s.Kind == StepKind.Noise);
         Assert.All(webvision.Steps.Take(2), s => Assert.Contains("--format webvision --split train --classes 50", s.Command));
-        Assert.Equal("./deft evaluate --data ROOT --format webvision-imagenet --split test --classes 50 --model runs/webvision/adapt --out runs/webvision/eval-webvision-imagenet.json",
-            webvision.Steps[2].Command);
+        Assert.Equal("./deft predict --model-dir runs/webvision/adapt --data ROOT --format webvision-imagenet --split test --classes 50 " +
+            "--out runs/webvision/eval-webvision-imagenet/predictions.csv", webvision.Steps[2].Command);
+        Assert.Contains("--test ROOT --test-split test", webvision.Steps[1].Command);
 
+        // Clothing1M: one class-balanced draw of 32,000 that phase 1 examines and phase 2 trains on (through samples.csv).
         var clothing = ReproducePlanner.Plan(RecipeRegistry.Get("clothing1m"), new PlanOptions(null));
-        Assert.Contains("--batch-size 32 --epochs 10 --warmup-epochs 5 --subsample 32000 --balanced", clothing.Steps[0].Command);
-        Assert.DoesNotContain("--labels", clothing.Steps[0].Command);
+        Assert.Equal("./deft subsample --data ROOT --format clothing1m --split train --size 32000 --seed 0 --out runs/clothing1m/subsample/labels.csv",
+            clothing.Steps[0].Command);
+        Assert.Contains("--labels runs/clothing1m/subsample/labels.csv", clothing.Steps[1].Command);
+        Assert.Contains("--epochs 10 --warmup 5 --batch 32 --lr 0.03", clothing.Steps[1].Command);
+        Assert.Contains("--selection runs/clothing1m/detect/samples.csv", clothing.Steps[2].Command);
+
+        // CIFAR-100N: phase 1 sees the images as the cifar100 recipes do (deft detect keys these on --format cifar100).
+        var cifarN = ReproducePlanner.Plan(RecipeRegistry.Get("cifar100n"), new PlanOptions(null));
+        Assert.Contains("--augment cifar --mean 0.507,0.487,0.441 --std 0.267,0.256,0.276", cifarN.Steps[0].Command);
+        Assert.DoesNotContain("--augment", ReproducePlanner.Plan(RecipeRegistry.Get("cifar100-sym-0.2"), new PlanOptions(null)).Steps[1].Command);
     }
 
     [Fact]

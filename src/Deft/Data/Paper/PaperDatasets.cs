@@ -22,6 +22,9 @@ public static class PaperDatasets
     /// <summary>Whether <paramref name="format"/> (lower case) is one of <see cref="FormatNames"/>.</summary>
     public static bool Handles(string format) => FormatNames.Contains(format);
 
+    /// <summary>Whether <c>--classes</c> of <paramref name="format"/> is a class count (the WebVision formats) rather than a names file.</summary>
+    public static bool TakesClassCount(string format) => TakeClassCount.Contains(format.Trim().ToLowerInvariant());
+
     /// <summary>
     /// Opens <paramref name="root"/> (an existing directory) as <paramref name="format"/>. <paramref name="classes"/>
     /// is the <c>--classes</c> value: for the WebVision formats a class count N (keep labels 0..N-1); the other
