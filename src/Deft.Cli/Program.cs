@@ -14,6 +14,8 @@ var app = new CommandApp();
 app.Configure(config =>
 {
     config.SetApplicationName("deft");
+    // A misspelt flag is an error, not silently ignored (a typo would otherwise run with the default).
+    config.Settings.StrictParsing = true;
     config.PropagateExceptions();
     CommandRegistry.Register(config, typeof(Program).Assembly);
 });

@@ -27,7 +27,7 @@ internal static class ProgressRunner
                 else
                     Console.Error.WriteLine($"{task}: epoch {d.Epoch}/{d.Epochs} step {d.Step}/{d.Steps} {d.Status}");
             };
-            return work(new SynchronousProgress<TProgress>(progress), cancellationToken);
+            return work(new SyncProgress<TProgress>(progress), cancellationToken);
         }
         TResult result = default!;
         AnsiConsole.Progress()
@@ -36,7 +36,7 @@ internal static class ProgressRunner
             .Start(ctx =>
             {
                 var bar = ctx.AddTask(task);
-                var progress = new SynchronousProgress<TProgress>(p =>
+                var progress = new SyncProgress<TProgress>(p =>
                 {
                     var d = describe(p);
                     bar.MaxValue = Math.Max(1, d.Epochs * d.Steps);
@@ -47,11 +47,5 @@ internal static class ProgressRunner
                 bar.Value = bar.MaxValue;
             });
         return result;
-    }
-
-    /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }

@@ -12,7 +12,7 @@ internal sealed class BenchEncoderCommand : Command<BenchEncoderCommand.Settings
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--model")]
-        [Description("Model spec: random:<preset>[@seed] (ViT-B-32, ViT-B-16, ViT-L-14, tiny), a weights file or a model directory.")]
+        [Description("Model spec: random:<preset>[[@seed]] (ViT-B-32, ViT-B-16, ViT-L-14, tiny), a weights file or a model directory.")]
         [DefaultValue("random:ViT-B-16")]
         public string Model { get; init; } = "random:ViT-B-16";
 

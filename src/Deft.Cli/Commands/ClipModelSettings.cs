@@ -8,7 +8,7 @@ namespace Deft.Cli.Commands;
 internal abstract class ClipModelSettings : CommandSettings
 {
     [CommandOption("--model <SPEC>")]
-    [Description("Weights (.safetensors / .pt, OpenAI or HF layout), a model directory (HF CLIPModel or open_clip), or random:<preset>[@seed] (ViT-B-32, ViT-B-16, ViT-L-14, tiny).")]
+    [Description("Weights (.safetensors / .pt, OpenAI or HF layout), a model directory (HF CLIPModel or open_clip), or random:<preset>[[@seed]] (ViT-B-32, ViT-B-16, ViT-L-14, tiny).")]
     public string? Model { get; init; }
 
     [CommandOption("--vocab <FILE>")]
@@ -21,7 +21,7 @@ internal abstract class ClipModelSettings : CommandSettings
     public string DType { get; init; } = "fp32";
 
     [CommandOption("--device <DEVICE>")]
-    [Description("cpu, or cuda[:N] with a CUDA build of TorchSharp.")]
+    [Description("cpu, or cuda[[:N]] with a CUDA build of TorchSharp.")]
     [DefaultValue("cpu")]
     public string Device { get; init; } = "cpu";
 

@@ -48,7 +48,7 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         public int Batch { get; init; } = 32;
 
         [CommandOption("--out <FILE>")]
-        [Description("Output .safetensors with image_features [N,E] and text_features [T,E].")]
+        [Description("Output .safetensors with image_features [[N,E]] and text_features [[T,E]].")]
         public string? Out { get; init; }
 
         public override ValidationResult Validate()

@@ -30,6 +30,8 @@ internal sealed class PretrainCommand : Command<PretrainCommand.Settings>
         [CommandOption("--lr <LR>")] [DefaultValue(5e-4)] public double LearningRate { get; init; } = 5e-4;
         [CommandOption("--weight-decay <WD>")] [DefaultValue(0.1)] public double WeightDecay { get; init; } = 0.1;
         [CommandOption("--seed <N>")] [DefaultValue(0)] public int Seed { get; init; }
+        [CommandOption("--warmup <FRACTION>")] [Description("Fraction of the steps with a linear learning-rate warm-up.")] [DefaultValue(0.1)] public double Warmup { get; init; } = 0.1;
+        [CommandOption("--threads <N>")] [Description("Intra-op threads (default: one per core).")] public int? Threads { get; init; }
 
         [CommandOption("--limit <N>")]
         [Description("Use only the first N auxiliary images (quick runs).")]
@@ -56,7 +58,8 @@ internal sealed class PretrainCommand : Command<PretrainCommand.Settings>
         var test = DatasetFactory.Open(new DatasetOptions(dataPath, "idx", "test"));
         var aux = MiniProtocol.AuxiliaryIndices(train.Count);
         if (settings.Limit is { } limit) aux = aux.Take(limit).ToArray();
-        var options = new PretrainOptions(settings.Epochs, settings.Batch, settings.LearningRate, settings.WeightDecay, Seed: settings.Seed);
+        if (settings.Threads is { } threads) TorchSharp.torch.set_num_threads(threads);
+        var options = new PretrainOptions(settings.Epochs, settings.Batch, settings.LearningRate, settings.WeightDecay, settings.Warmup, Seed: settings.Seed);
         var result = ProgressRunner.Run<PretrainProgress, MiniPretraining.Result>(settings.Json, "pretrain", (progress, ct) => MiniPretraining.Run(train, aux, options, progress, ct),
             p => (p.Epoch, p.Epochs, p.Step, p.StepsPerEpoch,
                 $"loss {p.Loss:0.000} scale {p.LogitScale:0.0} lr {p.LearningRate:0.0e0}"), cancellationToken);

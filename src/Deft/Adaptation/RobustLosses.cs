@@ -135,6 +135,15 @@ public sealed class ElrLoss : IRobustLoss
     /// <summary>A copy of the target memory [samples, classes].</summary>
     public Tensor Targets() => _targets.clone();
 
+    /// <summary>Replaces the target memory (resuming from a checkpoint); <paramref name="targets"/> is copied.</summary>
+    public void RestoreTargets(Tensor targets)
+    {
+        if (!targets.shape.SequenceEqual(_targets.shape))
+            throw new ArgumentException($"ELR targets must be [{string.Join(", ", _targets.shape)}]; got [{string.Join(", ", targets.shape)}].", nameof(targets));
+        using var noGrad = no_grad();
+        _targets.copy_(targets);
+    }
+
     /// <summary>Updates the targets of <paramref name="sampleIndices"/> and returns CE + λ·ELR for the batch.</summary>
     public Tensor Compute(Tensor logits, Tensor targets, Tensor sampleIndices)
     {

@@ -38,7 +38,7 @@ public sealed class ClipBundle : IDisposable
                 throw new DeftException(
                     $"The tokenizer from {source} has {tokenizer.VocabSize} tokens but the model's token embedding has " +
                     $"{loaded.Model.Config.Text.VocabSize} rows; pass the vocabulary the model was trained with (--vocab).");
-            return new ClipBundle(loaded, tokenizer, ReadNormalization(loaded) ?? Normalization.Clip, source);
+            return new ClipBundle(loaded, tokenizer, ModelNormalization(loaded), source);
         }
         catch
         {
@@ -67,16 +67,23 @@ public sealed class ClipBundle : IDisposable
         return (ClipTokenizer.FromBpeFile(known), known);
     }
 
-    /// <summary>open_clip_config.json's preprocess_cfg {mean, std}, if the model directory has one.</summary>
-    private static Normalization? ReadNormalization(LoadedClip loaded)
+    /// <summary>The model directory's preprocess_cfg mean/std (open_clip_config.json, as pretrain writes it), else CLIP's.</summary>
+    public static Normalization ModelNormalization(LoadedClip loaded)
     {
-        if (loaded.WeightsPath is null) return null;
-        var config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(loaded.WeightsPath))!, "open_clip_config.json");
-        if (!File.Exists(config)) return null;
-        var pre = JsonNode.Parse(File.ReadAllText(config))?["preprocess_cfg"];
-        if (pre?["mean"] is JsonArray mean && pre["std"] is JsonArray std)
-            return Normalization.From(mean.Select(v => v!.GetValue<float>()).ToList(), std.Select(v => v!.GetValue<float>()).ToList());
-        return null;
+        var dir = loaded.WeightsPath is { } w ? Path.GetDirectoryName(Path.GetFullPath(w)) : null;
+        var configPath = dir is null ? null : Path.Combine(dir, "open_clip_config.json");
+        if (configPath is null || !File.Exists(configPath)) return Normalization.Clip;
+        try
+        {
+            var pre = JsonNode.Parse(File.ReadAllText(configPath))?["preprocess_cfg"];
+            var mean = pre?["mean"]?.AsArray().Select(n => n!.GetValue<float>()).ToList();
+            var std = pre?["std"]?.AsArray().Select(n => n!.GetValue<float>()).ToList();
+            return mean is null || std is null ? Normalization.Clip : Normalization.From(mean, std);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            throw new DeftException($"{configPath}: preprocess_cfg mean/std cannot be read ({ex.Message}).", ex);
+        }
     }
 
     /// <summary>Parses "--mean 0.48,0.45,0.40" style options; null when not given.</summary>

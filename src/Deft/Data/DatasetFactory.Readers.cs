@@ -2,7 +2,7 @@ namespace Deft.Data;
 
 public static partial class DatasetFactory
 {
-    private static readonly string[] FormatNames = ["idx", "cifar10", "cifar100", "folder", "csv"];
+    private static readonly string[] FormatNames = ["idx", "cifar10", "cifar100", "folder", "csv", .. Paper.PaperDatasets.FormatNames];
     private static readonly string[] SplitNames = ["train", "test"];
 
     /// <summary>The reader for <paramref name="options"/>, without any validation pass.</summary>
@@ -27,6 +27,8 @@ public static partial class DatasetFactory
                 wantsFile && Directory.Exists(path) ? " It is a directory; --format csv expects the manifest file (.csv or .tsv)." : "";
             throw new DeftException($"Data {what} not found: {path}.{hint}");
         }
+
+        if (Paper.PaperDatasets.Handles(format)) return Paper.PaperDatasets.Open(format, path, split, options.ClassesFile);
 
         IReadOnlyList<string>? classes = null;
         if (options.ClassesFile is not null)

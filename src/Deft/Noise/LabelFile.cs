@@ -22,15 +22,24 @@ public static class LabelFile
     public const string Header = "index,label,true_label";
 
     /// <summary>Writes one row per sample, atomically: header <see cref="Header"/>, then <c>i,labels[i],trueLabels[i]</c>.</summary>
-    public static void Write(string path, IReadOnlyList<int> labels, IReadOnlyList<int>? trueLabels = null)
+    public static void Write(string path, IReadOnlyList<int> labels, IReadOnlyList<int>? trueLabels = null) =>
+        Write(path, null, labels, trueLabels);
+
+    /// <summary>
+    /// Writes the labels of a subset: row k is <c>indices[k],labels[k],trueLabels[k]</c> (data-set indices; with
+    /// <paramref name="indices"/> null, row k is sample k).
+    /// </summary>
+    public static void Write(string path, IReadOnlyList<int>? indices, IReadOnlyList<int> labels, IReadOnlyList<int>? trueLabels = null)
     {
         if (trueLabels is not null && trueLabels.Count != labels.Count)
             throw new ArgumentException($"{labels.Count} labels but {trueLabels.Count} true labels.", nameof(trueLabels));
+        if (indices is not null && indices.Count != labels.Count)
+            throw new ArgumentException($"{labels.Count} labels but {indices.Count} indices.", nameof(indices));
         var text = new StringBuilder(labels.Count * 12 + Header.Length + 1);
         text.Append(Header).Append('\n');
         for (var i = 0; i < labels.Count; i++)
         {
-            text.Append(i.ToString(CultureInfo.InvariantCulture)).Append(',')
+            text.Append((indices?[i] ?? i).ToString(CultureInfo.InvariantCulture)).Append(',')
                 .Append(labels[i].ToString(CultureInfo.InvariantCulture)).Append(',');
             if (trueLabels is not null) text.Append(trueLabels[i].ToString(CultureInfo.InvariantCulture));
             text.Append('\n');

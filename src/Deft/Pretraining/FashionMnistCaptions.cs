@@ -1,3 +1,5 @@
+using Deft.Noise;
+
 namespace Deft.Pretraining;
 
 /// <summary>
@@ -40,21 +42,11 @@ public static class FashionMnistCaptions
     {
         if ((uint)label >= Synonyms.Length)
             throw new ArgumentOutOfRangeException(nameof(label), $"Fashion-MNIST labels are 0..9, got {label} for image {index}.");
-        var rng = new Random(HashCode(seed, index));
-        var template = Templates[rng.Next(Templates.Length)];
-        var cls = rng.NextDouble() < CaptionNoise ? rng.Next(Synonyms.Length) : label;
-        var word = Synonyms[cls][rng.Next(3)];
+        // One small generator per caption: the caption of an image does not depend on which others are generated.
+        var rng = new SeededRandom(((ulong)(uint)seed << 32) | (uint)index);
+        var template = Templates[rng.NextInt(Templates.Length)];
+        var cls = rng.NextDouble() < CaptionNoise ? rng.NextInt(Synonyms.Length) : label;
+        var word = Synonyms[cls][rng.NextInt(3)];
         return (template.Replace("{}", word, StringComparison.Ordinal), cls);
-    }
-
-    // A fixed mix (not string.GetHashCode, which is randomised per process).
-    private static int HashCode(int seed, int index)
-    {
-        unchecked
-        {
-            var h = (uint)seed * 0x9E3779B1u ^ (uint)index * 0x85EBCA77u;
-            h ^= h >> 15; h *= 0x2C1B3C6Du; h ^= h >> 12;
-            return (int)(h & 0x7FFFFFFF);
-        }
     }
 }

@@ -1,0 +1,239 @@
+using System.ComponentModel;
+using System.Globalization;
+using Deft.Adaptation;
+using Deft.Data;
+using Deft.Data.Transforms;
+using Deft.Peft;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Deft.Cli.Commands;
+
+[CliCommand("adapt", "DeFT phase 2: fine-tune a pre-trained model on the samples the detector selected as clean (or on all noisy labels with a robust loss).",
+    Examples = [
+        "adapt --model ViT-B-16.pt --data ./cifar-10 --format cifar10 --selection runs/detect/samples.csv --test ./cifar-10 --out runs/adapt",
+        "adapt --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --selection runs/detect/samples.csv --test /usr/share/datasets/fashion-mnist --out runs/adapt --epochs 3",
+        "adapt --model resnet50.safetensors --data ./cifar-10 --format cifar10 --selection all --labels noisy.csv --loss gce --test ./cifar-10 --out runs/gce --resolution 32",
+        "adapt --model ViT-B-16.pt --data ./cifar-10 --format cifar10 --selection samples.csv --peft lora --out runs/lora --resume",
+    ])]
+internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <SPEC>")]
+        [Description("random:<preset>[[@seed]] (CLIP: tiny, ViT-B-16…; resnet50, resnet-tiny; vit_base_patch16_224, vit-tiny), a CLIP directory, or a .safetensors/.pth state dict (CLIP, torchvision/timm ResNet, timm ViT).")]
+        public string? Model { get; init; }
+
+        [CommandOption("--backbone <KIND>")]
+        [Description("auto (from the weights' keys or the preset), clip, resnet or vit.")]
+        [DefaultValue("auto")]
+        public string Backbone { get; init; } = "auto";
+
+        [CommandOption("--data <PATH>")]
+        [Description("The training data set (the one the detector ran on).")]
+        public string? Data { get; init; }
+
+        [CommandOption("--format <FORMAT>")]
+        [Description("idx, cifar10, cifar100, folder or csv (for --data and --test).")]
+        public string? Format { get; init; }
+
+        [CommandOption("--split <SPLIT>")]
+        [DefaultValue("train")]
+        public string Split { get; init; } = "train";
+
+        [CommandOption("--classes <FILE>")]
+        [Description("Class names, one per line (csv and idx formats).")]
+        public string? Classes { get; init; }
+
+        [CommandOption("--selection <FILE>")]
+        [Description("The detector's samples.csv (trains on rows with is_label_issue false, with their given_label), or 'all' for every sample with its own label. Default: all.")]
+        public string? Selection { get; init; }
+
+        [CommandOption("--labels <FILE>")]
+        [Description("With --selection all: a label file (index,label[[,true_label]], as `deft noise` writes) with the noisy labels to train on and the samples that take part. Default: the data set's labels.")]
+        public string? Labels { get; init; }
+
+        [CommandOption("--test <PATH>")]
+        [Description("The test data set (same format); accuracy is measured after every epoch.")]
+        public string? Test { get; init; }
+
+        [CommandOption("--test-split <SPLIT>")]
+        [DefaultValue("test")]
+        public string TestSplit { get; init; } = "test";
+
+        [CommandOption("--out <DIR>")]
+        [Description("Run directory: model.safetensors + adapt_config.json, result.json, run.json, per-epoch checkpoint.")]
+        public string? Out { get; init; }
+
+        [CommandOption("--epochs <N>")] [DefaultValue(10)] public int Epochs { get; init; } = 10;
+        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
+
+        [CommandOption("--optimizer <NAME>")]
+        [Description("sgd or adamw. Default: the backbone's (CLIP and ViT sgd, ResNet adamw).")]
+        public string? Optimizer { get; init; }
+
+        [CommandOption("--lr <LR>")]
+        [Description("Default: CLIP 5e-4, ResNet 1e-3, ViT 1e-2 (the official code's).")]
+        public double? LearningRate { get; init; }
+
+        [CommandOption("--weight-decay <WD>")]
+        [Description("Default: CLIP 5e-4, ResNet and ViT 1e-5.")]
+        public double? WeightDecay { get; init; }
+
+        [CommandOption("--momentum <M>")]
+        [Description("SGD momentum. Default: CLIP 0.9, ViT 0.")]
+        public double? Momentum { get; init; }
+
+        [CommandOption("--loss <LOSS>")]
+        [Description("ce, gce, sce or elr (robust losses for training on all noisy labels).")]
+        [DefaultValue("ce")]
+        public string Loss { get; init; } = "ce";
+
+        [CommandOption("--head-init <INIT>")]
+        [Description("CLIP head: random (nn.Linear default, as the official code) or text (zero-shot weights: normalised class text embeddings · projᵀ, bias 0).")]
+        [DefaultValue("random")]
+        public string HeadInit { get; init; } = "random";
+
+        [CommandOption("--template <TEXT>")]
+        [Description("Prompt template(s) for --head-init text, with {} for the class name (repeatable). Default: \"a photo of a {}.\"")]
+        public string[]? Templates { get; init; }
+
+        [CommandOption("--vocab <PATH>")]
+        [Description("CLIP vocabulary for --head-init text (bpe_simple_vocab_16e6.txt.gz or a Hugging Face directory). Default: the model's own, else the installed one.")]
+        public string? Vocab { get; init; }
+
+        [CommandOption("--peft <KINDS>")]
+        [Description("CLIP only: full (default: every transformer block trains), or vpt-deep, vpt-shallow, lora, adapter, adaptformer, ssf, bias (only those modules and the head train); join with '+'.")]
+        public string? Peft { get; init; }
+
+        [CommandOption("--partial <K>")] [Description("PEFT on the last K blocks only.")] public int? Partial { get; init; }
+        [CommandOption("--vpt-len <N>")] [DefaultValue(20)] public int VptLength { get; init; } = 20;
+        [CommandOption("--lora-rank <N>")] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
+        [CommandOption("--adapter-dim <N>")] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
+
+        [CommandOption("--augment <PRESET>")]
+        [Description("auto (cifar for images of at most 32 px, else clip), cifar (random crop 32 + padding 4, resize, flip: the official recipe), clip (random resized crop + flip) or none.")]
+        [DefaultValue("auto")]
+        public string Augment { get; init; } = "auto";
+
+        [CommandOption("--resolution <PX>")]
+        [Description("Input size. Default: the model's (CLIP, ViT; a ViT's positions are resampled for another size), 224 for ResNet weights.")]
+        public int? Resolution { get; init; }
+
+        [CommandOption("--seed <N>")] [DefaultValue(0L)] public long Seed { get; init; }
+
+        [CommandOption("--limit <N>")]
+        [Description("Train on the first N training samples only (quick runs, throughput checks).")]
+        public int? Limit { get; init; }
+
+        [CommandOption("--workers <N>")]
+        [Description("Image decoding threads (default: one per core).")]
+        public int? Workers { get; init; }
+
+        [CommandOption("--resume")]
+        [Description("Continue the interrupted run in --out from its last checkpoint (same settings required).")]
+        public bool Resume { get; init; }
+
+        [CommandOption("--force")]
+        [Description("Overwrite the run files in --out when it holds another run.")]
+        public bool Force { get; init; }
+
+        [CommandOption("--json")]
+        [Description("JSON lines for progress and a JSON summary instead of the tables.")]
+        public bool Json { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required (random:tiny, a CLIP directory, or a weights file).");
+            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data PATH is required.");
+            if (string.IsNullOrWhiteSpace(Format)) return ValidationResult.Error($"--format is required: one of {string.Join(", ", DatasetFactory.Formats)}.");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out DIR is required.");
+            if (Epochs < 1 || Batch < 1) return ValidationResult.Error("--epochs and --batch must be ≥ 1.");
+            if (Resume && Force) return ValidationResult.Error("--resume and --force exclude each other.");
+            return ValidationResult.Success();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var options = BuildOptions(settings);
+        var trainOptions = new DatasetOptions(settings.Data!, settings.Format!, settings.Split, ClassesFile: settings.Classes);
+        var train = DatasetFactory.Open(trainOptions);
+        var test = settings.Test is null ? null : DatasetFactory.Open(new DatasetOptions(settings.Test, settings.Format!, settings.TestSplit, ClassesFile: settings.Classes));
+        options = options with
+        {
+            TrainDescription = $"{Path.GetFullPath(settings.Data!)} ({settings.Format}, {settings.Split})",
+            TestDescription = settings.Test is null ? null : $"{Path.GetFullPath(settings.Test)} ({settings.Format}, {settings.TestSplit})",
+        };
+
+        var result = ProgressRunner.Run<AdaptProgress, AdaptResult>(settings.Json, "adapt",
+            (progress, ct) => Adapter.Train(options, train, test, progress, ct),
+            p => (p.Epoch, p.Epochs, p.Step, p.Steps,
+                p.Phase == "test" ? "testing" : double.IsNaN(p.Loss) ? $"lr {p.LearningRate:0.0e0}" : $"loss {p.Loss:0.000} lr {p.LearningRate:0.0e0}"),
+            cancellationToken);
+
+        if (settings.Json)
+        {
+            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, JsonOptions.Indented));
+            return 0;
+        }
+        foreach (var w in result.Warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
+        foreach (var n in result.Notes) AnsiConsole.MarkupLineInterpolated($"[grey]note: {n}[/]");
+        var table = new Table().AddColumn("epoch").AddColumn(new TableColumn("loss").RightAligned()).AddColumn(new TableColumn("train acc").RightAligned())
+            .AddColumn(new TableColumn("test acc").RightAligned()).AddColumn(new TableColumn("lr").RightAligned())
+            .AddColumn(new TableColumn("skipped batches").RightAligned()).AddColumn(new TableColumn("s").RightAligned());
+        foreach (var e in result.Epochs)
+            table.AddRow(e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("0.0000", CultureInfo.InvariantCulture),
+                e.TrainAccuracy.ToString("P1", CultureInfo.InvariantCulture), e.TestAccuracy?.ToString("P2", CultureInfo.InvariantCulture) ?? "—",
+                e.LearningRate.ToString("0.0e0", CultureInfo.InvariantCulture), e.SkippedBatches.ToString(CultureInfo.InvariantCulture),
+                (e.TrainSeconds + e.TestSeconds).ToString("0.0", CultureInfo.InvariantCulture));
+        AnsiConsole.Write(table);
+        var hp = result.Hyperparameters;
+        AnsiConsole.MarkupLineInterpolated(
+            $"{result.Backbone.ToName()} · {hp.Optimizer.ToString().ToLowerInvariant()} lr {hp.LearningRate:0.0e0} wd {hp.WeightDecay:0.0e0} · trained on {result.SelectedSamples:N0} of {result.TrainSamples:N0} samples · {result.TrainImagesPerSecond:0.0} images/s · {result.Elapsed.TotalSeconds:0.0} s");
+        if (result.LastTestAccuracy is { } last)
+            AnsiConsole.MarkupLineInterpolated(
+                $"Test accuracy (last epoch): [bold]{last:P2}[/]   best: {result.BestTestAccuracy:P2} at epoch {result.BestEpoch} (for comparison with the paper's scripts)");
+        AnsiConsole.MarkupLineInterpolated($"Model: {Path.Combine(result.OutputDirectory, AdaptedModel.WeightsFile)} (predict with: deft predict --model-dir {result.OutputDirectory} ...)");
+        return 0;
+    }
+
+    internal static AdaptOptions BuildOptions(Settings s) => new()
+    {
+        Model = s.Model!,
+        Backbone = BackboneKinds.Parse(s.Backbone),
+        OutputDirectory = s.Out!,
+        SelectionPath = s.Selection,
+        LabelsPath = s.Labels,
+        Epochs = s.Epochs,
+        BatchSize = s.Batch,
+        Optimizer = s.Optimizer is null ? null : s.Optimizer.Trim().ToLowerInvariant() switch
+        {
+            "sgd" => OptimizerKind.Sgd,
+            "adamw" => OptimizerKind.AdamW,
+            _ => throw new DeftException($"Unknown --optimizer '{s.Optimizer}'. Valid values: sgd, adamw."),
+        },
+        LearningRate = s.LearningRate,
+        WeightDecay = s.WeightDecay,
+        Momentum = s.Momentum,
+        Loss = Enum.TryParse<RobustLossKind>(s.Loss, ignoreCase: true, out var loss) && Enum.IsDefined(loss)
+            ? loss
+            : throw new DeftException($"Unknown --loss '{s.Loss}'. Valid values: ce, gce, sce, elr."),
+        HeadInit = s.HeadInit.Trim().ToLowerInvariant() switch
+        {
+            "random" => Deft.Adaptation.HeadInit.Random,
+            "text" => Deft.Adaptation.HeadInit.Text,
+            _ => throw new DeftException($"Unknown --head-init '{s.HeadInit}'. Valid values: random, text."),
+        },
+        HeadTemplates = s.Templates is { Length: > 0 } t ? t : ["a photo of a {}."],
+        Vocabulary = s.Vocab,
+        Peft = s.Peft is null ? null : new PeftOptions(PeftOptions.ParseKinds(s.Peft), s.Partial, s.VptLength, s.LoraRank, s.AdapterDim),
+        Augment = string.Equals(s.Augment.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : ImagePipeline.ParsePreset(s.Augment),
+        Resolution = s.Resolution,
+        Seed = s.Seed,
+        Limit = s.Limit,
+        Workers = s.Workers,
+        Resume = s.Resume,
+        Force = s.Force,
+    };
+}

@@ -1,0 +1,266 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using Deft.Clip;
+using Deft.Data;
+using Deft.Data.Transforms;
+using Deft.Detection;
+using Deft.Peft;
+using Deft.Prompts;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Deft.Cli.Commands;
+
+[CliCommand("detect", "DeFT phase 1: find mislabeled images with CLIP's dual (positive/negative) prompts and PEFT.",
+    Examples =
+    [
+        "detect --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10",
+        "detect --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --peft none --epochs 20 --out runs/fm",
+        "detect --method small-loss --noise-rate 0.4 --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10-small-loss",
+    ])]
+internal sealed class DetectCommand : Command<DetectCommand.Settings>
+{
+    internal class Settings : ClipModelSettings
+    {
+        [CommandOption("--data <PATH>")] [Description("The data set (directory, or manifest file for csv).")]
+        public string? Data { get; init; }
+
+        [CommandOption("--format <FORMAT>")] [Description("idx, cifar10, cifar100, folder, csv.")]
+        public string? Format { get; init; }
+
+        [CommandOption("--split <SPLIT>")] [DefaultValue("train")]
+        public string Split { get; init; } = "train";
+
+        [CommandOption("--labels <FILE>")]
+        [Description("Label file (index,label[[,true_label]], as `deft noise` writes): which samples take part and their labels; true_label enables precision/recall. Default: the data set's labels.")]
+        public string? Labels { get; init; }
+
+        [CommandOption("--classes <FILE>")] [Description("Class names, one per line, in label order (used in the prompts); for the webvision formats a class count (50: the first 50 classes).")]
+        public string? Classes { get; init; }
+
+        [CommandOption("--peft <METHOD>")]
+        [Description("vpt-deep (default), vpt-shallow, lora, adapter, adaptformer, ssf, bias, full, none; several joined by '+'. none caches image features (fast path).")]
+        [DefaultValue("vpt-deep")]
+        public string Peft { get; init; } = "vpt-deep";
+
+        [CommandOption("--partial <K>")] [Description("Adapt only the last K blocks of the image tower.")]
+        public int? Partial { get; init; }
+
+        [CommandOption("--vpt-len <N>")] [DefaultValue(20)] public int VptLength { get; init; } = 20;
+        [CommandOption("--lora-rank <R>")] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
+        [CommandOption("--adapter-dim <D>")] [Description("Bottleneck of adapter/adaptformer.")] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
+
+        [CommandOption("--n-ctx <N>")] [Description("Learnable context tokens per prompt.")] [DefaultValue(16)]
+        public int NCtx { get; init; } = 16;
+
+        [CommandOption("--class-token-position <POS>")] [Description("end, middle or front.")] [DefaultValue("end")]
+        public string ClassTokenPosition { get; init; } = "end";
+
+        [CommandOption("--csc")] [Description("Class-specific contexts (one per class) instead of shared ones.")]
+        public bool ClassSpecific { get; init; }
+
+        [CommandOption("--ctx-init <WORDS>")] [Description("Initialise both contexts from these words' embeddings (n-ctx = their token count).")]
+        public string? CtxInit { get; init; }
+
+        [CommandOption("--epochs <N>")] [DefaultValue(10)] public int Epochs { get; init; } = 10;
+        [CommandOption("--warmup <N>")] [Description("Warm-up epochs (every sample trains the positive prompts).")] [DefaultValue(1)] public int Warmup { get; init; } = 1;
+        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--lr <LR>")] [DefaultValue(0.03)] public double Lr { get; init; } = 0.03;
+        [CommandOption("--seed <N>")] [DefaultValue(0L)] public long Seed { get; init; }
+
+        [CommandOption("--augment <PRESET>")] [Description("cifar, clip or none (default: cifar for cifar10/100 and idx, clip otherwise).")]
+        public string? Augment { get; init; }
+
+        [CommandOption("--selection <WHICH>")]
+        [Description("last-epoch (default: the selections of the last training epoch) or eval (a deterministic pass after training).")]
+        [DefaultValue("last-epoch")]
+        public string Selection { get; init; } = "last-epoch";
+
+        [CommandOption("--resume")] [Description("Continue the run in --out from its last checkpoint.")]
+        public bool Resume { get; init; }
+
+        [CommandOption("--force")] [Description("Replace a run already in --out.")]
+        public bool Force { get; init; }
+
+        [CommandOption("--out <DIR>")] [Description("Output directory: samples.csv, label_issues.csv, summary.json, detector.safetensors, checkpoint.")]
+        public string? Out { get; init; }
+
+        [CommandOption("--cache-dir <DIR>")] [Description("Where --peft none keeps image features (default $DEFT_CACHE_DIR or ~/.cache/deft).")]
+        public string? CacheDir { get; init; }
+
+        [CommandOption("--threads <N>")]
+        [Description("Intra-op threads (default: all cores for the image passes of a large tower, 1 for small operations such as --peft none training or tiny models).")]
+        public int? Threads { get; init; }
+
+        [CommandOption("--json")] [Description("Print progress and the result as JSON lines.")]
+        public bool Json { get; init; }
+
+        [CommandOption("--method <METHOD>")]
+        [Description("deft (default), or a baseline: label-match (zero-shot CLIP), small-loss (needs --noise-rate), gmm (DivideMix loss mixture after --warmup epochs), confident-learning, predicted-neq-given, self-confidence (K-fold logistic regression on frozen features). Same output files; baselines ignore --selection and --resume.")]
+        [DefaultValue("deft")]
+        public string Method { get; init; } = "deft";
+
+        [CommandOption("--noise-rate <R>")] [Description("small-loss: the forget rate, ramped from 0 over the --warmup epochs (the assumed noise rate).")]
+        public double? NoiseRate { get; init; }
+
+        [CommandOption("--folds <K>")] [Description("confident-learning, predicted-neq-given, self-confidence: cross-validation folds.")] [DefaultValue(5)]
+        public int Folds { get; init; } = 5;
+
+        [CommandOption("--templates <T>")]
+        [Description("label-match: default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
+        public string? Templates { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            var b = base.Validate();
+            if (!b.Successful) return b;
+            if (Data is null || Format is null) return ValidationResult.Error($"--data and --format are required (formats: {string.Join(", ", DatasetFactory.Formats)}).");
+            if (Out is null) return ValidationResult.Error("--out DIR is required.");
+            if (Device.Trim().ToLowerInvariant() != "cpu") return ValidationResult.Error("detect runs on the CPU; --device must be cpu.");
+            return ValidationResult.Success();
+        }
+
+        public DetectOptions ToOptions() => new()
+        {
+            Model = Model!,
+            Data = Data!,
+            Format = Format!,
+            Split = Split,
+            Labels = Labels,
+            ClassesFile = Classes,
+            Vocab = Vocab,
+            OutputDirectory = Out!,
+            Peft = new PeftOptions(PeftOptions.ParseKinds(Peft), Partial, VptLength, LoraRank, AdapterDim),
+            Prompts = new PromptOptions(NCtx, ClassTokenPositions.Parse(ClassTokenPosition), ClassSpecific, CtxInit),
+            Epochs = Epochs,
+            Warmup = Warmup,
+            BatchSize = Batch,
+            LearningRate = Lr,
+            Seed = Seed,
+            Precision = ClipBundle.ParseDType(DType) == TorchSharp.torch.ScalarType.BFloat16 ? TowerPrecision.Bf16 : TowerPrecision.Fp32,
+            Mean = ParseTriple(Mean, "mean"),
+            Std = ParseTriple(Std, "std"),
+            Augment = Augment is null ? null : ImagePipeline.ParsePreset(Augment),
+            Selection = SelectionSources.Parse(Selection),
+            Resume = Resume,
+            Force = Force,
+            CacheDirectory = CacheDir,
+            Threads = Threads,
+            Method = DetectionMethods.Parse(Method),
+            NoiseRate = NoiseRate,
+            Folds = Folds,
+            Templates = Templates,
+        };
+
+        internal static RgbTriple? ParseTriple(string? text, string what)
+        {
+            if (text is null) return null;
+            var parts = text.Split(',', StringSplitOptions.TrimEntries);
+            var values = parts.Select(p => float.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) ? f : float.NaN).ToArray();
+            if (values.Length != 3 || values.Any(float.IsNaN))
+                throw new DeftException($"--{what} takes three comma-separated numbers (R,G,B), got '{text}'.");
+            return new RgbTriple(values[0], values[1], values[2]);
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var options = settings.ToOptions();
+        var warnings = new List<string>();
+        DetectionReport report;
+        try
+        {
+            if (settings.Json)
+            {
+                var progress = new SyncProgress<DetectProgress>(p => JsonLine(new { @event = "progress", p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, selected = p.SelectedFraction, p.Precision, p.Recall, lr = p.LearningRate }));
+                report = DeftDetector.Detect(options, progress, w => JsonLine(new { @event = "warning", message = w }), cancellationToken);
+            }
+            else
+            {
+                report = null!;
+                AnsiConsole.Progress()
+                    .AutoClear(false)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var tasks = new Dictionary<(string, int), ProgressTask>();
+                        var progress = new SyncProgress<DetectProgress>(p =>
+                        {
+                            var key = (p.Phase, p.Epoch);
+                            if (!tasks.TryGetValue(key, out var task))
+                            {
+                                task = ctx.AddTask(p.Phase == "train" ? $"epoch {p.Epoch}/{p.Epochs}" : p.Phase, maxValue: p.Steps);
+                                tasks[key] = task;
+                            }
+                            task.Value = p.Step;
+                            task.Description = Markup.Escape(Describe(p));
+                        });
+                        report = DeftDetector.Detect(options, progress, warnings.Add, cancellationToken);
+                    });
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            var checkpoint = Path.Combine(options.OutputDirectory, TrainingCheckpoint.FileName);
+            var hint = File.Exists(checkpoint) ? $" Continue with the same command plus --resume (checkpoint: {checkpoint})." : "";
+            AnsiConsole.MarkupLineInterpolated($"[yellow]interrupted.[/]{hint}");
+            return 130;
+        }
+
+        // The HTML report opens the data set again only for the thumbnails of the issues it shows.
+        var reportPath = Reporting.DetectionHtmlReport.Write(options.OutputDirectory, report,
+            DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile).Dataset);
+        if (settings.Json)
+        {
+            JsonLine(new { @event = "done", output = Path.GetFullPath(options.OutputDirectory), report = reportPath, summary = report.Summary });
+            return 0;
+        }
+        foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
+        PrintSummary(report, options.OutputDirectory);
+        return 0;
+    }
+
+    internal static string Describe(DetectProgress p)
+    {
+        var head = p.Phase == "train" ? $"epoch {p.Epoch}/{p.Epochs}" : p.Phase;
+        var text = $"{head} step {p.Step}/{p.Steps}";
+        if (!double.IsNaN(p.Loss)) text += FormattableString.Invariant($" loss {p.Loss:F4}");
+        if (!double.IsNaN(p.SelectedFraction)) text += FormattableString.Invariant($" clean {p.SelectedFraction:P1}");
+        if (p.Precision is { } pr && p.Recall is { } rc) text += FormattableString.Invariant($" P {pr:F3} R {rc:F3}");
+        return text;
+    }
+
+    internal static void PrintSummary(DetectionReport report, string outputDirectory)
+    {
+        var s = report.Summary;
+        var table = new Table().AddColumn("").AddColumn("");
+        table.AddRow("method", Markup.Escape(s.Method));
+        table.AddRow("samples", s.Samples.ToString(CultureInfo.InvariantCulture));
+        table.AddRow("label issues", FormattableString.Invariant($"{s.Issues} ({s.EstimatedNoiseRate:P1} estimated noise rate)"));
+        if (s.Quality is { } q)
+        {
+            table.AddRow("true noise rate", FormattableString.Invariant($"{q.TrueNoiseRate:P1} ({q.TrulyNoisy} mislabeled)"));
+            table.AddRow("clean selection", FormattableString.Invariant($"precision {q.Precision:F4}  recall {q.Recall:F4}  F1 {q.F1:F4}"));
+            table.AddRow("AUROC (label quality)", double.IsNaN(q.Auroc) ? "undefined (one class only)" : q.Auroc.ToString("F4", CultureInfo.InvariantCulture));
+        }
+        if (s.TimingsSeconds.TryGetValue("total_seconds", out var seconds))
+            table.AddRow("time", FormattableString.Invariant($"{seconds:F1} s"));
+        table.AddRow("output", Markup.Escape(Path.GetFullPath(outputDirectory)));
+        AnsiConsole.Write(table);
+        var top = report.RankedIssues.Take(10).ToList();
+        if (top.Count > 0)
+        {
+            var issues = new Table().AddColumns("index", "given", "label quality", "suggested", "source");
+            foreach (var r in top)
+                issues.AddRow(r.Index.ToString(CultureInfo.InvariantCulture), Markup.Escape(report.Classes[r.GivenLabel]),
+                    r.LabelQuality.ToString("F4", CultureInfo.InvariantCulture),
+                    Markup.Escape($"{report.Classes[r.SuggestedLabel]} ({r.SuggestedProbability:P0})"), Markup.Escape(r.Source));
+            AnsiConsole.MarkupLine("[bold]most likely mislabeled[/]");
+            AnsiConsole.Write(issues);
+        }
+    }
+
+    internal static void JsonLine(object value) =>
+        Console.WriteLine(JsonSerializer.Serialize(value, DetectionOutputs.JsonLineOptions));
+}

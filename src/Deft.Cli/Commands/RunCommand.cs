@@ -1,0 +1,87 @@
+using System.ComponentModel;
+using Deft.Adaptation;
+using Deft.Detection;
+using Deft.Pipeline;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Deft.Cli.Commands;
+
+[CliCommand("run", "DeFT end to end: detect label issues (phase 1), then fine-tune on the samples kept as clean (phase 2); one directory, one summary.",
+    Examples = ["run --model runs/mini-clip --data /usr/share/datasets/fashion-mnist --format idx --labels noisy.csv --vpt-len 4 --n-ctx 8 --epochs 5 --adapt-epochs 5 --out runs/fm-run"])]
+internal sealed class RunCommand : Command<RunCommand.Settings>
+{
+    internal sealed class Settings : DetectCommand.Settings
+    {
+        [CommandOption("--test-split <SPLIT>")]
+        [Description("Split of the same data set that phase 2 is tested on.")]
+        [DefaultValue("test")]
+        public string TestSplit { get; init; } = "test";
+
+        [CommandOption("--adapt-epochs <N>")] [DefaultValue(10)] public int AdaptEpochs { get; init; } = 10;
+        [CommandOption("--adapt-batch <N>")] [DefaultValue(64)] public int AdaptBatch { get; init; } = 64;
+
+        [CommandOption("--adapt-lr <LR>")]
+        [Description("Phase-2 learning rate (default: the backbone's, 5e-4 for CLIP).")]
+        public double? AdaptLearningRate { get; init; }
+
+        [CommandOption("--head-init <INIT>")]
+        [Description("random (the official code) or text (zero-shot weights through proj).")]
+        [DefaultValue("random")]
+        public string HeadInit { get; init; } = "random";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var detect = settings.ToOptions();
+        var adapt = new AdaptOptions
+        {
+            Model = settings.Model!,
+            OutputDirectory = detect.OutputDirectory,
+            Epochs = settings.AdaptEpochs,
+            BatchSize = settings.AdaptBatch,
+            LearningRate = settings.AdaptLearningRate,
+            HeadInit = settings.HeadInit.Trim().ToLowerInvariant() switch
+            {
+                "random" => HeadInit.Random,
+                "text" => HeadInit.Text,
+                _ => throw new DeftException($"Unknown --head-init '{settings.HeadInit}'. Valid values: random, text."),
+            },
+            Vocabulary = settings.Vocab,
+            Seed = detect.Seed,
+            Resume = detect.Resume,
+            Force = detect.Force,
+        };
+        EndToEndResult result = null!;
+        var warnings = new List<string>();
+        AnsiConsole.MarkupLine("[bold]phase 1[/]: detect");
+        ProgressRunner.Run<DetectProgress, int>(settings.Json, "detect", (progress, ct) =>
+        {
+            result = EndToEndRun.Run(detect.OutputDirectory, detect, adapt, settings.TestSplit, progress,
+                new SyncProgress<AdaptProgress>(ReportAdaptEpoch), warnings.Add, ct);
+            return 0;
+        }, p => (p.Epoch, Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), cancellationToken);
+        foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
+        var q = result.Detection.Summary.Quality;
+        var table = new Table().AddColumns("", "value");
+        table.AddRow("samples", result.Detection.Summary.Samples.ToString("N0"));
+        table.AddRow("kept as clean", $"{result.Detection.Summary.Clean:N0} ({1 - result.Detection.Summary.EstimatedNoiseRate:P1})");
+        if (q is not null)
+        {
+            table.AddRow("detection precision / recall / F1", $"{q.Precision:0.000} / {q.Recall:0.000} / {q.F1:0.000}");
+            table.AddRow("AUROC of label quality", $"{q.Auroc:0.000}");
+        }
+        if (result.Adaptation.LastTestAccuracy is { } acc)
+            table.AddRow("phase-2 test accuracy (last / best epoch)", $"{acc:P2} / {result.Adaptation.BestTestAccuracy:P2}");
+        table.AddRow("report", Markup.Escape(result.ReportPath));
+        AnsiConsole.Write(table);
+        return 0;
+    }
+
+    // Phase 2 runs inside phase 1's progress display; one line per finished epoch keeps them apart.
+    private static void ReportAdaptEpoch(AdaptProgress p)
+    {
+        if (p.Step == p.Steps && p.Phase != "test")
+            Console.Error.WriteLine($"adapt: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:0.000}");
+    }
+}

@@ -1,0 +1,82 @@
+using System.ComponentModel;
+using Deft.Data;
+using Deft.Detection;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Deft.Cli.Commands;
+
+[CliCommand("score", "Apply a trained detector (a `deft detect` output directory) to data: label quality of every sample in one deterministic pass.",
+    Examples = ["score --run runs/c10 --data data/cifar-10-batches-py --format cifar10 --split test", "score --run runs/fm --data /usr/share/datasets/fashion-mnist --format idx --labels new.csv --out runs/fm-new"])]
+internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandOption("--run <DIR>")] [Description("Output directory of `deft detect` (holds detector.safetensors).")]
+        public string? Run { get; init; }
+
+        [CommandOption("--data <PATH>")] public string? Data { get; init; }
+        [CommandOption("--format <FORMAT>")] public string? Format { get; init; }
+        [CommandOption("--split <SPLIT>")] [DefaultValue("train")] public string Split { get; init; } = "train";
+
+        [CommandOption("--labels <FILE>")] [Description("Label file (index,label[[,true_label]]); default: the data set's labels.")]
+        public string? Labels { get; init; }
+
+        [CommandOption("--classes <FILE>")] public string? Classes { get; init; }
+
+        [CommandOption("--model <SPEC>")] [Description("The CLIP weights, when they moved since detection (default: the path the detector recorded).")]
+        public string? Model { get; init; }
+
+        [CommandOption("--vocab <FILE>")] public string? Vocab { get; init; }
+        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
+
+        [CommandOption("--out <DIR>")] [Description("Where samples.csv, label_issues.csv and summary.json go (default: RUN/score).")]
+        public string? Out { get; init; }
+
+        [CommandOption("--json")] public bool Json { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (Run is null) return ValidationResult.Error("--run DIR is required (the output directory of `deft detect`).");
+            if (Data is null || Format is null) return ValidationResult.Error($"--data and --format are required (formats: {string.Join(", ", DatasetFactory.Formats)}).");
+            if (Batch < 1) return ValidationResult.Error($"--batch must be ≥ 1, got {Batch}.");
+            return ValidationResult.Success();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var options = new ScoreOptions
+        {
+            RunDirectory = settings.Run!, Data = settings.Data!, Format = settings.Format!, Split = settings.Split, Labels = settings.Labels,
+            ClassesFile = settings.Classes, Model = settings.Model, Vocab = settings.Vocab, BatchSize = settings.Batch, OutputDirectory = settings.Out,
+        };
+        var output = settings.Out ?? Path.Combine(settings.Run!, "score");
+        DetectionReport report;
+        if (settings.Json)
+        {
+            report = DeftDetector.Score(options, null, cancellationToken);
+            DetectCommand.JsonLine(new { @event = "done", output = Path.GetFullPath(output), report = WriteHtml(settings, output, report), summary = report.Summary });
+            return 0;
+        }
+        report = null!;
+        AnsiConsole.Progress().AutoClear(true).Start(ctx =>
+        {
+            ProgressTask? task = null;
+            var progress = new SyncProgress<DetectProgress>(p =>
+            {
+                task ??= ctx.AddTask("scoring", maxValue: p.Steps);
+                task.Value = p.Step;
+            });
+            report = DeftDetector.Score(options, progress, cancellationToken);
+        });
+        WriteHtml(settings, output, report);
+        DetectCommand.PrintSummary(report, output);
+        return 0;
+    }
+
+    /// <summary>report.html beside the CSVs; the data set is opened again only for the issue thumbnails.</summary>
+    private static string WriteHtml(Settings settings, string output, DetectionReport report) =>
+        Reporting.DetectionHtmlReport.Write(output, report,
+            DeftDetector.OpenDataset(settings.Data!, settings.Format!, settings.Split, settings.Classes).Dataset, "Deft label-quality scores");
+}

@@ -1,0 +1,129 @@
+using Deft.Data.Transforms;
+using Deft.Peft;
+
+namespace Deft.Adaptation;
+
+/// <summary>
+/// Phase-2 settings. Null hyper-parameters take the backbone's defaults from the official code
+/// (<see cref="Hyperparameters.For"/>).
+/// </summary>
+public sealed record AdaptOptions
+{
+    /// <summary>Model spec: random:&lt;preset&gt;[@seed], a CLIP directory, or a .safetensors/.pth state dict.</summary>
+    public required string Model { get; init; }
+
+    public BackboneKind Backbone { get; init; } = BackboneKind.Auto;
+
+    /// <summary>Where the run's files go (run.json, checkpoint.safetensors, model.safetensors, adapt_config.json, result.json).</summary>
+    public required string OutputDirectory { get; init; }
+
+    /// <summary>The detector's samples.csv; null or "all": train on every sample with the data set's labels.</summary>
+    public string? SelectionPath { get; init; }
+
+    /// <summary>
+    /// With <see cref="TrainsOnAll"/>: a label file (<c>index,label[,true_label]</c>, as <c>deft noise</c> writes) giving
+    /// the samples that take part and their noisy labels; null: the data set's own labels.
+    /// </summary>
+    public string? LabelsPath { get; init; }
+
+    public int Epochs { get; init; } = 10;
+    public int BatchSize { get; init; } = 64;
+    public OptimizerKind? Optimizer { get; init; }
+    public double? LearningRate { get; init; }
+    public double? WeightDecay { get; init; }
+    public double? Momentum { get; init; }
+
+    public RobustLossKind Loss { get; init; } = RobustLossKind.CE;
+    public RobustLossOptions LossOptions { get; init; } = new();
+
+    /// <summary>CLIP only: how the linear head starts.</summary>
+    public HeadInit HeadInit { get; init; } = HeadInit.Random;
+
+    /// <summary>Prompt templates for <see cref="HeadInit.Text"/> ("{}" is the class name).</summary>
+    public IReadOnlyList<string> HeadTemplates { get; init; } = ["a photo of a {}."];
+
+    /// <summary>CLIP vocabulary for <see cref="HeadInit.Text"/> (a .txt.gz merges file or a Hugging Face directory); null: the model's own, else the default.</summary>
+    public string? Vocabulary { get; init; }
+
+    /// <summary>CLIP only: null or <see cref="PeftKind.Full"/> is full fine-tuning of the transformer blocks.</summary>
+    public PeftOptions? Peft { get; init; }
+
+    /// <summary>
+    /// Training augmentation; null: <see cref="AugmentPreset.Cifar"/> (the official recipe: random crop 32 with padding 4,
+    /// resize, flip) for images of at most 32 px, <see cref="AugmentPreset.Clip"/> (random resized crop, flip) for larger ones.
+    /// </summary>
+    public AugmentPreset? Augment { get; init; }
+
+    /// <summary>Input resolution; null: the model's (CLIP and ViT), 224 for ResNet files, the preset's for random ResNets.</summary>
+    public int? Resolution { get; init; }
+
+    /// <summary>Seeds the head, the PEFT modules, the shuffle and the augmentations.</summary>
+    public long Seed { get; init; }
+
+    /// <summary>Train on the first N samples of the training set only (quick runs).</summary>
+    public int? Limit { get; init; }
+
+    public bool Resume { get; init; }
+    public bool Force { get; init; }
+
+    /// <summary>Decoding threads; null: one per core.</summary>
+    public int? Workers { get; init; }
+
+    /// <summary>Free-text provenance of the training and test data (paths, format, split) for run.json.</summary>
+    public string? TrainDescription { get; init; }
+    public string? TestDescription { get; init; }
+
+    public bool TrainsOnAll => SelectionPath is null || string.Equals(SelectionPath, "all", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>The optimizer settings a run uses.</summary>
+public sealed record Hyperparameters(OptimizerKind Optimizer, double LearningRate, double Momentum, double WeightDecay)
+{
+    /// <summary>
+    /// The official phase-2 settings: CLIP SGD lr 5e-4, momentum 0.9, weight decay 5e-4; ResNet-50 AdamW lr 1e-3,
+    /// weight decay 1e-5; ViT-B/16 SGD lr 1e-2 (no momentum), weight decay 1e-5. Options override each value.
+    /// </summary>
+    public static Hyperparameters For(BackboneKind kind, AdaptOptions options)
+    {
+        var defaults = kind switch
+        {
+            BackboneKind.Clip => new Hyperparameters(OptimizerKind.Sgd, 5e-4, 0.9, 5e-4),
+            BackboneKind.ResNet => new Hyperparameters(OptimizerKind.AdamW, 1e-3, 0, 1e-5),
+            BackboneKind.Vit => new Hyperparameters(OptimizerKind.Sgd, 1e-2, 0, 1e-5),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Resolve the backbone first."),
+        };
+        return new Hyperparameters(options.Optimizer ?? defaults.Optimizer, options.LearningRate ?? defaults.LearningRate,
+            options.Momentum ?? defaults.Momentum, options.WeightDecay ?? defaults.WeightDecay);
+    }
+}
+
+/// <summary>Progress of one training or evaluation step.</summary>
+public sealed record AdaptProgress(string Phase, int Epoch, int Epochs, int Step, int Steps, double Loss, double LearningRate);
+
+/// <summary>One epoch of phase 2.</summary>
+/// <param name="TrainLoss">Mean loss over the selected samples of the epoch (NaN when no batch had one).</param>
+/// <param name="TrainAccuracy">Accuracy on the selected samples against their given labels, in training mode.</param>
+/// <param name="TestAccuracy">Top-1 on the test set after the epoch; null without a test set.</param>
+/// <param name="SkippedBatches">Batches without a selected sample (no step taken).</param>
+public sealed record EpochRecord(int Epoch, double TrainLoss, double TrainAccuracy, double? TestAccuracy, double LearningRate,
+    int Steps, int SkippedBatches, int TrainedImages, double TrainSeconds, double TestSeconds);
+
+/// <summary>What phase 2 did. The headline is the last epoch's test accuracy; the best epoch is for comparison with the paper's scripts.</summary>
+public sealed record AdaptResult(
+    string OutputDirectory,
+    BackboneKind Backbone,
+    IReadOnlyList<EpochRecord> Epochs,
+    double? LastTestAccuracy,
+    double? BestTestAccuracy,
+    int? BestEpoch,
+    TimeSpan Elapsed,
+    int TrainSamples,
+    int SelectedSamples,
+    int TestSamples,
+    /// <summary>Images through forward and backward per second of training time (evaluation excluded).</summary>
+    double TrainImagesPerSecond,
+    Hyperparameters Hyperparameters,
+    IReadOnlyList<string> Warnings,
+    IReadOnlyList<string> Notes,
+    /// <summary>The last epoch a resumed run found in its checkpoint (0: started fresh).</summary>
+    int ResumedAfterEpoch);

@@ -1,0 +1,271 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Deft.Clip;
+using Deft.Data;
+using Deft.Data.Loading;
+using Deft.Data.Transforms;
+using Deft.Detection;
+using Deft.Peft;
+using Deft.Clip.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Deft.Adaptation;
+
+/// <summary>
+/// DeFT phase 2: fine-tunes a pre-trained model on the samples selected as clean. Every epoch visits all training
+/// samples in batches (as the official code does); a batch's loss is the mean over its selected samples, with their
+/// given (noisy) labels from samples.csv, and a batch without any takes no step. Networks without batch statistics
+/// (CLIP, ViT) run only the selected samples through the model, which gives the same loss and gradients; a ResNet
+/// runs the whole batch so batch normalisation sees what the official code's does. Learning rate: cosine over the
+/// epochs, stepped once per epoch. Checkpoints after every epoch; <see cref="AdaptOptions.Resume"/> continues.
+/// </summary>
+public static class Adapter
+{
+    public static AdaptResult Train(AdaptOptions options, IImageDataset train, IImageDataset? test,
+        IProgress<AdaptProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(train);
+        Validate(options);
+        var watch = Stopwatch.StartNew();
+        var classes = train.Classes;
+        if (test is not null) CheckSameClasses(train, test);
+
+        var mask = !options.TrainsOnAll ? SelectionFile.Apply(SelectionFile.Read(options.SelectionPath!), train)
+            : options.LabelsPath is { } labelsPath ? SelectionMask.FromLabelFile(labelsPath, train)
+            : SelectionMask.All(train);
+        var participating = mask.Indices.Length;
+        if (options.Limit is { } limit) mask = mask.Limit(limit, classes.Count);
+        var trainIndices = mask.Indices;
+        var selectedCount = mask.SelectedCount;
+        if (selectedCount == 0)
+            throw new DeftException(options.TrainsOnAll
+                ? "The training set is empty."
+                : $"{options.SelectionPath}: no sample is selected as clean (is_label_issue is true everywhere{(options.Limit is not null ? " within --limit" : "")}); nothing to train on.");
+        var warnings = new List<string>();
+        var notes = new List<string>();
+        if (participating < train.Count)
+            notes.Add($"{(options.TrainsOnAll ? options.LabelsPath : options.SelectionPath)} covers {participating:N0} of the data set's {train.Count:N0} samples; the others take no part");
+        var missing = mask.ClassesWithoutSamples;
+        if (missing.Count > 0)
+            warnings.Add($"No {(options.TrainsOnAll ? "" : "selected ")}training sample has class {string.Join(", ", missing.Take(10).Select(k => $"{k} '{classes[k]}'"))}" +
+                $"{(missing.Count > 10 ? $" (+{missing.Count - 10} more)" : "")}: the model never sees {(missing.Count == 1 ? "it" : "them")} labelled.");
+
+        var run = RunDirectory.Prepare(options, train, test, selectedCount);
+        var peft = options.Peft ?? new PeftOptions(PeftKind.Full);
+        var build = BackboneLoader.Create(options.Model, options.Backbone, classes.Count, options.Resolution, peft, options.Seed,
+            withTokenizer: options.HeadInit == HeadInit.Text, options.Vocabulary);
+        using var network = build.Network;
+        notes.AddRange(build.Notes);
+        var kind = network.Kind;
+        if (kind != BackboneKind.Clip && options.Peft is not null)
+            throw new DeftException($"--peft applies to the CLIP backbone only; this model is a {kind.ToName()}.");
+        if (kind != BackboneKind.Clip && options.HeadInit == HeadInit.Text)
+            throw new DeftException($"--head-init text needs CLIP's text tower; this model is a {kind.ToName()}.");
+        if (options.HeadInit == HeadInit.Text && run.Checkpoint is null)
+            InitializeHeadFromText((ClipClassifier)network, build.Tokenizer!, classes, options);
+
+        run.Begin();
+        var hp = Hyperparameters.For(kind, options);
+        using var optimizer = AdaptOptimizers.Create(hp.Optimizer, network.Trainables, hp.LearningRate, hp.Momentum, hp.WeightDecay);
+        using var loss = RobustLosses.Create(options.Loss, train.Count, classes.Count, options.LossOptions);
+        var normalization = build.Normalization;
+        var augment = options.Augment ?? DefaultAugment(train);
+        var loader = new BatchLoader(train, trainIndices, ImagePipeline.ForTraining(augment, network.Resolution, normalization),
+            new BatchLoaderOptions(options.BatchSize, Shuffle: true, Seed: options.Seed, Workers: options.Workers));
+        var evalPipeline = ImagePipeline.Eval(network.Resolution, normalization);
+
+        var history = new List<EpochRecord>();
+        var resumedAfter = 0;
+        if (run.Checkpoint is { } checkpointPath)
+        {
+            (resumedAfter, var restored) = AdaptCheckpoint.Load(checkpointPath, network, optimizer, loss, run.Fingerprint);
+            history.AddRange(restored);
+            notes.Add($"resumed after epoch {resumedAfter} from {checkpointPath}");
+        }
+
+        var trainSeconds = history.Sum(h => h.TrainSeconds);
+        var trainImages = (long)history.Sum(h => h.TrainedImages);
+        for (var epoch = resumedAfter + 1; epoch <= options.Epochs; epoch++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            optimizer.LearningRate = CosineSchedule.LearningRate(hp.LearningRate, epoch - 1, options.Epochs);
+            var record = TrainEpoch(network, optimizer, loss, loader, mask, epoch, options.Epochs, progress, cancellationToken);
+            double? testAccuracy = null;
+            var testWatch = Stopwatch.StartNew();
+            if (test is not null)
+                testAccuracy = Evaluate(network, test, evalPipeline, options.BatchSize, options.Workers,
+                    (step, steps) => progress?.Report(new AdaptProgress("test", epoch, options.Epochs, step, steps, double.NaN, optimizer.LearningRate)),
+                    cancellationToken).Accuracy;
+            record = record with { TestAccuracy = testAccuracy, TestSeconds = testWatch.Elapsed.TotalSeconds };
+            history.Add(record);
+            trainSeconds += record.TrainSeconds;
+            trainImages += record.TrainedImages;
+            AdaptCheckpoint.Save(run.CheckpointPath, epoch, history, network, optimizer, loss, run.Fingerprint);
+        }
+
+        var tested = history.Where(h => h.TestAccuracy is not null).ToList();
+        double? last = tested.Count > 0 ? tested[^1].TestAccuracy : null;
+        var bestRecord = tested.OrderByDescending(h => h.TestAccuracy).ThenBy(h => h.Epoch).FirstOrDefault();
+        var result = new AdaptResult(Path.GetFullPath(options.OutputDirectory), kind, history, last, bestRecord?.TestAccuracy, bestRecord?.Epoch,
+            watch.Elapsed, trainIndices.Length, selectedCount, test?.Count ?? 0,
+            trainSeconds > 0 ? trainImages / trainSeconds : 0, hp, warnings, notes, resumedAfter);
+        AdaptedModel.Save(options.OutputDirectory, network, classes, normalization, options, result);
+        run.Complete(result);
+        return result;
+    }
+
+    /// <summary>The CIFAR recipe for small images (it crops 32 px), CLIP's random resized crop for larger ones.</summary>
+    internal static AugmentPreset DefaultAugment(IImageDataset train)
+    {
+        if (train.Count == 0) return AugmentPreset.Cifar;
+        var first = train.GetImage(0);
+        return Math.Max(first.Width, first.Height) <= 32 ? AugmentPreset.Cifar : AugmentPreset.Clip;
+    }
+
+    private static void Validate(AdaptOptions o)
+    {
+        if (string.IsNullOrWhiteSpace(o.Model)) throw new DeftException("--model is required: random:<preset>, a CLIP directory or a state-dict file.");
+        if (string.IsNullOrWhiteSpace(o.OutputDirectory)) throw new DeftException("--out DIR is required.");
+        if (o.Epochs < 1) throw new DeftException($"--epochs must be ≥ 1, got {o.Epochs}.");
+        if (o.BatchSize < 1) throw new DeftException($"--batch must be ≥ 1, got {o.BatchSize}.");
+        if (o.LearningRate is < 0) throw new DeftException($"--lr must be ≥ 0, got {o.LearningRate}.");
+        if (o.WeightDecay is < 0) throw new DeftException($"--weight-decay must be ≥ 0, got {o.WeightDecay}.");
+        if (o.Momentum is < 0 or >= 1) throw new DeftException($"--momentum must lie in [0, 1), got {o.Momentum}.");
+        if (o.Limit is < 1) throw new DeftException($"--limit must be ≥ 1, got {o.Limit}.");
+        if (o.Resolution is < 1) throw new DeftException($"--resolution must be ≥ 1, got {o.Resolution}.");
+        if (o.Resume && o.Force) throw new DeftException("--resume continues the run in --out and --force discards it; pass one of them.");
+        if (o.LabelsPath is not null && !o.TrainsOnAll)
+            throw new DeftException("--labels applies to --selection all: a selection file (samples.csv) carries the given labels itself.");
+        if (o.HeadInit == HeadInit.Text && o.HeadTemplates.Count == 0) throw new DeftException("--head-init text needs at least one prompt template.");
+    }
+
+    /// <summary>Throws unless both data sets have the same class names in the same order.</summary>
+    public static void CheckSameClasses(IImageDataset train, IImageDataset test)
+    {
+        var a = train.Classes;
+        var b = test.Classes;
+        if (a.SequenceEqual(b, StringComparer.Ordinal)) return;
+        var first = Enumerable.Range(0, Math.Min(a.Count, b.Count)).FirstOrDefault(i => !string.Equals(a[i], b[i], StringComparison.Ordinal), -1);
+        var where = first >= 0 ? $" First difference: class {first} is '{a[first]}' in training, '{b[first]}' in the test set." : "";
+        throw new DeftException($"The test set's classes differ from the training set's: training has {a.Count} ({Preview(a)}), the test set {b.Count} ({Preview(b)}).{where} " +
+            "Both must list the same classes in the same order (use --classes for idx/csv data).");
+    }
+
+    private static string Preview(IReadOnlyList<string> names) => string.Join(", ", names.Take(6)) + (names.Count > 6 ? ", …" : "");
+
+    private static void InitializeHeadFromText(ClipClassifier network, ClipTokenizer tokenizer, IReadOnlyList<string> classes, AdaptOptions options)
+    {
+        using var zeroShot = ZeroShotClassifier.Create(network.Clip, tokenizer, classes, options.HeadTemplates);
+        network.InitializeHeadFromText(zeroShot.ClassEmbeddings);
+    }
+
+    private static EpochRecord TrainEpoch(IAdaptNetwork network, IAdaptOptimizer optimizer, IRobustLoss loss, BatchLoader loader,
+        SelectionMask mask, int epoch, int epochs, IProgress<AdaptProgress>? progress, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        network.SetTraining(true);
+        double lossSum = 0;
+        long lossCount = 0, correct = 0;
+        int steps = 0, skipped = 0, images = 0, step = 0;
+        var batches = loader.BatchCount;
+        // The loader's epochs count from 0; the run's from 1.
+        foreach (var batch in loader.ReadEpoch(epoch - 1, cancellationToken))
+        {
+            using (batch)
+            {
+                step++;
+                var positions = SelectedPositions(batch.Indices, mask.Selected);
+                if (positions.Length == 0)
+                {
+                    skipped++;
+                    progress?.Report(new AdaptProgress("train", epoch, epochs, step, batches, double.NaN, optimizer.LearningRate));
+                    continue;
+                }
+                using var scope = torch.NewDisposeScope();
+                var labels = positions.Select(p => (long)mask.GivenLabels[batch.Indices[p]]).ToArray();
+                var indices = positions.Select(p => batch.Indices[p]).ToArray();
+                Tensor logits;
+                if (network.BatchDependent || positions.Length == batch.Count)
+                {
+                    var all = network.Logits(batch.Images);
+                    logits = positions.Length == batch.Count ? all : all.index_select(0, torch.tensor(positions.Select(p => (long)p).ToArray()));
+                    images += batch.Count;
+                }
+                else
+                {
+                    logits = network.Logits(batch.Images.index_select(0, torch.tensor(positions.Select(p => (long)p).ToArray())));
+                    images += positions.Length;
+                }
+                var targets = torch.tensor(labels, device: logits.device);
+                var value = loss.Compute(logits, targets, torch.tensor(indices));
+                optimizer.ZeroGrad();
+                value.backward();
+                optimizer.Step();
+                var lossValue = value.item<float>();
+                if (!double.IsFinite(lossValue))
+                    throw new DeftException($"The training loss became {lossValue} at epoch {epoch}, batch {step}; lower the learning rate (--lr).");
+                lossSum += lossValue * positions.Length;
+                lossCount += positions.Length;
+                using (torch.no_grad()) correct += logits.argmax(1).eq(targets).sum().item<long>();
+                steps++;
+                progress?.Report(new AdaptProgress("train", epoch, epochs, step, batches, lossValue, optimizer.LearningRate));
+            }
+        }
+        optimizer.ZeroGrad();
+        return new EpochRecord(epoch, lossCount > 0 ? lossSum / lossCount : double.NaN, lossCount > 0 ? (double)correct / lossCount : double.NaN,
+            null, optimizer.LearningRate, steps, skipped, images, watch.Elapsed.TotalSeconds, 0);
+    }
+
+    /// <summary>Positions within a batch whose sample is selected.</summary>
+    internal static int[] SelectedPositions(IReadOnlyList<long> batchIndices, bool[] selectedByIndex)
+    {
+        var positions = new List<int>(batchIndices.Count);
+        for (var j = 0; j < batchIndices.Count; j++)
+            if (selectedByIndex[batchIndices[j]]) positions.Add(j);
+        return positions.ToArray();
+    }
+
+    /// <summary>
+    /// The batch loss on logits of the whole batch [B, K]: the loss of the selected rows only (their mean for CE);
+    /// null when none is selected. Unselected rows get no gradient.
+    /// </summary>
+    internal static Tensor? SelectedLoss(IRobustLoss loss, Tensor logits, int[] batchLabels, long[] batchIndices, bool[] selectedByIndex)
+    {
+        var positions = SelectedPositions(batchIndices, selectedByIndex);
+        if (positions.Length == 0) return null;
+        using var scope = torch.NewDisposeScope();
+        var rows = logits.index_select(0, torch.tensor(positions.Select(p => (long)p).ToArray(), device: logits.device));
+        var targets = torch.tensor(positions.Select(p => (long)batchLabels[p]).ToArray(), device: logits.device);
+        var indices = torch.tensor(positions.Select(p => batchIndices[p]).ToArray());
+        return loss.Compute(rows, targets, indices).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Top-1 accuracy of the network on a data set (its own labels) with the evaluation transform.</summary>
+    internal static (double Accuracy, int Count) Evaluate(IAdaptNetwork network, IImageDataset data, ImagePipeline pipeline, int batchSize, int? workers,
+        Action<int, int>? onStep, CancellationToken cancellationToken)
+    {
+        network.SetTraining(false);
+        var loader = new BatchLoader(data, Enumerable.Range(0, data.Count).ToArray(), pipeline,
+            new BatchLoaderOptions(Math.Max(batchSize, 1), Shuffle: false, Workers: workers));
+        long correct = 0;
+        var step = 0;
+        using var noGrad = torch.no_grad();
+        foreach (var batch in loader.ReadEpoch(0, cancellationToken))
+        {
+            using (batch)
+            {
+                using var scope = torch.NewDisposeScope();
+                var predicted = network.Logits(batch.Images).argmax(1).cpu().data<long>().ToArray();
+                for (var j = 0; j < predicted.Length; j++)
+                    if (predicted[j] == batch.Labels[j]) correct++;
+            }
+            onStep?.Invoke(++step, loader.BatchCount);
+        }
+        return (data.Count > 0 ? (double)correct / data.Count : double.NaN, data.Count);
+    }
+
+    internal static string Number(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
+}

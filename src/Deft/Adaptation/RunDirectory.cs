@@ -1,0 +1,231 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Deft.Clip;
+using Deft.Data;
+using Deft.IO;
+using static TorchSharp.torch;
+
+namespace Deft.Adaptation;
+
+/// <summary>
+/// The output directory of one phase-2 run: <c>run.json</c> records what the run is (options and data identity) so
+/// that <c>--resume</c> continues only the same run and a different run refuses to overwrite it without
+/// <c>--force</c>; <c>checkpoint.safetensors</c> holds the state after the last finished epoch and is removed when
+/// the run completes.
+/// </summary>
+internal sealed class RunDirectory
+{
+    public const string RunFile = "run.json";
+    public const string CheckpointFile = "checkpoint.safetensors";
+    public const string ResultFile = "result.json";
+
+    /// <summary>Every file a run writes; --force removes these (and nothing else).</summary>
+    private static readonly string[] RunFiles = [RunFile, CheckpointFile, ResultFile, AdaptedModel.WeightsFile, AdaptedModel.ConfigFile];
+
+    internal static JsonSerializerOptions Json { get; } = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private readonly JsonObject _identity;
+
+    private RunDirectory(string directory, string fingerprint, string? checkpoint, JsonObject identity)
+    {
+        _identity = identity;
+        Directory = directory;
+        Fingerprint = fingerprint;
+        Checkpoint = checkpoint;
+    }
+
+    public string Directory { get; }
+    /// <summary>SHA-256 of run.json's identity part.</summary>
+    public string Fingerprint { get; }
+    /// <summary>The checkpoint to resume from, or null to start fresh.</summary>
+    public string? Checkpoint { get; }
+    public string CheckpointPath => Path.Combine(Directory, CheckpointFile);
+
+    public static RunDirectory Prepare(AdaptOptions options, IImageDataset train, IImageDataset? test, int selectedCount)
+    {
+        var dir = Path.GetFullPath(options.OutputDirectory);
+        if (File.Exists(dir)) throw new DeftException($"--out {dir} is a file; pass a directory.");
+        var identity = Identity(options, train, test, selectedCount);
+        var identityText = identity.ToJsonString();
+        var fingerprint = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(identityText)));
+        var runPath = Path.Combine(dir, RunFile);
+        var existing = RunFiles.Where(f => File.Exists(Path.Combine(dir, f))).ToList();
+        string? resumeFrom = null;
+
+        if (options.Force)
+        {
+            foreach (var f in existing) File.Delete(Path.Combine(dir, f));
+        }
+        else if (options.Resume)
+        {
+            if (File.Exists(runPath))
+            {
+                var differences = Differences(ReadIdentity(runPath), identity);
+                if (differences.Count > 0)
+                    throw new DeftException($"--resume: {dir} holds a different run; these settings differ from run.json: " +
+                        $"{string.Join("; ", differences.Take(8))}. Pass the original settings, or --force to start over.");
+            }
+            var checkpoint = Path.Combine(dir, CheckpointFile);
+            if (File.Exists(checkpoint)) resumeFrom = checkpoint;
+            else if (File.Exists(Path.Combine(dir, ResultFile)))
+                throw new DeftException($"--resume: the run in {dir} has finished (result.json); nothing to resume. Pass --force to train it again.");
+        }
+        else if (existing.Count > 0)
+        {
+            throw new DeftException($"{dir} holds another run ({string.Join(", ", existing)}). Pass --resume to continue it, --force to overwrite it, or choose another --out.");
+        }
+
+        return new RunDirectory(dir, fingerprint, resumeFrom, identity);
+    }
+
+    /// <summary>Records the run in run.json; called once the model is built, so a run that fails to start leaves nothing behind.</summary>
+    public void Begin()
+    {
+        System.IO.Directory.CreateDirectory(Directory);
+        var run = new JsonObject { ["format"] = "deft-adapt-run", ["version"] = 1, ["fingerprint"] = Fingerprint, ["identity"] = _identity.DeepClone() };
+        AtomicFile.WriteAllText(Path.Combine(Directory, RunFile), run.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    public void Complete(AdaptResult result)
+    {
+        AtomicFile.WriteAllText(Path.Combine(Directory, ResultFile), JsonSerializer.Serialize(result, Json) + "\n");
+        // The checkpoint holds optimizer state as large as the model; the finished model is in model.safetensors.
+        if (File.Exists(CheckpointPath)) File.Delete(CheckpointPath);
+    }
+
+    private static JsonObject ReadIdentity(string runPath)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(runPath))?["identity"] as JsonObject
+                ?? throw new DeftException($"{runPath}: no 'identity' object; the file is not a Deft adapt run. Pass --force to start over.");
+        }
+        catch (JsonException ex)
+        {
+            throw new DeftException($"{runPath} is not valid JSON ({ex.Message}). Pass --force to start over.", ex);
+        }
+    }
+
+    private static List<string> Differences(JsonObject recorded, JsonObject current)
+    {
+        var keys = recorded.Select(p => p.Key).Union(current.Select(p => p.Key)).ToList();
+        var result = new List<string>();
+        foreach (var key in keys)
+        {
+            var a = recorded[key]?.ToJsonString() ?? "null";
+            var b = current[key]?.ToJsonString() ?? "null";
+            if (a != b) result.Add($"{key}: {a} then, {b} now");
+        }
+        return result;
+    }
+
+    /// <summary>What makes two runs the same run: model, data identity, selection content, every training setting.</summary>
+    private static JsonObject Identity(AdaptOptions o, IImageDataset train, IImageDataset? test, int selectedCount)
+    {
+        JsonObject Data(IImageDataset d, string? description) => new()
+        {
+            ["description"] = description,
+            ["count"] = d.Count,
+            ["classes"] = d.Classes.Count,
+            ["first_source"] = d.Count > 0 ? d.GetSource(0) : null,
+            ["last_source"] = d.Count > 0 ? d.GetSource(d.Count - 1) : null,
+        };
+        var p = o.Peft;
+        return new JsonObject
+        {
+            ["model"] = File.Exists(o.Model) || System.IO.Directory.Exists(o.Model) ? Path.GetFullPath(o.Model) : o.Model,
+            ["backbone"] = o.Backbone.ToName(),
+            ["selection"] = o.TrainsOnAll ? "all" : Path.GetFullPath(o.SelectionPath!),
+            ["selection_sha256"] = o.TrainsOnAll ? null : Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(o.SelectionPath!))),
+            ["labels"] = o.LabelsPath is null ? null : Path.GetFullPath(o.LabelsPath),
+            ["labels_sha256"] = o.LabelsPath is null || !File.Exists(o.LabelsPath) ? null : Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(o.LabelsPath))),
+            ["selected"] = selectedCount,
+            ["train"] = Data(train, o.TrainDescription),
+            ["test"] = test is null ? null : Data(test, o.TestDescription),
+            ["epochs"] = o.Epochs,
+            ["batch"] = o.BatchSize,
+            ["optimizer"] = o.Optimizer?.ToString().ToLowerInvariant(),
+            ["lr"] = o.LearningRate,
+            ["weight_decay"] = o.WeightDecay,
+            ["momentum"] = o.Momentum,
+            ["loss"] = o.Loss.ToString().ToLowerInvariant(),
+            ["loss_options"] = JsonSerializer.SerializeToNode(o.LossOptions, Json),
+            ["head_init"] = o.HeadInit.ToString().ToLowerInvariant(),
+            ["head_templates"] = o.HeadInit == HeadInit.Text ? new JsonArray(o.HeadTemplates.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()) : null,
+            ["peft"] = p is null ? null : new JsonObject
+            {
+                ["kinds"] = p.Name, ["partial"] = p.Partial, ["vpt_len"] = p.VptLength, ["lora_rank"] = p.LoraRank, ["adapter_dim"] = p.AdapterDim,
+            },
+            ["augment"] = o.Augment?.ToString().ToLowerInvariant() ?? "auto",
+            ["resolution"] = o.Resolution,
+            ["seed"] = o.Seed,
+            ["limit"] = o.Limit,
+        };
+    }
+}
+
+/// <summary>
+/// The per-epoch checkpoint: trainable parameters (<c>param.*</c>), batch-norm buffers (<c>buffer.*</c>), optimizer
+/// state (<c>optimizer.*</c>), ELR's target memory (<c>loss.elr_targets</c>); metadata: the finished epoch, the
+/// epoch records so far and the run fingerprint. Written atomically.
+/// </summary>
+internal static class AdaptCheckpoint
+{
+    public static void Save(string path, int epoch, IReadOnlyList<EpochRecord> history, IAdaptNetwork network, IAdaptOptimizer optimizer,
+        IRobustLoss loss, string fingerprint)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        tensors.AddRange(network.Trainables.Select(t => new KeyValuePair<string, Tensor>("param." + t.Name, t.Parameter)));
+        tensors.AddRange(network.TrainingBuffers.Select(t => new KeyValuePair<string, Tensor>("buffer." + t.Name, t.Tensor)));
+        tensors.AddRange(optimizer.State().Select(t => new KeyValuePair<string, Tensor>("optimizer." + t.Name, t.Tensor)));
+        if (loss is ElrLoss elr) tensors.Add(new("loss.elr_targets", elr.Targets()));
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = "deft-adapt-checkpoint",
+            ["epoch"] = epoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["fingerprint"] = fingerprint,
+            ["history"] = JsonSerializer.Serialize(history, RunDirectory.Json),
+        };
+        Safetensors.Save(path, tensors, metadata);
+    }
+
+    public static (int Epoch, List<EpochRecord> History) Load(string path, IAdaptNetwork network, IAdaptOptimizer optimizer, IRobustLoss loss,
+        string fingerprint)
+    {
+        var tensors = Safetensors.Load(path, out var metadata);
+        try
+        {
+            if (!metadata.TryGetValue("format", out var format) || format != "deft-adapt-checkpoint" || !metadata.TryGetValue("epoch", out var epochText))
+                throw new DeftException($"{path} is not a Deft adapt checkpoint. Pass --force to start over.");
+            if (metadata.GetValueOrDefault("fingerprint") != fingerprint)
+                throw new DeftException($"{path} was written by another run than the one run.json describes. Pass --force to start over.");
+            var epoch = int.Parse(epochText, System.Globalization.CultureInfo.InvariantCulture);
+            var history = JsonSerializer.Deserialize<List<EpochRecord>>(metadata.GetValueOrDefault("history") ?? "[]", RunDirectory.Json) ?? [];
+            Dictionary<string, Tensor> Part(string prefix) => tensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value, StringComparer.Ordinal);
+            SavedStateIO.CopyInto(network.Trainables.Select(t => (t.Name, (Tensor)t.Parameter)).Concat(network.TrainingBuffers),
+                Part("param.").Concat(Part("buffer.")).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal), path);
+            optimizer.LoadState(Part("optimizer."));
+            if (loss is ElrLoss elr)
+            {
+                if (!tensors.TryGetValue("loss.elr_targets", out var targets))
+                    throw new DeftException($"{path} has no ELR targets; it was written by a run with another loss. Pass --force to start over.");
+                elr.RestoreTargets(targets);
+            }
+            return (epoch, history);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+}

@@ -1,0 +1,133 @@
+using Deft.Clip;
+using Deft.Data;
+using Deft.Data.Transforms;
+using Deft.Detection;
+using TorchSharp;
+
+namespace Deft.Baselines.Methods;
+
+/// <summary>
+/// A noisy-label detector other than DeFT's dual prompts. Given the opened data, labels and CLIP model it decides,
+/// per participating sample, the label quality, whether the label is an issue and a suggested label;
+/// <see cref="BaselineDetector"/> turns that into the same report and files as DeFT's.
+/// </summary>
+public interface IDetectionMethod
+{
+    DetectionMethod Method { get; }
+
+    MethodOutcome Run(MethodContext context, CancellationToken cancellationToken);
+}
+
+/// <summary>Per-sample results by assignment position (see <see cref="LabelAssignment"/>).</summary>
+/// <param name="LabelQuality">In [0, 1]; low means likely mislabeled.</param>
+/// <param name="IsIssue">The method's verdict (not necessarily LabelQuality ≤ ½: each method has its own rule).</param>
+/// <param name="Suggested">The method's predicted class.</param>
+/// <param name="SuggestedProbability">Its probability under the method's classifier.</param>
+public sealed record MethodScores(double[] LabelQuality, bool[] IsIssue, int[] Suggested, double[] SuggestedProbability)
+{
+    public int Count => LabelQuality.Length;
+
+    /// <summary>Label quality P[i, given], suggested argmax P[i] (first maximum) and its probability.</summary>
+    public static MethodScores FromProbabilities(double[,] probabilities, IReadOnlyList<int> labels, bool[] isIssue)
+    {
+        var (n, k) = (probabilities.GetLength(0), probabilities.GetLength(1));
+        if (labels.Count != n || isIssue.Length != n)
+            throw new ArgumentException($"{n} probability rows, {labels.Count} labels and {isIssue.Length} verdicts.");
+        var quality = new double[n];
+        var suggested = new int[n];
+        var top = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            var best = 0;
+            for (var j = 1; j < k; j++) if (probabilities[i, j] > probabilities[i, best]) best = j;
+            quality[i] = probabilities[i, labels[i]];
+            suggested[i] = best;
+            top[i] = probabilities[i, best];
+        }
+        return new MethodScores(quality, isIssue, suggested, top);
+    }
+
+    internal void CheckCount(int expected)
+    {
+        if (LabelQuality.Length != expected || IsIssue.Length != expected || Suggested.Length != expected || SuggestedProbability.Length != expected)
+            throw new InvalidOperationException($"A method returned {LabelQuality.Length}/{IsIssue.Length}/{Suggested.Length}/{SuggestedProbability.Length} results for {expected} samples.");
+        for (var i = 0; i < expected; i++)
+            if (!(LabelQuality[i] >= 0 && LabelQuality[i] <= 1))
+                throw new InvalidOperationException($"Label quality {LabelQuality[i]} of sample at position {i} is outside [0, 1].");
+    }
+}
+
+/// <summary>What a method reports besides the scores.</summary>
+/// <param name="Selection">How the final verdicts were reached (summary.json's "selection").</param>
+/// <param name="Epochs">Training epochs (empty for methods that do not train).</param>
+/// <param name="Settings">Method-specific settings and fit statistics for summary.json's config.</param>
+public sealed record MethodOutcome(MethodScores Scores, string Selection, IReadOnlyList<EpochRecord> Epochs, IReadOnlyDictionary<string, object?> Settings);
+
+/// <summary>Everything a method may use: the options, the opened data and labels, the model, and the detector's sources.</summary>
+public sealed class MethodContext
+{
+    public required DetectOptions Options { get; init; }
+    public required ClipBundle Bundle { get; init; }
+    public required IImageDataset Dataset { get; init; }
+    public required IReadOnlyList<string> Classes { get; init; }
+    public required LabelAssignment Labels { get; init; }
+    public required Normalization Normalization { get; init; }
+    public required AugmentPreset Augment { get; init; }
+    /// <summary>Stage timings for summary.json (seconds).</summary>
+    public required Dictionary<string, double> Timings { get; init; }
+    public IProgress<DetectProgress>? Progress { get; init; }
+    public Action<string>? Warn { get; init; }
+
+    /// <summary>Whether the image side came from cached frozen-tower features (set by the source helpers).</summary>
+    public bool UsedFeatureCache { get; private set; }
+    /// <summary>Where the cached features came from (set by the source helpers).</summary>
+    public string? FeatureCacheNote { get; private set; }
+
+    public ImagePipeline EvalPipeline => ImagePipeline.Eval(Bundle.Resolution, Normalization);
+
+    /// <summary>
+    /// Frozen-tower image features of every participating sample (eval transform), through the detector's feature
+    /// cache: the same entry <c>--method deft --peft none</c> uses. The caller owns the source.
+    /// </summary>
+    public CachedTrainingSource FrozenFeatures(CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string? note = null;
+        var source = DeftDetector.CachedSource(Options, Bundle, Dataset, Labels, EvalPipeline, ref note, cancellationToken);
+        Timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;
+        UsedFeatureCache = true;
+        FeatureCacheNote = note;
+        return source;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="train"/> with DeFT's intra-op thread choice (<see cref="DetectOptions.Threads"/>, else one
+    /// thread on cached features and all cores through the image tower) and restores the previous count; returns the
+    /// count used.
+    /// </summary>
+    public int WithTrainingThreads(TrainingSource source, Action train)
+    {
+        var coreThreads = torch.get_num_threads();
+        var trainThreads = Options.Threads ?? (source is CachedTrainingSource ? 1 : coreThreads);
+        try
+        {
+            torch.set_num_threads(trainThreads);
+            train();
+        }
+        finally
+        {
+            torch.set_num_threads(coreThreads);
+        }
+        return trainThreads;
+    }
+
+    /// <summary>
+    /// The training source DeFT would use with these options: cached features when the PEFT options leave the image
+    /// tower frozen, else images streamed through it (augmented for training). The caller owns the source.
+    /// </summary>
+    public TrainingSource TrainingSource(CancellationToken cancellationToken) =>
+        Options.Peft.AdaptsImageTower
+            ? new ImageTrainingSource(Dataset, Labels, ImagePipeline.ForTraining(Augment, Bundle.Resolution, Normalization), EvalPipeline,
+                Options.BatchSize, Options.Seed, Options.Workers)
+            : FrozenFeatures(cancellationToken);
+}

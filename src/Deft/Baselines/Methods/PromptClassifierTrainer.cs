@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using Deft.Detection;
+using Deft.Peft;
+using Deft.Prompts;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Deft.Baselines.Methods;
+
+/// <summary>
+/// The plain CoOp classifier the training baselines use: DeFT's network (same CLIP, same PEFT modules, same prompt
+/// learner, initialised from the seed in the same order) of which only the positive prompts are used and trained.
+/// </summary>
+internal sealed class PromptClassifier : IDisposable
+{
+    private readonly Generator _generator;
+    private readonly DualPromptLearner _prompts;
+    private readonly VisionPeft _peft;
+
+    public PromptClassifier(MethodContext context)
+    {
+        var o = context.Options;
+        var clip = context.Bundle.Model;
+        _generator = new Generator((ulong)o.Seed);
+        _prompts = new DualPromptLearner(context.Classes, o.Prompts, new ClipPromptTokenizer(context.Bundle.Tokenizer),
+            clip.TokenEmbedding, clip.Config.Text.ContextLength, _generator);
+        _peft = VisionPeft.Create(o.Peft, clip.Config.Vision, _generator);
+        Network = new DeftNetwork(clip, _peft, _prompts);
+        // The negative context never receives a gradient, so the optimizer skips it and it stays as initialised.
+        Optimizer = new MomentumSgd(Network.Trainables.Select(t => (Tensor)t.Parameter).ToArray(), o.LearningRate, o.Momentum, o.WeightDecay);
+    }
+
+    public DeftNetwork Network { get; }
+    public MomentumSgd Optimizer { get; }
+
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        Network.Dispose();
+        _peft.Dispose();
+        _prompts.Dispose();
+        _generator.Dispose();
+    }
+}
+
+/// <summary>Decides which samples of a batch train the classifier: a mask over the batch, from the per-sample losses.</summary>
+/// <param name="epoch">The epoch, from 1.</param>
+/// <param name="losses">Per-sample cross-entropy of the batch, in batch order.</param>
+public delegate bool[] BatchSelector(int epoch, double[] losses);
+
+/// <summary>A deterministic pass of the classifier over every sample, by assignment position.</summary>
+/// <param name="GivenProbability">softmax at the given label.</param>
+/// <param name="Loss">Cross-entropy against the given label (−log of <paramref name="GivenProbability"/>, computed stably).</param>
+/// <param name="Predicted">argmax of the logits.</param>
+/// <param name="PredictedProbability">softmax at <paramref name="Predicted"/>.</param>
+public sealed record ClassifierPass(double[] GivenProbability, double[] Loss, int[] Predicted, double[] PredictedProbability);
+
+/// <summary>
+/// Trains the CoOp classifier with cross-entropy on the given labels as DeFT's trainer does (same sources, shuffle,
+/// augmentation, SGD with momentum and weight decay, learning rate on the cosine schedule of <c>--epochs</c> stepped
+/// once per epoch), but the loss of a batch is the mean cross-entropy over the samples <see cref="Select"/> keeps
+/// (all when it is null).
+/// </summary>
+internal sealed class PromptClassifierTrainer
+{
+    private readonly DeftNetwork _net;
+    private readonly LabelAssignment _labels;
+    private readonly DetectOptions _options;
+    private readonly TrainingSource _source;
+    private readonly MomentumSgd _sgd;
+    private readonly bool[]? _isClean;
+
+    public PromptClassifierTrainer(DeftNetwork net, LabelAssignment labels, DetectOptions options, TrainingSource source, MomentumSgd sgd)
+    {
+        _net = net;
+        _labels = labels;
+        _options = options;
+        _source = source;
+        _sgd = sgd;
+        if (labels.HasTruth)
+            _isClean = Enumerable.Range(0, labels.Count).Select(p => labels.TrueLabels[p] == labels.Labels[p]).ToArray();
+    }
+
+    public BatchSelector? Select { get; init; }
+    public IProgress<DetectProgress>? Progress { get; init; }
+    public Action<string>? Warn { get; init; }
+
+    public List<EpochRecord> Epochs { get; } = new();
+    /// <summary>Per assignment position: whether the sample was kept in the last trained epoch.</summary>
+    public bool[]? LastEpochKept { get; private set; }
+    public double TrainSeconds { get; private set; }
+
+    /// <summary>Trains epochs 1..<paramref name="epochs"/> (≤ --epochs; the schedule is always that of --epochs).</summary>
+    public void Train(int epochs, CancellationToken cancellationToken = default)
+    {
+        if (epochs < 1 || epochs > _options.Epochs)
+            throw new ArgumentOutOfRangeException(nameof(epochs), epochs, $"Train between 1 and --epochs ({_options.Epochs}) epochs.");
+        for (var epoch = 1; epoch <= epochs; epoch++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var clock = Stopwatch.StartNew();
+            _sgd.LearningRate = CosineSchedule.LearningRate(_options.LearningRate, epoch - 1, _options.Epochs);
+            var record = TrainEpoch(epoch, epochs, cancellationToken);
+            TrainSeconds += clock.Elapsed.TotalSeconds;
+            Epochs.Add(record with { Seconds = clock.Elapsed.TotalSeconds });
+        }
+    }
+
+    private EpochRecord TrainEpoch(int epoch, int epochs, CancellationToken cancellationToken)
+    {
+        var count = _labels.Count;
+        var kept = new bool[count];
+        var seen = new bool[count];
+        double lossSum = 0, keptLossSum = 0;
+        long visited = 0, keptTotal = 0, keptClean = 0, clean = 0, cleanKept = 0;
+        int step = 0, emptyBatches = 0;
+        var progressClock = Stopwatch.StartNew();
+        foreach (var batch in _source.TrainEpoch(epoch, cancellationToken))
+        {
+            using var owned = batch;
+            step++;
+            using var scope = NewDisposeScope();
+            var n = batch.Count;
+            var y = tensor(batch.Positions.Select(p => (long)_labels.Labels[p]).ToArray());
+            var imageFeatures = batch.Features ?? _net.ImageFeatures(batch.Images!);
+            var logits = Logits(imageFeatures, _net.PositiveTextFeatures(), _net.Clip.LogitScale);
+            var perSample = F.cross_entropy(logits, y, reduction: nn.Reduction.None);
+            var losses = perSample.detach().to(ScalarType.Float64).cpu().data<double>().ToArray();
+            for (var i = 0; i < n; i++)
+                if (!double.IsFinite(losses[i])) throw new NonFiniteLossException(epoch, step, (float)losses[i]);
+
+            var keep = Select?.Invoke(epoch, losses) ?? Enumerable.Repeat(true, n).ToArray();
+            if (keep.Length != n) throw new InvalidOperationException($"The batch selector returned {keep.Length} flags for {n} samples.");
+            var rows = Enumerable.Range(0, n).Where(i => keep[i]).Select(i => (long)i).ToArray();
+            if (rows.Length > 0)
+            {
+                var loss = perSample.index_select(0, tensor(rows)).mean();
+                loss.backward();
+                _sgd.Step();
+                _sgd.ZeroGrad();
+                keptLossSum += loss.item<float>() * rows.Length;
+            }
+            else
+            {
+                emptyBatches++;
+            }
+
+            for (var i = 0; i < n; i++)
+            {
+                var p = batch.Positions[i];
+                kept[p] = keep[i];
+                seen[p] = true;
+                if (_isClean is null) continue;
+                if (keep[i] && _isClean[p]) keptClean++;
+                if (_isClean[p]) { clean++; if (keep[i]) cleanKept++; }
+            }
+            lossSum += losses.Sum();
+            visited += n;
+            keptTotal += rows.Length;
+            if (Progress is null || (step > 1 && step < _source.BatchCount && progressClock.ElapsedMilliseconds < DeftTrainer.ProgressIntervalMs)) continue;
+            progressClock.Restart();
+            Progress.Report(new DetectProgress("train", epoch, epochs, step, _source.BatchCount, lossSum / visited, (double)keptTotal / visited,
+                _isClean is null ? null : keptTotal == 0 ? 0 : (double)keptClean / keptTotal,
+                _isClean is null ? null : clean == 0 ? 0 : (double)cleanKept / clean,
+                _sgd.LearningRate));
+        }
+        if (seen.Any(s => !s)) throw new InvalidOperationException($"Epoch {epoch} did not visit every sample.");
+        if (emptyBatches > 0)
+            Warn?.Invoke($"epoch {epoch}: {emptyBatches} of {step} batches kept no sample; they took no step.");
+        LastEpochKept = kept;
+        double? precision = null, recall = null;
+        if (_isClean is not null)
+        {
+            precision = keptTotal == 0 ? 0 : (double)keptClean / keptTotal;
+            recall = clean == 0 ? 0 : (double)cleanKept / clean;
+        }
+        return new EpochRecord(epoch, _sgd.LearningRate, lossSum / visited, keptTotal == 0 ? 0 : keptLossSum / keptTotal, 0,
+            (double)keptTotal / visited, 0, precision, recall);
+    }
+
+    /// <summary>exp(logit_scale) · normalised image features · normalised text featuresᵀ, [B, C].</summary>
+    internal static Tensor Logits(Tensor imageFeatures, Tensor textFeatures, Tensor logitScale)
+    {
+        using var scope = NewDisposeScope();
+        var img = F.normalize(imageFeatures, dim: -1);
+        var text = F.normalize(textFeatures, dim: -1);
+        return (img.matmul(text.t()) * logitScale.detach().exp()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>One pass without augmentation or training over every sample (the source's eval order).</summary>
+    public static ClassifierPass Evaluate(DeftNetwork net, LabelAssignment labels, TrainingSource source, IProgress<DetectProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        using var noGrad = no_grad();
+        var count = labels.Count;
+        var pass = new ClassifierPass(new double[count], new double[count], new int[count], new double[count]);
+        var seen = new bool[count];
+        using var textScope = NewDisposeScope();
+        var text = net.PositiveTextFeatures();
+        var step = 0;
+        foreach (var batch in source.EvalPass(cancellationToken))
+        {
+            using var owned = batch;
+            using var scope = NewDisposeScope();
+            step++;
+            var imageFeatures = batch.Features ?? net.ImageFeatures(batch.Images!);
+            var logSoftmax = Logits(imageFeatures, text, net.Clip.LogitScale).to(ScalarType.Float64).log_softmax(1);
+            var given = tensor(batch.Positions.Select(p => (long)labels.Labels[p]).ToArray()).unsqueeze(1);
+            var logGiven = logSoftmax.gather(1, given).squeeze(1).cpu().data<double>().ToArray();
+            var (top, arg) = logSoftmax.max(1);
+            var logTop = top.cpu().data<double>().ToArray();
+            var predicted = arg.cpu().data<long>().ToArray();
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var p = batch.Positions[i];
+                pass.GivenProbability[p] = Math.Exp(logGiven[i]);
+                pass.Loss[p] = -logGiven[i];
+                pass.Predicted[p] = (int)predicted[i];
+                pass.PredictedProbability[p] = Math.Exp(logTop[i]);
+                seen[p] = true;
+            }
+            progress?.Report(new DetectProgress("eval", 0, 0, step, source.BatchCount, double.NaN, double.NaN, null, null, 0));
+        }
+        if (seen.Any(s => !s)) throw new InvalidOperationException("The evaluation pass did not visit every sample.");
+        return pass;
+    }
+}

@@ -1,0 +1,72 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Deft.IO;
+
+namespace Deft.Detection;
+
+/// <summary>Writes a <see cref="DetectionReport"/> to a run directory: samples.csv, label_issues.csv, summary.json.</summary>
+public static class DetectionOutputs
+{
+    public const string SamplesFile = "samples.csv";
+    public const string IssuesFile = "label_issues.csv";
+    public const string SummaryFile = "summary.json";
+
+    public static readonly string[] CsvHeader =
+    [
+        "index", "source", "given_label", "given_name", "label_quality", "is_label_issue",
+        "suggested_label", "suggested_name", "suggested_probability", "true_label", "true_name",
+    ];
+
+    public static JsonSerializerOptions JsonOptions { get; } = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = null,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>The same naming as <see cref="JsonOptions"/>, on one line (JSON-lines output).</summary>
+    public static JsonSerializerOptions JsonLineOptions { get; } = new(JsonOptions) { WriteIndented = false };
+
+    public static void Write(string directory, DetectionReport report)
+    {
+        Directory.CreateDirectory(directory);
+        AtomicFile.WriteAllText(Path.Combine(directory, SamplesFile), Csv(report.Samples, report.Classes));
+        AtomicFile.WriteAllText(Path.Combine(directory, IssuesFile), Csv(report.RankedIssues, report.Classes));
+        AtomicFile.WriteAllText(Path.Combine(directory, SummaryFile), JsonSerializer.Serialize(report.Summary, JsonOptions) + "\n");
+    }
+
+    public static string Csv(IEnumerable<SampleVerdict> rows, IReadOnlyList<string> classes)
+    {
+        var sb = new StringBuilder();
+        sb.AppendJoin(',', CsvHeader).Append('\n');
+        foreach (var s in rows)
+        {
+            sb.Append(s.Index.ToString(CultureInfo.InvariantCulture)).Append(',')
+              .Append(Escape(s.Source)).Append(',')
+              .Append(s.GivenLabel.ToString(CultureInfo.InvariantCulture)).Append(',')
+              .Append(Escape(Name(classes, s.GivenLabel))).Append(',')
+              .Append(Number(s.LabelQuality)).Append(',')
+              .Append(s.IsLabelIssue ? "true" : "false").Append(',')
+              .Append(s.SuggestedLabel.ToString(CultureInfo.InvariantCulture)).Append(',')
+              .Append(Escape(Name(classes, s.SuggestedLabel))).Append(',')
+              .Append(Number(s.SuggestedProbability)).Append(',')
+              .Append(s.TrueLabel?.ToString(CultureInfo.InvariantCulture) ?? "").Append(',')
+              .Append(s.TrueLabel is { } t ? Escape(Name(classes, t)) : "")
+              .Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    private static string Name(IReadOnlyList<string> classes, int label) =>
+        label >= 0 && label < classes.Count ? classes[label] : label.ToString(CultureInfo.InvariantCulture);
+
+    private static string Number(double v) => v.ToString("0.########", CultureInfo.InvariantCulture);
+
+    /// <summary>RFC 4180 quoting where a field holds a comma, quote or line break.</summary>
+    public static string Escape(string field) =>
+        field.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + field.Replace("\"", "\"\"") + "\"" : field;
+}

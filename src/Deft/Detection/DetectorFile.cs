@@ -1,0 +1,90 @@
+using System.Text.Json;
+using Deft.Clip;
+using Deft.Data.Transforms;
+using Deft.Peft;
+using Deft.Prompts;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Deft.Detection;
+
+/// <summary>What is needed to rebuild a trained detector around its CLIP model.</summary>
+public sealed record DetectorConfig(
+    string Model,
+    IReadOnlyList<string> Classes,
+    int ContextLength,
+    string ClassTokenPosition,
+    bool ClassSpecific,
+    string? ContextInit,
+    string Peft,
+    int? Partial,
+    int VptLength,
+    int LoraRank,
+    int AdapterDim,
+    float[] Mean,
+    float[] Std,
+    string Precision,
+    long Seed,
+    string? Vocab)
+{
+    public PromptOptions PromptOptions => new(ContextLength, ClassTokenPositions.Parse(ClassTokenPosition), ClassSpecific, ContextInit);
+    public PeftOptions PeftOptions => new(PeftOptions.ParseKinds(Peft), Partial, VptLength, LoraRank, AdapterDim);
+    public Normalization Normalization => Normalization.From(Mean, Std);
+    public TowerPrecision TowerPrecision => Precision == "bf16" ? TowerPrecision.Bf16 : TowerPrecision.Fp32;
+
+    public static DetectorConfig From(DetectOptions o, IReadOnlyList<string> classes, Normalization normalization) => new(
+        Absolute(o.Model), classes.ToArray(), o.Prompts.ContextLength, o.Prompts.Position.ToName(), o.Prompts.ClassSpecific, o.Prompts.InitWords,
+        o.Peft.Name, o.Peft.Partial, o.Peft.VptLength, o.Peft.LoraRank, o.Peft.AdapterDim,
+        [normalization.Mean.R, normalization.Mean.G, normalization.Mean.B], [normalization.Std.R, normalization.Std.G, normalization.Std.B],
+        o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", o.Seed, o.Vocab is null ? null : Absolute(o.Vocab));
+
+    /// <summary>Paths are stored absolute so `deft score` finds them from any directory; random:… specs stay as they are.</summary>
+    private static string Absolute(string spec) => File.Exists(spec) || Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
+}
+
+/// <summary>
+/// <c>DIR/detector.safetensors</c>: the trained prompt contexts and PEFT weights (<c>param.*</c>, the names of
+/// <see cref="DeftNetwork.Trainables"/>) and the <see cref="DetectorConfig"/> (metadata <c>config</c>, JSON) needed to
+/// rebuild the network around the same CLIP weights.
+/// </summary>
+public static class DetectorFile
+{
+    public const string FileName = "detector.safetensors";
+    private const string FormatTag = "deft-detector-1";
+
+    public static void Save(string path, DetectorConfig config, IReadOnlyList<(string Name, Parameter Parameter)> trainables) =>
+        Safetensors.Save(path, trainables.Select(t => new KeyValuePair<string, Tensor>($"param.{t.Name}", t.Parameter)),
+            new Dictionary<string, string> { ["format"] = FormatTag, ["config"] = JsonSerializer.Serialize(config, DetectionOutputs.JsonOptions) });
+
+    public static DetectorConfig ReadConfig(string path)
+    {
+        var (_, metadata, _) = Safetensors.ReadHeader(path);
+        if (metadata.GetValueOrDefault("format") != FormatTag || !metadata.TryGetValue("config", out var json))
+            throw new DeftException($"{path}: not a Deft detector file (expected one written by `deft detect`).");
+        return JsonSerializer.Deserialize<DetectorConfig>(json, DetectionOutputs.JsonOptions)
+            ?? throw new DeftException($"{path}: the detector configuration is empty.");
+    }
+
+    /// <summary>Copies the saved values into <paramref name="trainables"/>; every name must be present with its shape.</summary>
+    public static void LoadInto(string path, IReadOnlyList<(string Name, Parameter Parameter)> trainables)
+    {
+        var tensors = Safetensors.Load(path);
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var (name, p) in trainables)
+            {
+                if (!tensors.TryGetValue($"param.{name}", out var value))
+                    throw new DeftException($"{path}: parameter '{name}' is missing; the file does not belong to this configuration.");
+                if (!value.shape.SequenceEqual(p.shape))
+                    throw new DeftException($"{path}: parameter '{name}' has shape [{string.Join(", ", value.shape)}], expected [{string.Join(", ", p.shape)}].");
+                p.copy_(value);
+            }
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+}

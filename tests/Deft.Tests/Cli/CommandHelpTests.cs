@@ -1,0 +1,28 @@
+using System.Reflection;
+using Deft.Cli;
+using Spectre.Console.Cli;
+
+namespace Deft.Tests.Cli;
+
+public class CommandHelpTests
+{
+    public static IEnumerable<object[]> Commands() =>
+        typeof(CliCommandAttribute).Assembly.GetTypes()
+            .Select(t => t.GetCustomAttribute<CliCommandAttribute>())
+            .Where(a => a is not null)
+            .Select(a => new object[] { a!.Path });
+
+    [Theory]
+    [MemberData(nameof(Commands))]
+    public void Every_command_renders_its_help(string path)
+    {
+        // Help text is Spectre markup: an unescaped "[" in a description crashes it at run time, not at build time.
+        var app = new CommandApp();
+        app.Configure(c =>
+        {
+            c.PropagateExceptions();
+            CommandRegistry.Register(c, typeof(CliCommandAttribute).Assembly);
+        });
+        Assert.Equal(0, app.Run([.. path.Split(' '), "--help"]));
+    }
+}
