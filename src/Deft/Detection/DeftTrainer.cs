@@ -84,8 +84,7 @@ public sealed class DeftTrainer
         _source = source;
         _sgd = sgd;
         _rng = new CounterRng((ulong)options.Seed);
-        if (labels.HasTruth)
-            _isClean = Enumerable.Range(0, labels.Count).Select(p => labels.TrueLabels[p] == labels.Labels[p]).ToArray();
+        _isClean = labels.CleanMask();
     }
 
     public TrainingState State { get; } = new();

@@ -40,6 +40,10 @@ public sealed class LabelAssignment
     /// <summary>Ground truth is known for every participating sample (precision/recall/AUROC can be reported).</summary>
     public bool HasTruth => TrueLabels.All(t => t.HasValue);
 
+    /// <summary>Per position: given label equals true label; null without ground truth (live precision/recall).</summary>
+    public bool[]? CleanMask() =>
+        HasTruth ? Metrics.DetectionMetrics.CleanMask(Labels, TrueLabels.Select(t => t!.Value).ToArray()) : null;
+
     public int PositionOf(int datasetIndex) => _positionOf.TryGetValue(datasetIndex, out var p) ? p
         : throw new KeyNotFoundException($"Sample {datasetIndex} does not take part in this run.");
 

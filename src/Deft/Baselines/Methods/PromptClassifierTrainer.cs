@@ -78,8 +78,7 @@ internal sealed class PromptClassifierTrainer
         _options = options;
         _source = source;
         _sgd = sgd;
-        if (labels.HasTruth)
-            _isClean = Enumerable.Range(0, labels.Count).Select(p => labels.TrueLabels[p] == labels.Labels[p]).ToArray();
+        _isClean = labels.CleanMask();
     }
 
     public BatchSelector? Select { get; init; }
