@@ -98,12 +98,16 @@ public sealed class ClipBundle : IDisposable
         return Normalization.From(m, s);
     }
 
-    /// <summary>"fp32" or "bf16" → the dtype; error lists the valid values.</summary>
-    public static torch.ScalarType ParseDType(string name) => name.Trim().ToLowerInvariant() switch
+    /// <summary>
+    /// "fp32" or "bf16" (and "fp16" where <paramref name="allowFloat16"/>: benchmarks) → the dtype; the error lists the
+    /// valid values.
+    /// </summary>
+    public static torch.ScalarType ParseDType(string name, bool allowFloat16 = false) => name.Trim().ToLowerInvariant() switch
     {
-        "fp32" or "float32" => torch.ScalarType.Float32,
+        "fp32" or "float32" or "float" => torch.ScalarType.Float32,
         "bf16" or "bfloat16" => torch.ScalarType.BFloat16,
-        _ => throw new DeftException($"Unknown --dtype '{name}'. Valid values: fp32, bf16."),
+        "fp16" or "float16" or "half" when allowFloat16 => torch.ScalarType.Float16,
+        _ => throw new DeftException($"Unknown --dtype '{name}'. Valid values: fp32, bf16{(allowFloat16 ? ", fp16" : "")}."),
     };
 
     public void Dispose() => Loaded.Model.Dispose();

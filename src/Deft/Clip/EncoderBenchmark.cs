@@ -97,13 +97,7 @@ public static class EncoderBenchmark
     }
 
     /// <summary>"fp32" / "bf16" / "fp16" → dtype; the guard lists the valid names.</summary>
-    public static ScalarType ParseDType(string name) => name.Trim().ToLowerInvariant() switch
-    {
-        "fp32" or "float32" or "float" => ScalarType.Float32,
-        "bf16" or "bfloat16" => ScalarType.BFloat16,
-        "fp16" or "float16" or "half" => ScalarType.Float16,
-        _ => throw new DeftException($"Unknown dtype '{name}'. Valid: fp32, bf16, fp16."),
-    };
+    public static ScalarType ParseDType(string name) => ClipBundle.ParseDType(name, allowFloat16: true);
 
     public static string DTypeName(ScalarType t) => t switch
     {

@@ -48,50 +48,95 @@ internal static class TorchScriptArchive
                 code.Append(char.IsDigit(name[0]) ? $"  __annotations__[\"{name}\"] = __torch__.N{child.Id}\n" : $"  {name} : __torch__.N{child.Id}\n");
         }
 
-        var storages = new List<Tensor>();
-        var pkl = new List<byte> { 0x80, 2 };
-        void Ascii(string s) => pkl.AddRange(Encoding.ASCII.GetBytes(s));
-        void Unicode(string s) { var b = Encoding.UTF8.GetBytes(s); pkl.Add((byte)'X'); pkl.AddRange(BitConverter.GetBytes(b.Length)); pkl.AddRange(b); }
-        void Int(long v) { pkl.Add((byte)'J'); pkl.AddRange(BitConverter.GetBytes(checked((int)v))); }
-        void WriteTensor(Tensor t)
-        {
-            var key = storages.Count.ToString();
-            storages.Add(t.contiguous());
-            Ascii("ctorch._utils\n_rebuild_tensor_v2\n(");
-            Ascii("("); Unicode("storage"); Ascii($"ctorch\n{StorageName(t.dtype)}\n"); Unicode(key); Unicode("cpu"); Int(t.NumberOfElements); Ascii("tQ");
-            Int(0);
-            Ascii("("); foreach (var s in t.shape) Int(s); Ascii("t");
-            Ascii("("); foreach (var s in t.contiguous().stride()) Int(s); Ascii("t");
-            pkl.Add(0x89);
-            Ascii("ccollections\nOrderedDict\n)R");
-            Ascii("tR");
-        }
+        var w = new TensorPickleWriter();
         void WriteModule(Node n)
         {
-            Ascii($"c__torch__\nN{n.Id}\n)"); pkl.Add(0x81);
-            Ascii("}(");
-            Unicode("training"); pkl.Add(0x89);
-            foreach (var (name, t) in n.Parameters) { Unicode(name); WriteTensor(t); }
-            foreach (var (name, child) in n.Children) { Unicode(name); WriteModule(child); }
-            Ascii("ub");
+            w.Ascii($"c__torch__\nN{n.Id}\n)"); w.Byte(0x81);
+            w.Ascii("}(");
+            w.Unicode("training"); w.Byte(0x89);
+            foreach (var (name, t) in n.Parameters) { w.Unicode(name); w.WriteTensor(t); }
+            foreach (var (name, child) in n.Children) { w.Unicode(name); WriteModule(child); }
+            w.Ascii("ub");
         }
         WriteModule(root);
-        Ascii(".");
+        w.Ascii(".");
+        w.WriteArchive(path, ("code/__torch__.py", Encoding.UTF8.GetBytes(code.ToString())), ("constants.pkl", [0x80, 2, (byte)')', (byte)'.']));
+    }
+}
 
+/// <summary>
+/// Writes what <c>torch.save(obj)</c> writes for a dict of tensors (optionally wrapped like a training checkpoint:
+/// <c>{"epoch": n, "state_dict": {...}}</c>): data.pkl with persistent storage ids, tensor bytes under data/.
+/// </summary>
+internal static class TorchSaveArchive
+{
+    public static void Write(string path, IReadOnlyDictionary<string, Tensor> stateDict, int? checkpointEpoch = null)
+    {
+        if (stateDict.Values.Any(t => t.dtype != ScalarType.Float32)) throw new ArgumentException("float32 only");
+        var w = new TensorPickleWriter();
+        void WriteDict()
+        {
+            w.Ascii("ccollections\nOrderedDict\n)R(");
+            foreach (var (k, t) in stateDict) { w.Unicode(k); w.WriteTensor(t); }
+            w.Ascii("u");
+        }
+        if (checkpointEpoch is { } epoch)
+        {
+            w.Ascii("}(");
+            w.Unicode("epoch"); w.Int(epoch);
+            w.Unicode("state_dict"); WriteDict();
+            w.Ascii("u");
+        }
+        else WriteDict();
+        w.Ascii(".");
+        w.WriteArchive(path);
+    }
+}
+
+/// <summary>
+/// Pickle protocol 2 as torch writes it: tensors rebuilt by torch._utils._rebuild_tensor_v2 from persistent storage
+/// ids, whose bytes go to archive/data/N beside archive/data.pkl.
+/// </summary>
+internal sealed class TensorPickleWriter
+{
+    private readonly List<byte> _pkl = [0x80, 2];
+    private readonly List<Tensor> _storages = [];
+
+    public void Byte(byte b) => _pkl.Add(b);
+    public void Ascii(string s) => _pkl.AddRange(Encoding.ASCII.GetBytes(s));
+    public void Unicode(string s) { var b = Encoding.UTF8.GetBytes(s); _pkl.Add((byte)'X'); _pkl.AddRange(BitConverter.GetBytes(b.Length)); _pkl.AddRange(b); }
+    public void Int(long v) { _pkl.Add((byte)'J'); _pkl.AddRange(BitConverter.GetBytes(checked((int)v))); }
+
+    public void WriteTensor(Tensor t)
+    {
+        var key = _storages.Count.ToString();
+        _storages.Add(t.contiguous());
+        Ascii("ctorch._utils\n_rebuild_tensor_v2\n(");
+        Ascii("("); Unicode("storage"); Ascii($"ctorch\n{StorageName(t.dtype)}\n"); Unicode(key); Unicode("cpu"); Int(t.NumberOfElements); Ascii("tQ");
+        Int(0);
+        Ascii("("); foreach (var s in t.shape) Int(s); Ascii("t");
+        Ascii("("); foreach (var s in t.contiguous().stride()) Int(s); Ascii("t");
+        _pkl.Add(0x89);
+        Ascii("ccollections\nOrderedDict\n)R");
+        Ascii("tR");
+    }
+
+    /// <summary>Writes the zip: data.pkl, the extra entries, version, then every storage (disposed afterwards).</summary>
+    public void WriteArchive(string path, params (string Name, byte[] Bytes)[] extra)
+    {
         using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
         void Entry(string name, byte[] bytes)
         {
             using var s = zip.CreateEntry($"archive/{name}", CompressionLevel.NoCompression).Open();
             s.Write(bytes);
         }
-        Entry("data.pkl", [.. pkl]);
-        Entry("code/__torch__.py", Encoding.UTF8.GetBytes(code.ToString()));
-        Entry("constants.pkl", [0x80, 2, (byte)')', (byte)'.']);
+        Entry("data.pkl", [.. _pkl]);
+        foreach (var (name, bytes) in extra) Entry(name, bytes);
         Entry("version", "3\n"u8.ToArray());
-        for (var i = 0; i < storages.Count; i++)
+        for (var i = 0; i < _storages.Count; i++)
         {
-            Entry($"data/{i}", storages[i].bytes.ToArray());
-            storages[i].Dispose();
+            Entry($"data/{i}", _storages[i].bytes.ToArray());
+            _storages[i].Dispose();
         }
     }
 
@@ -103,63 +148,4 @@ internal static class TorchScriptArchive
         ScalarType.Int64 => "LongStorage",
         _ => throw new ArgumentException(t.ToString()),
     };
-}
-
-/// <summary>
-/// Writes what <c>torch.save(obj)</c> writes for a dict of tensors (optionally wrapped like a training checkpoint:
-/// <c>{"epoch": n, "state_dict": {...}}</c>): data.pkl with persistent storage ids, tensor bytes under data/.
-/// </summary>
-internal static class TorchSaveArchive
-{
-    public static void Write(string path, IReadOnlyDictionary<string, Tensor> stateDict, int? checkpointEpoch = null)
-    {
-        var storages = new List<Tensor>();
-        var pkl = new List<byte> { 0x80, 2 };
-        void Ascii(string s) => pkl.AddRange(Encoding.ASCII.GetBytes(s));
-        void Unicode(string s) { var b = Encoding.UTF8.GetBytes(s); pkl.Add((byte)'X'); pkl.AddRange(BitConverter.GetBytes(b.Length)); pkl.AddRange(b); }
-        void Int(long v) { pkl.Add((byte)'J'); pkl.AddRange(BitConverter.GetBytes(checked((int)v))); }
-        void WriteTensor(Tensor t)
-        {
-            var key = storages.Count.ToString();
-            storages.Add(t.contiguous());
-            Ascii("ctorch._utils\n_rebuild_tensor_v2\n(");
-            Ascii("("); Unicode("storage"); Ascii("ctorch\nFloatStorage\n"); Unicode(key); Unicode("cpu"); Int(t.NumberOfElements); Ascii("tQ");
-            Int(0);
-            Ascii("("); foreach (var s in t.shape) Int(s); Ascii("t");
-            Ascii("("); foreach (var s in t.contiguous().stride()) Int(s); Ascii("t");
-            pkl.Add(0x89);
-            Ascii("ccollections\nOrderedDict\n)R");
-            Ascii("tR");
-        }
-        void WriteDict()
-        {
-            Ascii("ccollections\nOrderedDict\n)R(");
-            foreach (var (k, t) in stateDict) { Unicode(k); WriteTensor(t); }
-            Ascii("u");
-        }
-        if (checkpointEpoch is { } epoch)
-        {
-            Ascii("}(");
-            Unicode("epoch"); Int(epoch);
-            Unicode("state_dict"); WriteDict();
-            Ascii("u");
-        }
-        else WriteDict();
-        Ascii(".");
-
-        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
-        void Entry(string name, byte[] bytes)
-        {
-            using var s = zip.CreateEntry($"archive/{name}", CompressionLevel.NoCompression).Open();
-            s.Write(bytes);
-        }
-        Entry("data.pkl", [.. pkl]);
-        Entry("version", "3\n"u8.ToArray());
-        for (var i = 0; i < storages.Count; i++)
-        {
-            if (storages[i].dtype != ScalarType.Float32) throw new ArgumentException("float32 only");
-            Entry($"data/{i}", storages[i].bytes.ToArray());
-            storages[i].Dispose();
-        }
-    }
 }
