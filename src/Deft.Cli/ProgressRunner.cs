@@ -24,6 +24,8 @@ internal static class ProgressRunner
                 last = DateTime.UtcNow;
                 if (json)
                     Console.WriteLine(JsonSerializer.Serialize(new { task, epoch = d.Epoch, epochs = d.Epochs, step = d.Step, steps = d.Steps, status = d.Status }));
+                else if (d.Status.Contains($"step {d.Step}/{d.Steps}", StringComparison.Ordinal))
+                    Console.Error.WriteLine($"{task}: {d.Status}"); // the status already says where it is (detect's does)
                 else
                     Console.Error.WriteLine($"{task}: epoch {d.Epoch}/{d.Epochs} step {d.Step}/{d.Steps} {d.Status}");
             };

@@ -17,16 +17,21 @@ namespace Deft.Cli.Commands;
     Examples = ["bench mini", "bench mini --settings sym-0.4 --samples 10000 --methods deft,deft-cached,label-match"])]
 internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
 {
-    /// <summary>Method names of the benchmark: DeFT twice (adapted tower, cached features) and the baselines.</summary>
-    public static readonly string[] AllMethods = ["deft", "deft-cached", "label-match", "small-loss", "gmm", "confident-learning"];
+    /// <summary>
+    /// Method names of the benchmark: DeFT three times (VPT-deep with the official last-epoch selection, VPT-deep with
+    /// the selection of a deterministic pass after training, frozen cached features) and the baselines.
+    /// </summary>
+    public static readonly string[] AllMethods = ["deft", "deft-eval", "deft-cached", "label-match", "small-loss", "gmm", "confident-learning"];
 
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--settings <LIST>")] [Description("Comma-separated noise settings (default: sym-0.2,sym-0.4,sym-0.6,asym-0.4,idn-0.4).")] public string? NoiseSettings { get; init; }
-        [CommandOption("--methods <LIST>")] [Description("Comma-separated: deft, deft-cached, label-match, small-loss, gmm, confident-learning (default: all).")] public string? Methods { get; init; }
+        [CommandOption("--methods <LIST>")] [Description("Comma-separated: deft (VPT-deep, last-epoch selection), deft-eval (VPT-deep, selection by an unaugmented pass), deft-cached, label-match, small-loss, gmm, confident-learning (default: all).")] public string? Methods { get; init; }
         [CommandOption("--samples <N>")] [Description("Downstream images per setting (default: all 40,000).")] public int? Samples { get; init; }
         [CommandOption("--epochs <N>")] [DefaultValue(5)] public int Epochs { get; init; } = 5;
         [CommandOption("--no-adapt")] [Description("Skip phase 2 (test accuracy).")] public bool NoAdapt { get; init; }
+        [CommandOption("--adapt <LIST>")] [Description("Methods whose selection is fine-tuned on in phase 2 (default: deft,deft-eval,deft-cached; CE on all noisy labels always runs).")] public string? AdaptMethods { get; init; }
+        [CommandOption("--resume")] [Description("Keep the rows an earlier run with the same --samples and --epochs wrote to --out's .json; run only the missing methods.")] public bool Resume { get; init; }
         [CommandOption("--work <DIR>")] [DefaultValue("runs/bench-mini")] public string Work { get; init; } = "runs/bench-mini";
         [CommandOption("--out <FILE>")] [Description("Markdown table; a .json beside it.")] [DefaultValue("docs/results/mini.md")] public string Out { get; init; } = "docs/results/mini.md";
         [CommandOption("--data <DIR>")] public string? Data { get; init; }
@@ -46,6 +51,9 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         var methods = s.Methods?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList() ?? [.. AllMethods];
         foreach (var m in methods)
             if (!AllMethods.Contains(m)) throw new DeftException($"Unknown method '{m}'. Valid: {string.Join(", ", AllMethods)}.");
+        var adaptMethods = s.NoAdapt ? [] : s.AdaptMethods?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList() ?? ["deft", "deft-eval", "deft-cached"];
+        foreach (var m in adaptMethods)
+            if (!AllMethods.Contains(m)) throw new DeftException($"Unknown --adapt method '{m}'. Valid: {string.Join(", ", AllMethods)}.");
         var ws = MiniWorkspace.Open(s.Data, s.Cache);
         var (model, _) = ProgressRunner.Run<PretrainProgress, (string, bool)>(false, "pretrain",
             (p, ct) => ws.EnsurePretrainedModel(MiniProtocol.PretrainDefaults, p, ct),
@@ -53,6 +61,13 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         var classes = MiniRuns.WriteClassNames(s.Work);
         var downstream = ws.Downstream(s.Samples);
         var rows = new List<Row>();
+        var earlier = TimeSpan.Zero;
+        IReadOnlyList<Row> earlierRows = [];
+        if (s.Resume && ReadEarlier(s.Out, downstream.Count, s.Epochs) is { } previous)
+            (earlierRows, earlier) = previous;
+        // Settings this run does not touch keep their earlier rows, so resuming a subset loses nothing.
+        var untouched = earlierRows.Where(r => settings.All(x => x.Name != r.Setting)).ToList();
+        void Save() => Write(s.Out, [.. untouched, .. rows], downstream.Count, s.Epochs, earlier + watch.Elapsed);
         foreach (var setting in settings)
         {
             var dir = Path.Combine(s.Work, setting.Name);
@@ -62,32 +77,46 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
             AnsiConsole.MarkupLineInterpolated($"[bold]{setting.Name}[/]: realized noise {noisy.RealizedRate:P1} on {downstream.Count:N0} images");
             foreach (var method in methods)
             {
-                var (kind, peft) = method switch
+                if (Reusable(earlierRows, setting.Name, method, adaptMethods.Contains(method)) is { } kept)
                 {
-                    "deft" => (DetectionMethod.Deft, PeftKind.VptDeep),
-                    "deft-cached" => (DetectionMethod.Deft, PeftKind.None),
+                    rows.Add(kept);
+                    AnsiConsole.MarkupLineInterpolated($"{setting.Name} {method}: kept from {s.Out}");
+                    continue;
+                }
+                var (kind, peft, selection) = method switch
+                {
+                    "deft" => (DetectionMethod.Deft, PeftKind.VptDeep, SelectionSource.LastEpoch),
+                    "deft-eval" => (DetectionMethod.Deft, PeftKind.VptDeep, SelectionSource.Eval),
+                    "deft-cached" => (DetectionMethod.Deft, PeftKind.None, SelectionSource.LastEpoch),
                     // The training baselines run on cached features (the fast path): their classifier is the text side.
-                    _ => (DetectionMethods.Parse(method), PeftKind.None),
+                    _ => (DetectionMethods.Parse(method), PeftKind.None, SelectionSource.LastEpoch),
                 };
-                var options = MiniRuns.Detect(ws, model, labels, classes, Path.Combine(dir, method), kind, peft, noisy.RealizedRate, s.Epochs);
+                var options = MiniRuns.Detect(ws, model, labels, classes, Path.Combine(dir, method), kind, peft, noisy.RealizedRate, s.Epochs) with { Selection = selection };
                 var report = ProgressRunner.Run<DetectProgress, DetectionReport>(false, $"{setting.Name} {method}",
                     (p, ct) => DeftDetector.Detect(options, p, null, ct),
                     p => (Math.Max(1, p.Epoch), Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), cancellationToken);
                 var q = report.Summary.Quality;
                 double? accuracy = null, adaptSeconds = null;
-                if (!s.NoAdapt && method == "deft")
+                if (adaptMethods.Contains(method))
                     (accuracy, adaptSeconds) = Adapt(ws, MiniRuns.Adapt(model, Path.Combine(dir, method, "adapt"), Path.Combine(dir, method, DetectionOutputs.SamplesFile), null, s.Epochs), cancellationToken);
                 rows.Add(new Row(setting.Name, method, q?.Precision, q?.Recall, q?.F1, q?.Auroc, report.Summary.EstimatedNoiseRate, accuracy,
                     report.Summary.TimingsSeconds.GetValueOrDefault("total_seconds"), adaptSeconds));
+                Save(); // after every method: a stopped run keeps what it finished
             }
             if (!s.NoAdapt)
             {
-                var (acc, secs) = Adapt(ws, MiniRuns.Adapt(model, Path.Combine(dir, "ce-all-noisy"), null, labels, s.Epochs), cancellationToken);
-                rows.Add(new Row(setting.Name, "ce-on-all-noisy (phase 2 only)", null, null, null, null, null, acc, 0, secs));
+                if (Reusable(earlierRows, setting.Name, CeOnAllMethod, true) is { } kept)
+                    rows.Add(kept);
+                else
+                {
+                    var (acc, secs) = Adapt(ws, MiniRuns.Adapt(model, Path.Combine(dir, "ce-all-noisy"), null, labels, s.Epochs), cancellationToken);
+                    rows.Add(new Row(setting.Name, CeOnAllMethod, null, null, null, null, null, acc, 0, secs));
+                }
+                Save();
             }
-            Write(s.Out, rows, downstream.Count, s.Epochs, watch.Elapsed); // after every setting: a stopped run keeps what it finished
         }
-        AnsiConsole.MarkupLineInterpolated($"wrote {s.Out} ({watch.Elapsed.TotalMinutes:0.0} min)");
+        Save();
+        AnsiConsole.MarkupLineInterpolated($"wrote {s.Out} ({(earlier + watch.Elapsed).TotalMinutes:0.0} min)");
         return 0;
     }
 
@@ -97,6 +126,47 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
             (p, c) => Adapter.Train(options, ws.Train, ws.Test, p, c),
             p => (p.Epoch, p.Epochs, p.Step, Math.Max(1, p.Steps), p.Phase == "test" ? "testing" : $"loss {p.Loss:0.000}"), ct);
         return (result.LastTestAccuracy, result.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// An earlier run's row for (<paramref name="setting"/>, <paramref name="method"/>), or null when there is none or
+    /// it lacks the phase-2 accuracy this run asks for (<paramref name="needsAccuracy"/>).
+    /// </summary>
+    internal static Row? Reusable(IReadOnlyList<Row> earlier, string setting, string method, bool needsAccuracy) =>
+        earlier.LastOrDefault(r => r.Setting == setting && r.Method == method && (!needsAccuracy || r.TestAccuracy is not null));
+
+    internal const string CeOnAllMethod = "ce-on-all-noisy (phase 2 only)";
+
+    private static readonly JsonSerializerOptions TableJson = new()
+    {
+        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private sealed record Table(int Samples, int Epochs, double? ElapsedMinutes, List<Row> Rows);
+
+    /// <summary>The rows of an earlier run with the same size, or null (absent, unreadable or another size: run everything).</summary>
+    private static (List<Row> Rows, TimeSpan Elapsed)? ReadEarlier(string mdPath, int samples, int epochs)
+    {
+        var path = Path.ChangeExtension(mdPath, ".json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var table = JsonSerializer.Deserialize<Table>(File.ReadAllText(path), TableJson);
+            if (table is null || table.Samples != samples || table.Epochs != epochs)
+            {
+                AnsiConsole.MarkupLineInterpolated($"[yellow]{path} is for another --samples/--epochs; running every setting.[/]");
+                return null;
+            }
+            var rows = table.Rows ?? [];
+            // Tables written before the total was recorded: the rows' own detect and adapt times (a lower bound).
+            var minutes = table.ElapsedMinutes ?? rows.Sum(r => r.DetectSeconds + (r.AdaptSeconds ?? 0)) / 60;
+            return (rows, TimeSpan.FromMinutes(minutes));
+        }
+        catch (JsonException e)
+        {
+            throw new DeftException($"--resume: {path} is not a bench mini table ({e.Message}). Delete it or run without --resume.");
+        }
     }
 
     private static void Write(string path, IReadOnlyList<Row> rows, int samples, int epochs, TimeSpan elapsed)
@@ -112,11 +182,13 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         foreach (var r in rows)
             md.AppendLine(CultureInfo.InvariantCulture,
                 $"| {r.Setting} | {r.Method} | {F(r.Precision)} | {F(r.Recall)} | {F(r.F1)} | {F(r.Auroc)} | {F(r.EstimatedNoiseRate)} | {(r.TestAccuracy is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "—")} | {r.DetectSeconds:0} | {(r.AdaptSeconds is { } t ? t.ToString("0", CultureInfo.InvariantCulture) : "—")} |");
+        md.AppendLine();
+        md.AppendLine("Methods: `deft` = VPT-deep (length 4, n_ctx 8) with the official selection, made during the last training epoch on augmented views; "
+            + "`deft-eval` = the same training, selection by one deterministic pass without augmentation afterwards (`--selection eval`); "
+            + "`deft-cached` = frozen image tower, cached features (`--peft none`); `small-loss` is given the true noise rate. "
+            + "Phase 2 (test acc.) fine-tunes the image tower on a method's selection, or on every noisy label (`ce-on-all-noisy`), for the same epochs.");
         IO.AtomicFile.WriteAllText(path, md.ToString());
-        IO.AtomicFile.WriteAllText(Path.ChangeExtension(path, ".json"), JsonSerializer.Serialize(new { samples, epochs, rows }, new JsonSerializerOptions
-        {
-            WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-            NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        }));
+        IO.AtomicFile.WriteAllText(Path.ChangeExtension(path, ".json"),
+            JsonSerializer.Serialize(new Table(samples, epochs, Math.Round(elapsed.TotalMinutes, 2), [.. rows]), TableJson));
     }
 }

@@ -52,7 +52,11 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
 
         AnsiConsole.MarkupLine("[bold]3/5[/] detect: DeFT (dual prompts + VPT-deep) and CLIP label-match");
         var deftDir = Path.Combine(settings.Out, "deft");
-        var deft = Detect(MiniRuns.Detect(ws, model, labels, classes, deftDir, epochs: settings.Epochs) with { Seed = settings.Seed }, ws, cancellationToken);
+        // The selection comes from one unaugmented pass after training (--selection eval). The official code keeps the
+        // last epoch's selections, made on augmented views; with a PEFT-adapted tower those flag far more clean samples
+        // (F1 0.83 against 0.94 here, in Deft and in an independent PyTorch run alike: docs/results/pytorch-reference.md).
+        // Both are printed: the last epoch's figures come from the same run.
+        var deft = Detect(MiniRuns.Detect(ws, model, labels, classes, deftDir, epochs: settings.Epochs) with { Seed = settings.Seed, Selection = SelectionSource.Eval }, ws, cancellationToken);
         var labelMatch = Detect(MiniRuns.Detect(ws, model, labels, classes, Path.Combine(settings.Out, "label-match"), DetectionMethod.LabelMatch), ws, cancellationToken);
 
         AnsiConsole.MarkupLine("[bold]4/5[/] phase 2: fine-tune on DeFT's clean samples, and on all noisy labels (CE)");
@@ -62,6 +66,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         AnsiConsole.MarkupLine("[bold]5/5[/] summary");
         var table = new Table().AddColumns("method", "precision", "recall", "F1", "AUROC", "test accuracy");
         Row(table, "DeFT (ours)", deft.Summary.Quality, adaptDeft.LastTestAccuracy);
+        Row(table, "DeFT, official last-epoch selection", LastEpochQuality(deft), null);
         Row(table, "CLIP label-match", labelMatch.Summary.Quality, null);
         Row(table, "CE on all noisy labels", null, adaptAll.LastTestAccuracy);
         AnsiConsole.Write(table);
@@ -86,10 +91,16 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
             (p, c) => Adapter.Train(options, ws.Train, ws.Test, p, c),
             p => (p.Epoch, p.Epochs, p.Step, Math.Max(1, p.Steps), p.Phase == "test" ? "testing" : $"loss {p.Loss:0.000}"), ct);
 
+    /// <summary>Precision, recall and F1 of the selections made during the last training epoch (no AUROC: no score is kept for them).</summary>
+    private static DetectionQuality? LastEpochQuality(DetectionReport report) =>
+        report.Summary.Epochs.LastOrDefault() is { Precision: { } p, Recall: { } r } && report.Summary.Quality is { } q
+            ? q with { Precision = p, Recall = r, F1 = p + r > 0 ? 2 * p * r / (p + r) : 0, Auroc = double.NaN }
+            : null;
+
     private static void Row(Table table, string name, DetectionQuality? q, double? accuracy) =>
         table.AddRow(name, F(q?.Precision), F(q?.Recall), F(q?.F1), F(q?.Auroc), accuracy is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "—");
 
-    private static string F(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "—";
+    private static string F(double? v) => v is { } x && !double.IsNaN(x) ? x.ToString("0.000", CultureInfo.InvariantCulture) : "—";
 
     private static string Markdown(MiniSetting setting, int samples, double realized, DetectionReport deft, DetectionReport labelMatch,
         AdaptResult adaptDeft, AdaptResult adaptAll, TimeSpan elapsed)
@@ -102,8 +113,11 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         void Line(string name, DetectionQuality? q, double? acc) =>
             md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {F(q?.Precision)} | {F(q?.Recall)} | {F(q?.F1)} | {F(q?.Auroc)} | {(acc is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "—")} |");
         Line("DeFT (ours)", deft.Summary.Quality, adaptDeft.LastTestAccuracy);
+        Line("DeFT, official last-epoch selection", LastEpochQuality(deft), null);
         Line("CLIP label-match", labelMatch.Summary.Quality, null);
         Line("CE on all noisy labels", null, adaptAll.LastTestAccuracy);
+        md.AppendLine();
+        md.AppendLine("DeFT (ours) selects with one unaugmented pass after training (`--selection eval`); the official code keeps the selections of the last training epoch, made on augmented views (second row, same run).");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Total wall time {elapsed.TotalMinutes:0.0} min.");
         return md.ToString();

@@ -17,6 +17,19 @@ public sealed record ClipVisionConfig(
     public int GridSize => ImageSize / PatchSize;
     /// <summary>Tokens per image: class token + patches.</summary>
     public int SequenceLength => GridSize * GridSize + 1;
+
+    /// <summary>
+    /// Multiply-adds of one image's forward pass (patch embedding, q/k/v/out and MLP projections, attention scores
+    /// and weighted sums; norms and activations are negligible): 17.56 G for ViT-B/16, so a forward pass is about
+    /// 35 GFLOP and the images/s a machine can reach is its matrix-product GFLOP/s divided by that.
+    /// </summary>
+    public double MultiplyAddsPerImage(int embedDim = 0)
+    {
+        double t = SequenceLength, w = Width, hidden = Math.Round(MlpRatio * Width);
+        var patches = (double)GridSize * GridSize * (3.0 * PatchSize * PatchSize) * w;
+        var perBlock = t * (4 * w * w + 2 * w * hidden) + 2 * t * t * w;
+        return patches + Layers * perBlock + w * embedDim;
+    }
 }
 
 /// <summary>Text tower configuration (open_clip's <c>text_cfg</c>).</summary>
