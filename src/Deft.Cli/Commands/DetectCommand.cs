@@ -218,6 +218,8 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         }
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
         PrintSummary(report, options.OutputDirectory);
+        if (options.Method == DetectionMethod.Deft && options.Peft.AdaptsImageTower && options.Selection == SelectionSource.LastEpoch)
+            AnsiConsole.MarkupLine("[grey]The selection is the official one, from the last epoch's augmented views. With an adapted image tower, --selection eval (one unaugmented pass after training) kept far more clean samples on the mini benchmark: F1 0.94 against 0.88 (README, \"Which selection to use\").[/]");
         return 0;
     }
 
