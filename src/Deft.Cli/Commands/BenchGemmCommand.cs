@@ -26,12 +26,7 @@ internal sealed class BenchGemmCommand : Command<BenchGemmCommand.Settings>
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        if (s.Threads is { } n)
-        {
-            if (n < 1) throw new DeftException($"--threads must be at least 1; got {n}.");
-            TorchSharp.torch.set_num_threads(n);
-        }
-        var result = GemmBenchmark.Run(s.Preset, s.Batch, s.Seconds);
+        var result = GemmBenchmark.Run(s.Preset, s.Batch, s.Seconds, threads: s.Threads);
         if (s.Json)
         {
             Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, JsonOptions.Indented));

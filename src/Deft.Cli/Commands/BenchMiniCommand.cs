@@ -143,7 +143,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    private sealed record Table(int Samples, int Epochs, double? ElapsedMinutes, List<Row> Rows);
+    private sealed record SavedTable(int Samples, int Epochs, double? ElapsedMinutes, List<Row> Rows);
 
     /// <summary>The rows of an earlier run with the same size, or null (absent, unreadable or another size: run everything).</summary>
     private static (List<Row> Rows, TimeSpan Elapsed)? ReadEarlier(string mdPath, int samples, int epochs)
@@ -152,7 +152,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         if (!File.Exists(path)) return null;
         try
         {
-            var table = JsonSerializer.Deserialize<Table>(File.ReadAllText(path), TableJson);
+            var table = JsonSerializer.Deserialize<SavedTable>(File.ReadAllText(path), TableJson);
             if (table is null || table.Samples != samples || table.Epochs != epochs)
             {
                 AnsiConsole.MarkupLineInterpolated($"[yellow]{path} is for another --samples/--epochs; running every setting.[/]");
@@ -189,6 +189,6 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
             + "Phase 2 (test acc.) fine-tunes the image tower on a method's selection, or on every noisy label (`ce-on-all-noisy`), for the same epochs.");
         IO.AtomicFile.WriteAllText(path, md.ToString());
         IO.AtomicFile.WriteAllText(Path.ChangeExtension(path, ".json"),
-            JsonSerializer.Serialize(new Table(samples, epochs, Math.Round(elapsed.TotalMinutes, 2), [.. rows]), TableJson));
+            JsonSerializer.Serialize(new SavedTable(samples, epochs, Math.Round(elapsed.TotalMinutes, 2), [.. rows]), TableJson));
     }
 }

@@ -23,10 +23,16 @@ public sealed record GemmBenchmarkResult(string Preset, int Batch, int Threads, 
 /// </summary>
 public static class GemmBenchmark
 {
-    public static GemmBenchmarkResult Run(string preset = "ViT-B-16", int batch = 8, double secondsPerDType = 3, IReadOnlyList<ScalarType>? dtypes = null)
+    /// <param name="threads">Intra-op threads; null keeps TorchSharp's default.</param>
+    public static GemmBenchmarkResult Run(string preset = "ViT-B-16", int batch = 8, double secondsPerDType = 3, IReadOnlyList<ScalarType>? dtypes = null, int? threads = null)
     {
         if (batch < 1) throw new DeftException($"--batch must be at least 1; got {batch}.");
         if (secondsPerDType <= 0) throw new DeftException($"--seconds must be positive; got {secondsPerDType}.");
+        if (threads is { } threadCount)
+        {
+            if (threadCount < 1) throw new DeftException($"--threads must be at least 1; got {threadCount}.");
+            torch.set_num_threads(threadCount);
+        }
         var config = ClipConfig.FromPreset(preset);
         var vision = config.Vision;
         long m = (long)batch * vision.SequenceLength, k = vision.Width, n = (long)Math.Round(vision.MlpRatio * vision.Width);
