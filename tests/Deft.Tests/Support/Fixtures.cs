@@ -1,0 +1,25 @@
+namespace Deft.Tests;
+
+/// <summary>
+/// The reference files vendored under <c>tests/fixtures</c> (made by <c>tools/fixtures/make_fixtures.py</c> with
+/// PyTorch and committed), copied next to the test assembly at build time. Nothing outside the repository is read.
+/// </summary>
+internal static class Fixtures
+{
+    public static string Root { get; } = System.IO.Path.Combine(AppContext.BaseDirectory, "fixtures");
+
+    /// <summary>A fixture file or folder by its name under tests/fixtures; a missing one fails naming it.</summary>
+    public static string Path(string name)
+    {
+        var full = System.IO.Path.Combine(Root, name);
+        if (!File.Exists(full) && !Directory.Exists(full))
+            throw new FileNotFoundException($"Test fixture '{name}' is missing from {Root} (tests/fixtures in the repository; regenerate with tools/fixtures/make_fixtures.py).", full);
+        return full;
+    }
+
+    /// <summary>The tiny random CLIP (OpenAI layout, safetensors) that most model tests use.</summary>
+    public static string TinyClip => Path("clip-tiny-openai.safetensors");
+
+    /// <summary>The reduced BPE vocabulary the tiny CLIP was made with (the first merges of CLIP's own file).</summary>
+    public static string TinyVocabulary => Path("bpe-tiny.txt.gz");
+}
