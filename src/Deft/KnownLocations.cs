@@ -1,54 +1,59 @@
 namespace Deft;
 
-/// <summary>Where Deft looks for data and vocabulary files that are not named explicitly.</summary>
+/// <summary>
+/// Where Deft looks for files that are not named explicitly. A <c>DEFT_*</c> variable that is set must point at
+/// something usable: a wrong one is an error naming the variable, never a silent fall-back to another copy.
+/// </summary>
 public static class KnownLocations
 {
     /// <summary>Debian's dataset-fashion-mnist package installs here.</summary>
     public const string DebianFashionMnist = "/usr/share/datasets/fashion-mnist";
 
-    /// <summary>Fashion-MNIST directory: $DEFT_FASHION_MNIST, else Debian's location; null when absent.</summary>
+    public const string FashionMnistVariable = "DEFT_FASHION_MNIST";
+    public const string ClipVocabularyVariable = "DEFT_CLIP_VOCAB";
+
+    /// <summary>Fashion-MNIST directory: $DEFT_FASHION_MNIST when set (it must hold the idx files), else Debian's location; null when absent.</summary>
     public static string? FashionMnist()
     {
-        var env = Environment.GetEnvironmentVariable("DEFT_FASHION_MNIST");
-        foreach (var dir in new[] { env, DebianFashionMnist })
+        if (Variable(FashionMnistVariable) is { } env)
         {
-            if (!string.IsNullOrEmpty(dir) && Directory.Exists(dir) &&
-                Directory.EnumerateFiles(dir, "train-images-idx3-ubyte*").Any())
-                return dir;
+            if (!HasFashionMnist(env))
+                throw new DeftException($"{FashionMnistVariable}={env}: no Fashion-MNIST there (expected a directory with " +
+                                        "train-images-idx3-ubyte.gz and its siblings). Fix or unset the variable.");
+            return Path.GetFullPath(env);
         }
-        return null;
+        return HasFashionMnist(DebianFashionMnist) ? DebianFashionMnist : null;
     }
 
+    private static bool HasFashionMnist(string dir) =>
+        Directory.Exists(dir) && Directory.EnumerateFiles(dir, "train-images-idx3-ubyte*").Any();
+
     /// <summary>
-    /// CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz): $DEFT_CLIP_VOCAB, else a <c>shared/clip</c> folder in
-    /// the current directory or any parent of it or of the program (the project keeps it beside the checkout).
+    /// A user-chosen CLIP vocabulary: $DEFT_CLIP_VOCAB when set (a bpe_simple_vocab_16e6.txt.gz file or a Hugging Face
+    /// tokenizer directory; it must exist), else null: CLIP's own vocabulary ships inside the library
+    /// (<see cref="Clip.Tokenization.ClipTokenizer.OpenAi"/>).
     /// </summary>
     public static string? ClipVocabulary()
     {
-        var env = Environment.GetEnvironmentVariable("DEFT_CLIP_VOCAB");
-        if (!string.IsNullOrEmpty(env) && File.Exists(env)) return Path.GetFullPath(env);
-        return FindUpwards(Path.Combine("shared", "clip", "bpe_simple_vocab_16e6.txt.gz"));
+        if (Variable(ClipVocabularyVariable) is not { } env) return null;
+        if (!File.Exists(env) && !Directory.Exists(env))
+            throw new DeftException($"{ClipVocabularyVariable}={env}: no such file or directory. Point it at a " +
+                                    "bpe_simple_vocab_16e6.txt.gz or a folder with vocab.json + merges.txt, or unset it to use the built-in vocabulary.");
+        return Path.GetFullPath(env);
     }
 
-    /// <summary>The shared fixtures folder (<c>shared/fixtures</c> beside the checkout); null when absent.</summary>
-    public static string? SharedFixtures()
+    /// <summary>
+    /// A cache directory from <paramref name="variable"/> when set (it must be a directory or creatable; a path that
+    /// is a file is an error naming the variable), else <paramref name="fallback"/>.
+    /// </summary>
+    public static string CacheDirectory(string variable, string fallback)
     {
-        var env = Environment.GetEnvironmentVariable("DEFT_SHARED");
-        if (!string.IsNullOrEmpty(env) && Directory.Exists(Path.Combine(env, "fixtures"))) return Path.Combine(env, "fixtures");
-        return FindUpwards(Path.Combine("shared", "fixtures"));
+        if (Variable(variable) is not { } env) return fallback;
+        if (File.Exists(env))
+            throw new DeftException($"{variable}={env}: this is a file, not a directory. Point it at a cache folder or unset it.");
+        return Path.GetFullPath(env);
     }
 
-    /// <summary>Looks for <paramref name="relative"/> in the current directory, the program's directory and their parents.</summary>
-    public static string? FindUpwards(string relative)
-    {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, relative);
-                if (File.Exists(candidate) || Directory.Exists(candidate)) return candidate;
-            }
-        }
-        return null;
-    }
+    /// <summary>The variable's value, null when unset or empty.</summary>
+    public static string? Variable(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 }

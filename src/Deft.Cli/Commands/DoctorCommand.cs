@@ -42,7 +42,7 @@ internal sealed class DoctorCommand : Command<DoctorCommand.Settings>
         table.AddRow("AVX-512 / AVX512-BF16 / AMX-BF16", $"{YesNo(report.Avx512)} / {YesNo(report.Avx512Bf16)} / {YesNo(report.AmxBf16)}");
         table.AddRow("GLIBC_TUNABLES", Markup.Escape(Environment.GetEnvironmentVariable("GLIBC_TUNABLES") ?? "(not set: large tensors pay page faults; use ./deft)"));
         table.AddRow("Fashion-MNIST", Markup.Escape(report.FashionMnist ?? "not found: apt-get install -y dataset-fashion-mnist"));
-        table.AddRow("CLIP vocabulary", Markup.Escape(report.ClipVocabulary ?? "not found: set DEFT_CLIP_VOCAB or pass --vocab"));
+        table.AddRow("CLIP vocabulary", Markup.Escape(report.ClipVocabulary ?? ""));
         AnsiConsole.Write(table);
         if (!report.LibStdCxxHasGlibcxx3432)
         {
@@ -109,8 +109,15 @@ internal sealed record DoctorReport(
             flags.Contains("avx512f"),
             flags.Contains("avx512_bf16"),
             flags.Contains("amx_bf16"),
-            KnownLocations.FashionMnist(),
-            KnownLocations.ClipVocabulary());
+            Describe(KnownLocations.FashionMnist),
+            Describe(() => KnownLocations.ClipVocabulary() is { } chosen ? $"{chosen} (${KnownLocations.ClipVocabularyVariable})" : Deft.Clip.Tokenization.ClipTokenizer.OpenAiSource));
+    }
+
+    /// <summary>A location, or what is wrong with the variable that names it (doctor reports, it does not fail).</summary>
+    private static string? Describe(Func<string?> locate)
+    {
+        try { return locate(); }
+        catch (DeftException ex) { return ex.Message; }
     }
 
     // Kept separate so a load failure surfaces as an exception here, not in the caller's JIT.

@@ -50,9 +50,7 @@ public sealed class MiniWorkspace
 
     /// <summary>$DEFT_CACHE, else ~/.cache/deft.</summary>
     public static string DefaultCacheDirectory() =>
-        Environment.GetEnvironmentVariable("DEFT_CACHE") is { Length: > 0 } env
-            ? env
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "deft");
+        KnownLocations.CacheDirectory("DEFT_CACHE", Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "deft"));
 
     public static MiniWorkspace Open(string? fashionMnist = null, string? cacheDirectory = null)
     {

@@ -8,8 +8,8 @@ namespace Deft.Clip;
 /// <summary>
 /// A CLIP model with the tokenizer and image normalisation that belong to it — what every command needs from
 /// <c>--model</c> (and <c>--vocab</c>). The tokenizer comes from the model's directory when it carries one
-/// (vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz), else from <c>--vocab</c>, else from the known
-/// locations; the normalisation from open_clip_config.json's preprocess_cfg when present, else CLIP's.
+/// (vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz), else from <c>--vocab</c>, else from $DEFT_CLIP_VOCAB,
+/// else CLIP's own vocabulary, which ships inside the library; the normalisation from open_clip_config.json's preprocess_cfg when present, else CLIP's.
 /// </summary>
 public sealed class ClipBundle : IDisposable
 {
@@ -49,22 +49,23 @@ public sealed class ClipBundle : IDisposable
 
     private static (ClipTokenizer, string) LoadTokenizer(LoadedClip loaded, string? vocab)
     {
-        if (vocab is not null)
-        {
-            if (Directory.Exists(vocab)) return (ClipTokenizer.FromHuggingFace(vocab), vocab);
-            if (!File.Exists(vocab)) throw new DeftException($"Vocabulary not found: {vocab}. Pass bpe_simple_vocab_16e6.txt.gz or a directory with vocab.json + merges.txt.");
-            return (ClipTokenizer.FromBpeFile(vocab), vocab);
-        }
+        if (vocab is not null) return LoadVocabulary(vocab, "--vocab");
         if (loaded.TokenizerDirectory is { } dir)
         {
             var gz = Path.Combine(dir, "bpe_simple_vocab_16e6.txt.gz");
             return File.Exists(Path.Combine(dir, "vocab.json")) ? (ClipTokenizer.FromHuggingFace(dir), dir) : (ClipTokenizer.FromBpeFile(gz), gz);
         }
-        var known = KnownLocations.ClipVocabulary()
-            ?? throw new DeftException(
-                $"Model '{loaded.Spec}' carries no tokenizer and CLIP's vocabulary was not found: pass --vocab bpe_simple_vocab_16e6.txt.gz " +
-                "(it comes with OpenAI's CLIP code) or set DEFT_CLIP_VOCAB.");
-        return (ClipTokenizer.FromBpeFile(known), known);
+        if (KnownLocations.ClipVocabulary() is { } chosen) return LoadVocabulary(chosen, $"${KnownLocations.ClipVocabularyVariable}");
+        return (ClipTokenizer.OpenAi(), ClipTokenizer.OpenAiSource);
+    }
+
+    /// <summary>A vocabulary the user named: a bpe_simple_vocab_16e6.txt.gz-style file or a Hugging Face tokenizer folder.</summary>
+    private static (ClipTokenizer, string) LoadVocabulary(string vocab, string origin)
+    {
+        if (Directory.Exists(vocab)) return (ClipTokenizer.FromHuggingFace(vocab), vocab);
+        if (!File.Exists(vocab))
+            throw new DeftException($"Vocabulary not found: {vocab} ({origin}). Pass bpe_simple_vocab_16e6.txt.gz or a directory with vocab.json + merges.txt.");
+        return (ClipTokenizer.FromBpeFile(vocab), vocab);
     }
 
     /// <summary>The model directory's preprocess_cfg mean/std (open_clip_config.json, as pretrain writes it), else CLIP's.</summary>

@@ -16,11 +16,9 @@ public static class FeatureCache
     /// <summary>$DEFT_CACHE_DIR, else $XDG_CACHE_HOME/deft, else ~/.cache/deft.</summary>
     public static string DefaultDirectory()
     {
-        var env = Environment.GetEnvironmentVariable("DEFT_CACHE_DIR");
-        if (!string.IsNullOrEmpty(env)) return env;
         var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
         var root = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(root, "deft");
+        return KnownLocations.CacheDirectory("DEFT_CACHE_DIR", Path.Combine(root, "deft"));
     }
 
     /// <summary>What identifies a model's weights without reading them.</summary>

@@ -60,19 +60,7 @@ internal sealed class Subset(IImageDataset inner, int count) : IImageDataset
 
 internal static class AdaptTestFiles
 {
-    /// <summary>A fresh temporary directory, deleted on dispose.</summary>
-    public sealed class TempDir : IDisposable
-    {
-        public TempDir() => Directory.CreateDirectory(Path);
-        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "deft-adapt-" + Guid.NewGuid().ToString("N")[..12]);
-        public string File(string name) => System.IO.Path.Combine(Path, name);
-        public void Dispose()
-        {
-            try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-        }
-    }
-
-    /// <summary>
+        /// <summary>
     /// Writes samples.csv in the detector's layout (its full header, true_label last). <paramref name="given"/> and
     /// <paramref name="issue"/> default to the data set's labels and "clean".
     /// </summary>

@@ -12,11 +12,6 @@ namespace Deft.Tests.Adaptation;
 
 public sealed class AdapterTests
 {
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
-
     private static AdaptOptions Options(string dir, int epochs = 2, double lr = 0.01) => new()
     {
         Model = "random:tiny",
@@ -38,7 +33,7 @@ public sealed class AdapterTests
     [Fact]
     public void FullFineTuningLearnsAPlantedSetKeepsTheFrozenPartsAndPredictsWhatItReported()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(128, seed: 1);
         var test = new PlantedColours(64, seed: 2, prefix: "test");
         var result = Adapter.Train(Options(dir.Path, epochs: 3), train, test);
@@ -97,7 +92,7 @@ public sealed class AdapterTests
         var path = KnownLocations.FashionMnist() ?? throw new InvalidOperationException("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist).");
         var train = new Subset(DatasetFactory.Open(new DatasetOptions(path, "idx", "train")), 300);
         var test = new Subset(DatasetFactory.Open(new DatasetOptions(path, "idx", "test")), 100);
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var result = Adapter.Train(Options(dir.Path, epochs: 3) with { BatchSize = 32 }, train, test);
         Console.WriteLine($"Fashion-MNIST 300/100, random:tiny, 3 epochs: test accuracy {result.LastTestAccuracy:0.000}, {result.TrainImagesPerSecond:0} images/s");
         Assert.True(result.LastTestAccuracy > 0.3, $"Fashion-MNIST test accuracy {result.LastTestAccuracy} (chance 0.10)");
@@ -106,7 +101,7 @@ public sealed class AdapterTests
     [Fact]
     public void UnselectedSamplesNeverContributeWhateverTheirLabels()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(48, seed: 3);
         bool Issue(int i) => i % 3 == 0;
         var selA = AdaptTestFiles.WriteSamples(dir.File("a.csv"), train, given: i => Issue(i) ? (train.GetLabel(i) + 1) % 4 : train.GetLabel(i), issue: Issue);
@@ -138,7 +133,7 @@ public sealed class AdapterTests
     [Fact]
     public void ASelectionWithoutSomeClassWarnsNamingIt()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(32, seed: 4);
         var sel = AdaptTestFiles.WriteSamples(dir.File("s.csv"), train, issue: i => train.GetLabel(i) == 2);
         var result = Adapter.Train(Options(dir.File("run"), epochs: 1) with { SelectionPath = sel }, train, null);
@@ -150,7 +145,7 @@ public sealed class AdapterTests
     [Fact]
     public void ATestSetWithOtherClassesIsRejected()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(16);
         var test = new PlantedColours(8, classNames: ["red", "green", "navy", "yellow"]);
         var ex = Assert.Throws<DeftException>(() => Adapter.Train(Options(dir.Path), train, test));
@@ -161,7 +156,7 @@ public sealed class AdapterTests
     [Fact]
     public void ASelectionFromAnotherDataSetStopsTrainingBeforeItStarts()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(16, seed: 1);
         var sel = AdaptTestFiles.WriteSamples(dir.File("s.csv"), new PlantedColours(16, seed: 1, prefix: "elsewhere-set"));
         var ex = Assert.Throws<DeftException>(() => Adapter.Train(Options(dir.File("run")) with { SelectionPath = sel }, train, null));
@@ -180,7 +175,7 @@ public sealed class AdapterTests
         using (no_grad())
             foreach (var (name, p) in network.Clip.NamedClipParameters())
                 if (name is "visual.class_embedding" or "visual.positional_embedding") p.zero_();
-        var tokenizer = ClipTokenizer.FromBpeFile(Shared.ClipVocabulary);
+        var tokenizer = ClipTokenizer.OpenAi();
         using var zeroShot = ZeroShotClassifier.Create(network.Clip, tokenizer, classes, ["a photo of a {}.", "a drawing of a {}."]);
         network.InitializeHeadFromText(zeroShot.ClassEmbeddings);
 
@@ -200,16 +195,16 @@ public sealed class AdapterTests
     [Fact]
     public void HeadInitTextThroughTheTrainerStartsFromZeroShot()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(16);
         // lr 0: the trained head is exactly the initial one.
-        var options = Options(dir.Path, epochs: 1, lr: 0) with { HeadInit = HeadInit.Text, Vocabulary = Shared.ClipVocabulary };
+        var options = Options(dir.Path, epochs: 1, lr: 0) with { HeadInit = HeadInit.Text };
         Adapter.Train(options, train, null);
         var saved = Saved(dir.Path);
         try
         {
             using var clip = ClipLoader.Load("random:tiny");
-            using var zeroShot = ZeroShotClassifier.Create(clip, ClipTokenizer.FromBpeFile(Shared.ClipVocabulary), train.Classes, options.HeadTemplates);
+            using var zeroShot = ZeroShotClassifier.Create(clip, ClipTokenizer.OpenAi(), train.Classes, options.HeadTemplates);
             using var expected = zeroShot.ClassEmbeddings.matmul(clip.Visual.Proj.t());
             Assert.True(saved["head.weight"].allclose(expected, rtol: 1e-5, atol: 1e-6));
             Assert.Equal(0f, saved["head.bias"].abs().max().item<float>());
@@ -223,7 +218,7 @@ public sealed class AdapterTests
     [Fact]
     public void LoraTrainsOnlyItsModulesAndTheHead()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(32, seed: 5);
         var options = Options(dir.Path, epochs: 1, lr: 0.05) with { Peft = new PeftOptions(PeftKind.Lora, LoraRank: 4) };
         Adapter.Train(options, train, null);
@@ -249,14 +244,14 @@ public sealed class AdapterTests
     [Fact]
     public void AnInterruptedRunResumesToTheSameModelAndOtherRunsNeedForce()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(40, seed: 6);
         var test = new PlantedColours(16, seed: 7, prefix: "test");
         var straight = Adapter.Train(Options(dir.File("straight")), train, test);
 
         var runDir = dir.File("interrupted");
         using var cts = new CancellationTokenSource();
-        var progress = new SyncProgress<AdaptProgress>(p =>
+        var progress = new TestProgress<AdaptProgress>(p =>
         {
             if (p.Phase == "train" && p.Epoch == 2 && p.Step == 2) cts.Cancel();
         });
@@ -295,7 +290,7 @@ public sealed class AdapterTests
     [Fact]
     public void TheLossOptionTrainsOnAllNoisyLabelsWithTheChosenLoss()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(32, seed: 8);
         var ce = Adapter.Train(Options(dir.File("ce"), epochs: 1), train, null);
         var gce = Adapter.Train(Options(dir.File("gce"), epochs: 1) with { Loss = RobustLossKind.GCE, SelectionPath = "all" }, train, null);
@@ -313,7 +308,7 @@ public sealed class AdapterTests
     [Fact]
     public void TrainingOnAllUsesTheLabelFilesSamplesAndLabels()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(40, seed: 12);
         var labels = dir.File("noisy.csv");
         // 24 of the 40 samples, each relabelled to the next class: the model learns the shifted labels.
@@ -336,7 +331,7 @@ public sealed class AdapterTests
     [InlineData("random:vit-tiny")]
     public void ResNetAndVitTrainAndPredictFromTheirDirectory(string spec)
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(32, seed: 9);
         var test = new PlantedColours(16, seed: 10, prefix: "test");
         var result = Adapter.Train(Options(dir.Path, epochs: 1) with { Model = spec, LearningRate = null }, train, test);
@@ -369,7 +364,7 @@ public sealed class AdapterTests
     [Fact]
     public void PeftAndTextHeadAreRefusedForOtherBackbones()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(8);
         var ex = Assert.Throws<DeftException>(() => Adapter.Train(Options(dir.File("a")) with { Model = "random:resnet-tiny", Peft = new PeftOptions(PeftKind.Lora) }, train, null));
         Assert.Contains("--peft applies to the CLIP backbone only", ex.Message);

@@ -72,7 +72,7 @@ public sealed class BackboneTests
     [Fact]
     public void TinyResNetRunsAndRoundTripsThroughASafetensorsFileWithTorchvisionNames()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         using var g = new Generator(1);
         using var pretrained = new ResNetClassifier(ResNetConfig.Tiny, 1000, g);
         Assert.Equal(TorchvisionBottleneckParameterNames([1, 1, 1, 1]), pretrained.Trainables.Select(t => t.Name));
@@ -105,7 +105,7 @@ public sealed class BackboneTests
     [Fact]
     public void TinyVitRunsAndRoundTripsThroughASafetensorsFileWithTimmNames()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         using var g = new Generator(2);
         using var pretrained = new VitClassifier(VitConfig.Tiny, 4, g);
         Assert.Equal(TimmVitKeys(2).Order(), pretrained.SavedState().Select(s => s.Name).Order());
@@ -126,7 +126,7 @@ public sealed class BackboneTests
     [Fact]
     public void VitPositionsAreResampledForAnotherResolution()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         using var vit = new VitClassifier(VitConfig.Tiny, 4, new Generator(3));
         var state = vit.SavedState().ToDictionary(s => s.Name, s => s.Tensor);
         using (no_grad())
@@ -151,7 +151,7 @@ public sealed class BackboneTests
     [Fact]
     public void AFileMatchingNoLayoutSaysWhatWasTriedAndWhichKeysDidNotMatch()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var path = dir.File("mystery.safetensors");
         using (var a = zeros(3, 3))
         using (var b = zeros(3))
@@ -166,7 +166,7 @@ public sealed class BackboneTests
     [Fact]
     public void AFileOfAnotherFamilyThanTheRequestedBackboneIsRejected()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         using var resnet = new ResNetClassifier(ResNetConfig.Tiny, 4, null);
         var path = dir.File("resnet.safetensors");
         Deft.Clip.Safetensors.Save(path, resnet.SavedState().Select(s => new KeyValuePair<string, Tensor>(s.Name, s.Tensor)));
@@ -180,7 +180,7 @@ public sealed class BackboneTests
     [Fact]
     public void ResNetWeightsWithAMissingTensorAreRejectedNamingIt()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         using var resnet = new ResNetClassifier(ResNetConfig.Tiny, 4, null);
         var path = dir.File("resnet.safetensors");
         Deft.Clip.Safetensors.Save(path, resnet.SavedState().Where(s => s.Name != "layer2.0.conv2.weight")

@@ -7,7 +7,7 @@ public sealed class SelectionFileTests
     [Fact]
     public void ReadsTheDetectorsColumnsInAnyOrderAndIgnoresExtraOnes()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var path = dir.File("samples.csv");
         File.WriteAllText(path,
             "label_quality,is_label_issue,given_name,source,extra,index,given_label\r\n" +
@@ -26,7 +26,7 @@ public sealed class SelectionFileTests
     [Fact]
     public void ReadsWhatTheTestWriterProducesWithTheDetectorsFullHeader()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var data = new PlantedColours(12);
         var path = AdaptTestFiles.WriteSamples(dir.File("samples.csv"), data, given: i => (data.GetLabel(i) + 1) % 4, issue: i => i % 3 == 0);
         var mask = SelectionFile.Apply(SelectionFile.Read(path), data);
@@ -42,7 +42,7 @@ public sealed class SelectionFileTests
     [InlineData("source,given_label,is_label_issue\na,1,false\n", "index")]
     public void AMissingRequiredColumnIsNamed(string content, string column)
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var path = dir.File("samples.csv");
         File.WriteAllText(path, content);
         var ex = Assert.Throws<DeftException>(() => SelectionFile.Read(path));
@@ -57,7 +57,7 @@ public sealed class SelectionFileTests
     [InlineData("index,source,given_label,is_label_issue\n0,\"a,1,false\n", "line 2", "not closed")]
     public void MalformedRowsAreReportedWithTheirLine(string content, string line, string detail)
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var path = dir.File("samples.csv");
         File.WriteAllText(path, content);
         var ex = Assert.Throws<DeftException>(() => SelectionFile.Read(path));
@@ -68,7 +68,7 @@ public sealed class SelectionFileTests
     [Fact]
     public void ASelectionFromAnotherDataSetIsRejectedNamingTheFirstMismatches()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var data = new PlantedColours(20, seed: 1);
         var other = new PlantedColours(20, seed: 2, prefix: "other");
         var path = AdaptTestFiles.WriteSamples(dir.File("samples.csv"), other);
@@ -81,7 +81,7 @@ public sealed class SelectionFileTests
     [Fact]
     public void ASubsetTakesPartAloneButAnIndexOutOfRangeIsRejected()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var small = new PlantedColours(10);
         var large = new PlantedColours(12);
         // The detector ran on the first 10 samples of the larger set (a label file's subset): only they take part.
@@ -100,7 +100,7 @@ public sealed class SelectionFileTests
     [Fact]
     public void ALabelFileGivesTheSamplesAndNoisyLabelsOfTrainingOnAll()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var data = new PlantedColours(8);
         var path = dir.File("noisy.csv");
         File.WriteAllText(path, "index,label,true_label\n5,2,1\n0,3,3\n6,0,0\n");
@@ -116,7 +116,7 @@ public sealed class SelectionFileTests
     [Fact]
     public void GivenLabelsOutsideTheClassesAreRejected()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var data = new PlantedColours(5, classes: 4);
         var path = dir.File("samples.csv");
         File.WriteAllText(path, "index,source,given_label,is_label_issue\n" +
@@ -129,7 +129,7 @@ public sealed class SelectionFileTests
     [Fact]
     public void ClassesWithoutASelectedSampleAreListed()
     {
-        using var dir = new AdaptTestFiles.TempDir();
+        using var dir = new TempDir("deft-adapt");
         var data = new PlantedColours(40, classes: 4);
         // Every sample labelled 1 or 3 is flagged: those classes keep nothing.
         var path = AdaptTestFiles.WriteSamples(dir.File("samples.csv"), data, issue: i => data.GetLabel(i) is 1 or 3);

@@ -17,12 +17,6 @@ public class CommandHelpTests
     public void Every_command_renders_its_help(string path)
     {
         // Help text is Spectre markup: an unescaped "[" in a description crashes it at run time, not at build time.
-        var app = new CommandApp();
-        app.Configure(c =>
-        {
-            c.PropagateExceptions();
-            CommandRegistry.Register(c, typeof(CliCommandAttribute).Assembly);
-        });
-        Assert.Equal(0, app.Run([.. path.Split(' '), "--help"]));
+        Assert.Equal(0, CliHarness.App().Run([.. path.Split(' '), "--help"]));
     }
 }

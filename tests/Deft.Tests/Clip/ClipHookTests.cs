@@ -59,7 +59,7 @@ public sealed class ClipHookTests
     public void Identity_hooks_change_nothing_and_their_parameters_are_registered_apart_from_clip()
     {
         using var reference = new TinyReference();
-        using var model = ClipLoader.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        using var model = ClipLoader.Load(Fixtures.TinyClip);
         model.FreezeAll();
         var hooks = model.Visual.Blocks.Select(b => { var h = new ScaleHook(128); b.Peft = h; return h; }).ToList();
 
@@ -74,7 +74,7 @@ public sealed class ClipHookTests
             TensorAssert.Close(reference.ImageFeatures, features, 1e-4, "image features with identity hooks");
 
         // Strict CLIP loading still works with hooks attached.
-        var weights = Safetensors.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        var weights = Safetensors.Load(Fixtures.TinyClip);
         try { ClipLoader.LoadStateDict(model, weights, "fixture"); }
         finally { foreach (var t in weights.Values) t.Dispose(); }
 

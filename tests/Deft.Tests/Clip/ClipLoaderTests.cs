@@ -17,7 +17,7 @@ public sealed class ClipLoaderTests : IDisposable
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
-    private static Dictionary<string, Tensor> FixtureWeights() => Safetensors.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+    private static Dictionary<string, Tensor> FixtureWeights() => Safetensors.Load(Fixtures.TinyClip);
 
     private static void DisposeAll(Dictionary<string, Tensor> d)
     {
@@ -117,7 +117,7 @@ public sealed class ClipLoaderTests : IDisposable
     {
         var modelDir = Path.Combine(_dir, "openclip");
         Directory.CreateDirectory(modelDir);
-        File.Copy(Shared.Fixture("clip-tiny-openai.safetensors"), Path.Combine(modelDir, "open_clip_model.safetensors"));
+        File.Copy(Fixtures.TinyClip, Path.Combine(modelDir, "open_clip_model.safetensors"));
         File.WriteAllText(Path.Combine(modelDir, "open_clip_config.json"),
             """{"model_cfg": {"embed_dim": 64, "vision_cfg": {"image_size": 32, "layers": 2, "width": 128, "patch_size": 8}, "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 2}}}""");
         using var reference = new TinyReference();
@@ -265,7 +265,7 @@ public sealed class ClipLoaderTests : IDisposable
     [Fact]
     public void Guard_accepts_the_real_torch_save_fixture()
     {
-        using var zip = ZipFile.OpenRead(Shared.Fixture("clip-tiny-openai.pt"));
+        using var zip = ZipFile.OpenRead(Fixtures.Path("clip-tiny-openai.pt"));
         var entry = zip.Entries.Single(e => e.FullName.EndsWith("data.pkl"));
         using var s = entry.Open();
         using var m = new MemoryStream();

@@ -36,7 +36,7 @@ public sealed class ClipModelTests
         TensorAssert.Close(full, cut, 1e-5, "cut vs full text features");
 
         using var reference = new TinyReference();
-        using var fixture = ClipLoader.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        using var fixture = ClipLoader.Load(Fixtures.TinyClip);
         using var cutFixture = fixture.EncodeText(reference.TokenIds);
         using var fullFixture = fixture.EncodeText(reference.TokenIds, cutAtEndOfText: false);
         TensorAssert.Close(fullFixture, cutFixture, 1e-5, "cut vs full on the fixture's prompts");
@@ -111,8 +111,8 @@ public sealed class ClipModelTests
     public void Bf16_towers_agree_with_fp32_by_cosine()
     {
         using var reference = new TinyReference();
-        using var fp32 = ClipLoader.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
-        using var bf16 = ClipLoader.Load(Shared.Fixture("clip-tiny-openai.safetensors"), new ClipLoadOptions { DType = ScalarType.BFloat16 });
+        using var fp32 = ClipLoader.Load(Fixtures.TinyClip);
+        using var bf16 = ClipLoader.Load(Fixtures.TinyClip, new ClipLoadOptions { DType = ScalarType.BFloat16 });
         Assert.Equal(ScalarType.BFloat16, bf16.Visual.DType);
         Assert.Equal(ScalarType.BFloat16, bf16.TextDType);
         Assert.Equal(ScalarType.Float32, bf16.LogitScale.dtype);
@@ -144,7 +144,7 @@ public sealed class ClipModelTests
     [Fact]
     public void Encoding_does_not_leak_tensors()
     {
-        using var model = ClipLoader.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        using var model = ClipLoader.Load(Fixtures.TinyClip);
         using var reference = new TinyReference();
         using var noGrad = torch.no_grad();
         var live = new List<long>();

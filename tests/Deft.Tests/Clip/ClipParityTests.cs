@@ -15,7 +15,7 @@ public sealed class ClipParityTests
     [InlineData("clip-tiny-hf", ClipWeightsFormat.Safetensors, ClipWeightsLayout.HuggingFace)]
     public void Fixture_outputs_match_pytorch(string name, ClipWeightsFormat format, ClipWeightsLayout layout)
     {
-        var loaded = ClipLoader.LoadWithInfo(Shared.Fixture(name));
+        var loaded = ClipLoader.LoadWithInfo(Fixtures.Path(name));
         using var model = loaded.Model;
         Assert.Equal(format, loaded.Format);
         Assert.Equal(layout, loaded.Layout);
@@ -37,9 +37,9 @@ public sealed class ClipParityTests
     [Fact]
     public void Hugging_face_directory_reports_its_tokenizer_files()
     {
-        var loaded = ClipLoader.LoadWithInfo(Shared.Fixture("clip-tiny-hf"));
+        var loaded = ClipLoader.LoadWithInfo(Fixtures.Path("clip-tiny-hf"));
         loaded.Model.Dispose();
-        Assert.Equal(Path.GetFullPath(Shared.Fixture("clip-tiny-hf")), loaded.TokenizerDirectory);
+        Assert.Equal(Path.GetFullPath(Fixtures.Path("clip-tiny-hf")), loaded.TokenizerDirectory);
     }
 }
 
@@ -55,7 +55,7 @@ public sealed class ClipTorchScriptTests : IDisposable
     public void TorchScript_archive_loads_through_libtorch_and_matches_pytorch()
     {
         var path = Path.Combine(_dir, "tiny-jit.pt");
-        var weights = Safetensors.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        var weights = Safetensors.Load(Fixtures.TinyClip);
         try
         {
             // OpenAI's released archives are float16; the loader converts.
@@ -100,8 +100,8 @@ public sealed class ClipPickleLayoutTests : IDisposable
     {
         var dir = Path.Combine(_dir, "hf-bin");
         Directory.CreateDirectory(dir);
-        File.Copy(Shared.Fixture("clip-tiny-hf/config.json"), Path.Combine(dir, "config.json"));
-        var weights = Safetensors.Load(Shared.Fixture("clip-tiny-hf/model.safetensors"));
+        File.Copy(Fixtures.Path("clip-tiny-hf/config.json"), Path.Combine(dir, "config.json"));
+        var weights = Safetensors.Load(Fixtures.Path("clip-tiny-hf/model.safetensors"));
         try { TorchSaveArchive.Write(Path.Combine(dir, "pytorch_model.bin"), weights); }
         finally { foreach (var t in weights.Values) t.Dispose(); }
 
@@ -116,7 +116,7 @@ public sealed class ClipPickleLayoutTests : IDisposable
     public void Training_checkpoint_with_state_dict_and_module_prefix_loads()
     {
         var path = Path.Combine(_dir, "epoch_3.pt");
-        var weights = Safetensors.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        var weights = Safetensors.Load(Fixtures.TinyClip);
         try { TorchSaveArchive.Write(path, weights.ToDictionary(kv => "module." + kv.Key, kv => kv.Value), checkpointEpoch: 3); }
         finally { foreach (var t in weights.Values) t.Dispose(); }
 

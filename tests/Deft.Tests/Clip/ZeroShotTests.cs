@@ -14,7 +14,7 @@ public class ZeroShotTests
     [Fact]
     public void Class_embeddings_are_the_normalised_reference_text_features_for_a_single_template()
     {
-        using var bundle = ClipBundle.Load(Shared.Fixture("clip-tiny-openai.safetensors"), Shared.ClipVocabulary);
+        using var bundle = ClipBundle.Load(Fixtures.TinyClip, Fixtures.TinyVocabulary);
         using var reference = new TinyReference();
         using var classifier = ZeroShotClassifier.Create(bundle.Model, bundle.Tokenizer, FixtureTexts, ["{}"]);
         using var expected = nn.functional.normalize(reference.TextFeatures, dim: -1);
@@ -28,7 +28,7 @@ public class ZeroShotTests
     [Fact]
     public void Template_ensemble_averages_normalised_features_then_renormalises()
     {
-        using var bundle = ClipBundle.Load(Shared.Fixture("clip-tiny-hf"));
+        using var bundle = ClipBundle.Load(Fixtures.Path("clip-tiny-hf"));
         string[] templates = ["a photo of a {}.", "{} in the wild"];
         using var classifier = ZeroShotClassifier.Create(bundle.Model, bundle.Tokenizer, ["cat", "dog_house"], templates);
         using var scope = torch.NewDisposeScope();
@@ -62,7 +62,7 @@ public class ZeroShotTests
     [Fact]
     public void Dataset_features_equal_direct_encoding_of_the_eval_transform()
     {
-        using var bundle = ClipBundle.Load(Shared.Fixture("clip-tiny-hf"));
+        using var bundle = ClipBundle.Load(Fixtures.Path("clip-tiny-hf"));
         var rng = new Random(3);
         var images = Enumerable.Range(0, 5).Select(_ =>
         {

@@ -6,44 +6,6 @@ using SkiaSharp;
 
 namespace Deft.Tests.Data;
 
-/// <summary>A temporary directory removed when disposed.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir(string name = "deft-data")
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{name}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(params string[] parts)
-    {
-        var full = System.IO.Path.Combine([Path, .. parts]);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
-        return full;
-    }
-
-    public string Write(string relative, byte[] bytes)
-    {
-        var full = File(relative);
-        System.IO.File.WriteAllBytes(full, bytes);
-        return full;
-    }
-
-    public string WriteText(string relative, string text)
-    {
-        var full = File(relative);
-        System.IO.File.WriteAllText(full, text);
-        return full;
-    }
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
-}
-
 /// <summary>Encoders for test images: Skia for PNG/JPEG/WebP, hand-written bytes for what Skia cannot encode.</summary>
 internal static class TestImages
 {

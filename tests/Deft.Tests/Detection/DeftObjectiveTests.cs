@@ -7,7 +7,7 @@ namespace Deft.Tests.Detection;
 public sealed class DeftObjectiveTests
 {
     private static (Dictionary<string, Tensor> T, IReadOnlyDictionary<string, string> Meta) Fixture() =>
-        (Deft.Clip.Safetensors.Load(Shared.Fixture("deft-step.safetensors"), out var meta), meta);
+        (Deft.Clip.Safetensors.Load(Fixtures.Path("deft-step.safetensors"), out var meta), meta);
 
     [Theory]
     [InlineData("warmup", true)]

@@ -18,18 +18,18 @@ public sealed class DeftStepParityTests
     internal static readonly string[] Classes = ["apple", "aquarium_fish", "baby", "bear", "beaver"];
 
     internal static ClipTokenizer Tokenizer => _tokenizer.Value;
-    private static readonly Lazy<ClipTokenizer> _tokenizer = new(() => ClipTokenizer.FromBpeFile(Shared.ClipVocabulary));
+    private static readonly Lazy<ClipTokenizer> _tokenizer = new(Fixtures.TinyTokenizer);
 
     [Theory]
     [InlineData("warmup", true)]
     [InlineData("select", false)]
     public void OneStepMatchesPyTorch(string variant, bool warmup)
     {
-        var t = Safetensors.Load(Shared.Fixture("deft-step.safetensors"), out var meta);
+        var t = Safetensors.Load(Fixtures.Path("deft-step.safetensors"), out var meta);
         using var scope = NewDisposeScope();
         Assert.Equal("2", meta["vpt_len"]);
         Assert.Equal("4", meta["lora_dim"]);
-        using var clip = ClipLoader.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        using var clip = ClipLoader.Load(Fixtures.TinyClip);
         using var peft = VisionPeft.Create(new PeftOptions([PeftKind.VptDeep, PeftKind.Lora], VptLength: 2, LoraRank: 4), clip.Config.Vision);
         using var prompts = new DualPromptLearner(Classes, new PromptOptions(ContextLength: 4), new ClipPromptTokenizer(Tokenizer),
             clip.TokenEmbedding, clip.Config.Text.ContextLength);
@@ -45,11 +45,11 @@ public sealed class DeftStepParityTests
         var img = net.ImageFeatures(t["x"]);
         var (posText, negText) = net.TextFeatures();
         var (pos, neg) = net.Logits(img, posText, negText);
-        TensorClose(t[$"{variant}.pos_logits"], pos, 1e-4, "pos_logits");
-        TensorClose(t[$"{variant}.neg_logits"], neg, 1e-4, "neg_logits");
+        TensorAssert.Close(t[$"{variant}.pos_logits"], pos, 1e-4, "pos_logits");
+        TensorAssert.Close(t[$"{variant}.neg_logits"], neg, 1e-4, "neg_logits");
 
         var r = DeftObjective.Compute(pos, neg, t["y"], t["complementary"], warmup);
-        TensorClose(t[$"{variant}.p_clean"], r.CleanProbability, 1e-4, "p_clean");
+        TensorAssert.Close(t[$"{variant}.p_clean"], r.CleanProbability, 1e-4, "p_clean");
         Assert.True(r.Selected.eq(t[$"{variant}.selected"]).all().item<bool>());
         Assert.Equal(t[$"{variant}.loss"].item<float>(), r.Loss.item<float>(), 1e-4);
         Assert.Equal(t[$"{variant}.loss_cls"].item<float>(), r.ClassificationLoss.item<float>(), 1e-4);
@@ -62,21 +62,14 @@ public sealed class DeftStepParityTests
             Assert.NotNull(p.grad);
             // Relative to the gradient's own scale: large gradients carry proportionally larger rounding.
             var scale = Math.Max(1.0, expected.abs().max().item<float>());
-            TensorClose(expected, p.grad!, 1e-4 * scale, $"grad.{name}");
+            TensorAssert.Close(expected, p.grad!, 1e-4 * scale, $"grad.{name}");
         }
 
         using var sgd = new MomentumSgd(net.Trainables.Select(p => (Tensor)p.Parameter).ToArray(),
             double.Parse(meta["lr"]), double.Parse(meta["momentum"]), double.Parse(meta["weight_decay"]));
         sgd.Step();
         foreach (var (name, p) in trainables)
-            TensorClose(t[$"{variant}.after_sgd.{name}"], p, 1e-4, $"after_sgd.{name}");
+            TensorAssert.Close(t[$"{variant}.after_sgd.{name}"], p, 1e-4, $"after_sgd.{name}");
         foreach (var v in t.Values) v.Dispose();
-    }
-
-    internal static void TensorClose(Tensor expected, Tensor actual, double tolerance, string what)
-    {
-        Assert.Equal(expected.shape, actual.shape);
-        var d = (actual.detach().to(ScalarType.Float64) - expected.to(ScalarType.Float64)).abs().max().item<double>();
-        Assert.True(d <= tolerance, $"{what}: max |actual − expected| = {d:g4} > {tolerance:g2}");
     }
 }

@@ -14,7 +14,7 @@ public sealed class DetectRunTests
     private static DetectOptions Options(string outDir, string labels, PeftKind peft = PeftKind.VptDeep, int epochs = 2) => new()
     {
         Model = DetectTestData.TinyModel,
-        Vocab = Shared.ClipVocabulary,
+        Vocab = Fixtures.TinyVocabulary,
         Data = DetectTestData.FashionMnist,
         Format = "idx",
         Labels = labels,
@@ -80,7 +80,7 @@ public sealed class DetectRunTests
         var scoreLabels = DetectTestData.WriteLabelFile(dir, 40, first: 1000);
         var scored = DeftDetector.Score(new ScoreOptions
         {
-            RunDirectory = run, Data = DetectTestData.FashionMnist, Format = "idx", Labels = scoreLabels, Vocab = Shared.ClipVocabulary, Workers = 1,
+            RunDirectory = run, Data = DetectTestData.FashionMnist, Format = "idx", Labels = scoreLabels, Vocab = Fixtures.TinyVocabulary, Workers = 1,
         });
         Assert.Equal(40, scored.Samples.Count);
         Assert.Equal(1000, scored.Samples[0].Index);
@@ -99,7 +99,7 @@ public sealed class DetectRunTests
         var killed = Options(Path.Combine(dir, "killed"), labels);
         using (var cts = new CancellationTokenSource())
         {
-            var progress = new SyncProgress(p => { if (p.Epoch == 2 && p.Step == 1) cts.Cancel(); });
+            var progress = new TestProgress<DetectProgress>(p => { if (p.Epoch == 2 && p.Step == 1) cts.Cancel(); });
             Assert.ThrowsAny<OperationCanceledException>(() => DeftDetector.Detect(killed, progress, null, cts.Token));
         }
         Assert.True(File.Exists(Path.Combine(dir, "killed", TrainingCheckpoint.FileName)));
@@ -201,11 +201,6 @@ public sealed class DetectRunTests
         Assert.Contains("already holds a run", ex.Message);
         DeftDetector.Detect(Options(Path.Combine(dir, "r6"), labels, epochs: 1) with { Force = true });
     }
-
-    private sealed class SyncProgress(Action<DetectProgress> report) : IProgress<DetectProgress>
-    {
-        public void Report(DetectProgress value) => report(value);
-    }
 }
 
 public sealed class DetectPipelineTests
@@ -254,7 +249,7 @@ public sealed class DetectStepBenchmarkTests
     {
         var r = DetectStepBenchmark.Run(new DetectStepBenchmarkOptions
         {
-            Model = "random:tiny", Vocab = Shared.ClipVocabulary, Peft = new PeftOptions(peft, VptLength: 2), Batch = 4, Steps = 2, ContextLength = 4,
+            Model = "random:tiny", Peft = new PeftOptions(peft, VptLength: 2), Batch = 4, Steps = 2, ContextLength = 4,
         });
         Assert.Equal(2, r.StepSeconds.Count);
         Assert.True(r.SecondsPerStep > 0 && r.FastestStepSeconds <= r.SecondsPerStep);

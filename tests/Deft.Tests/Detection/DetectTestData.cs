@@ -12,7 +12,7 @@ namespace Deft.Tests.Detection;
 /// <summary>Small real inputs for detector tests: Fashion-MNIST samples and the tiny fixture CLIP (32 px).</summary>
 internal static class DetectTestData
 {
-    public static string TinyModel => Shared.Fixture("clip-tiny-openai.safetensors");
+    public static string TinyModel => Fixtures.TinyClip;
     public static string FashionMnist => KnownLocations.FashionMnist()
         ?? throw new InvalidOperationException("Fashion-MNIST not found; apt-get install dataset-fashion-mnist.");
 
@@ -47,21 +47,3 @@ internal static class DetectTestData
 
 }
 
-/// <summary>A scratch directory removed when the test ends.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir(string name)
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "deft-detect-tests", $"{name}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-    }
-}

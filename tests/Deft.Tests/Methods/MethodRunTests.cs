@@ -212,32 +212,12 @@ public sealed class MethodRunTests(MethodRuns runs) : IClassFixture<MethodRuns>
         var deft = runs.Directory(DetectionMethod.Deft);
         var cl = runs.Directory(DetectionMethod.ConfidentLearning);
         var outFile = Path.Combine(runs.Root, "table.md");
-        Assert.Equal(0, Cli(["compare", deft, cl, "--out", outFile]));
+        Assert.Equal(0, CliHarness.Run(["compare", deft, cl, "--out", outFile]));
         var lines = File.ReadAllLines(outFile);
         Assert.Equal(4, lines.Length);
         Assert.Contains("| confident-learning | confident-learning |", lines[3]);
         var fewer = CopyRun(cl, "cl-fewer", s => s["samples"] = 1);
-        Assert.Throws<DeftException>(() => Cli(["compare", deft, fewer]));
-    }
-
-    private static int Cli(string[] args)
-    {
-        var app = new Spectre.Console.Cli.CommandApp();
-        app.Configure(c =>
-        {
-            c.PropagateExceptions();
-            Deft.Cli.CommandRegistry.Register(c, typeof(Deft.Cli.CliCommandAttribute).Assembly);
-        });
-        var stdout = Console.Out;
-        try
-        {
-            Console.SetOut(TextWriter.Null);
-            return app.Run(args);
-        }
-        finally
-        {
-            Console.SetOut(stdout);
-        }
+        Assert.Throws<DeftException>(() => CliHarness.Run(["compare", deft, fewer]));
     }
 
     private string CopyRun(string from, string name, Action<JsonObject>? edit = null)

@@ -46,7 +46,7 @@ public sealed class PeftModuleTests
             Assert.True(p.abs().max().item<float>() > 0.9 * bound); // uniform over the whole range
         }
         // The fixture's initial prompts come from the same distribution.
-        var t = Deft.Clip.Safetensors.Load(Shared.Fixture("deft-step.safetensors"));
+        var t = Deft.Clip.Safetensors.Load(Fixtures.Path("deft-step.safetensors"));
         Assert.True(t["init.vpt.0"].abs().max().item<float>() <= bound);
         foreach (var v in t.Values) v.Dispose();
     }

@@ -23,7 +23,7 @@ public class EndToEndTests
             Data = DetectTestData.FashionMnist,
             Format = "idx",
             Labels = labels,
-            Vocab = Shared.ClipVocabulary,
+            Vocab = Fixtures.TinyVocabulary,
             OutputDirectory = "ignored",
             Peft = new PeftOptions(PeftKind.None),
             Epochs = 2,

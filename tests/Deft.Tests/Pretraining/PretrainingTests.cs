@@ -46,7 +46,7 @@ public class PretrainingTests(ITestOutputHelper output)
     [Fact]
     public void Contrastive_loss_matches_a_hand_computed_symmetric_cross_entropy_on_the_fixture()
     {
-        using var bundle = ClipBundle.Load(Shared.Fixture("clip-tiny-openai.safetensors"), Shared.ClipVocabulary);
+        using var bundle = ClipBundle.Load(Fixtures.TinyClip, Fixtures.TinyVocabulary);
         using var reference = new TinyReference();
         using var tokens = reference.TokenIds.narrow(0, 0, 4);
         using var loss = ClipPretrainer.ContrastiveLoss(bundle.Model, reference.Images, tokens);

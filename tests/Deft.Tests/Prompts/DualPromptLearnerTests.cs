@@ -25,8 +25,8 @@ public sealed class DualPromptLearnerTests
     [Fact]
     public void PrefixSuffixAndTokenIdsMatchTheOfficialPromptLearner()
     {
-        var t = Deft.Clip.Safetensors.Load(Shared.Fixture("deft-step.safetensors"), out var meta);
-        var clip = Deft.Clip.Safetensors.Load(Shared.Fixture("clip-tiny-openai.safetensors"));
+        var t = Deft.Clip.Safetensors.Load(Fixtures.Path("deft-step.safetensors"), out var meta);
+        var clip = Deft.Clip.Safetensors.Load(Fixtures.TinyClip);
         using var scope = NewDisposeScope();
         Assert.Equal("4", meta["n_ctx"]);
         var embedding = clip["token_embedding.weight"];

@@ -34,11 +34,11 @@ public sealed class SharedPrefixTextEncoderTests
         var refNeg = clip.EncodeTextEmbeddings(prompts.Assemble(prompts.NegativeContext), prompts.EotIndex);
         (refPos * weights[0] + (refNeg * weights[1]).square()).sum().backward();
 
-        DeftStepParityTests.TensorClose(refPos, pos, 1e-5, "positive features");
-        DeftStepParityTests.TensorClose(refNeg, neg, 1e-5, "negative features");
+        TensorAssert.Close(refPos, pos, 1e-5, "positive features");
+        TensorAssert.Close(refNeg, neg, 1e-5, "negative features");
         var scale = Math.Max(1.0, prompts.PositiveContext.grad!.abs().max().item<float>());
-        DeftStepParityTests.TensorClose(prompts.PositiveContext.grad!, gradPos, 1e-5 * scale, "positive context gradient");
-        DeftStepParityTests.TensorClose(prompts.NegativeContext.grad!, gradNeg, 1e-5 * Math.Max(1.0, prompts.NegativeContext.grad!.abs().max().item<float>()), "negative context gradient");
+        TensorAssert.Close(prompts.PositiveContext.grad!, gradPos, 1e-5 * scale, "positive context gradient");
+        TensorAssert.Close(prompts.NegativeContext.grad!, gradNeg, 1e-5 * Math.Max(1.0, prompts.NegativeContext.grad!.abs().max().item<float>()), "negative context gradient");
         Assert.True(gradPos.abs().max().item<float>() > 0);
     }
 

@@ -36,14 +36,7 @@ public sealed class ReproduceCommandLineTests
     private static (string Name, CommandSettings Settings) Parse(IReadOnlyList<string> args)
     {
         // A fresh app per parse: an app's interceptor serves its first run only.
-        var app = new CommandApp();
-        app.Configure(c =>
-        {
-            c.PropagateExceptions();
-            c.Settings.StrictParsing = true;
-            c.SetInterceptor(new Capture());
-            CommandRegistry.Register(c, typeof(CliCommandAttribute).Assembly);
-        });
+        var app = CliHarness.App(c => c.SetInterceptor(new Capture()));
         try
         {
             app.Run(args.ToArray());

@@ -38,23 +38,14 @@ public sealed class ReproduceRunTests : IDisposable
         return Path.Combine(_dir.Path, "cifar");
     }
 
-    private static int Reproduce(params string[] args)
-    {
-        var app = new CommandApp();
-        app.Configure(c =>
-        {
-            c.PropagateExceptions();
-            CommandRegistry.Register(c, typeof(CliCommandAttribute).Assembly);
-        });
-        return app.Run(["reproduce", .. args]);
-    }
+    private static int Reproduce(params string[] args) => CliHarness.Run(["reproduce", .. args], quiet: false);
 
     [Fact]
     public void Smoke_run_writes_every_step_folder_and_a_result_that_matches_them_then_resumes_by_skipping()
     {
         var root = WriteCifar100(perClass: 2);
         var output = Path.Combine(_dir.Path, "runs");
-        string[] args = [Recipe, "--root", root, "--model", Shared.Fixture("clip-tiny-openai.safetensors"), "--out", output, "--seed", "3", "--epochs", "1"];
+        string[] args = [Recipe, "--root", root, "--model", Fixtures.TinyClip, "--out", output, "--seed", "3", "--epochs", "1"];
 
         Assert.Equal(0, Reproduce(args));
 
@@ -141,7 +132,7 @@ public sealed class ReproduceRunTests : IDisposable
         for (var c = 0; c < 50; c++) _dir.Write($"wv/imagenet/val/{c}/ILSVRC2012_val_{c:D8}.JPEG", Picture(c, 6));
         var output = Path.Combine(_dir.Path, "runs");
 
-        Assert.Equal(0, Reproduce("webvision", "--root", Path.Combine(_dir.Path, "wv"), "--model", Shared.Fixture("clip-tiny-openai.safetensors"),
+        Assert.Equal(0, Reproduce("webvision", "--root", Path.Combine(_dir.Path, "wv"), "--model", Fixtures.TinyClip,
             "--out", output, "--epochs", "1"));
 
         var run = Path.Combine(output, "webvision");

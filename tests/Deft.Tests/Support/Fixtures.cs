@@ -20,6 +20,14 @@ internal static class Fixtures
     /// <summary>The tiny random CLIP (OpenAI layout, safetensors) that most model tests use.</summary>
     public static string TinyClip => Path("clip-tiny-openai.safetensors");
 
-    /// <summary>The reduced BPE vocabulary the tiny CLIP was made with (the first merges of CLIP's own file).</summary>
-    public static string TinyVocabulary => Path("bpe-tiny.txt.gz");
+    /// <summary>
+    /// The reduced vocabulary the tiny CLIP was made with (CLIP's first merges), as the Hugging Face tokenizer files
+    /// of its HF copy; what <c>--vocab</c> takes for the OpenAI-layout copies.
+    /// </summary>
+    public static string TinyVocabulary => Path("clip-tiny-hf");
+
+    public static Deft.Clip.Tokenization.ClipTokenizer TinyTokenizer() => Deft.Clip.Tokenization.ClipTokenizer.FromHuggingFace(TinyVocabulary);
+
+    /// <summary>CLIP's full bpe_simple_vocab_16e6.txt.gz as a file: the copy the library embeds, placed beside the tests.</summary>
+    public static string OpenAiVocabularyFile => Path("bpe_simple_vocab_16e6.txt.gz");
 }

@@ -11,11 +11,11 @@ internal sealed record TokenizerCase(string Text, int[] Ids, long[]? Tokenized77
 
 internal static class TokenizerFixtures
 {
-    private static readonly Lazy<ClipTokenizer> OpenAi = new(() => ClipTokenizer.FromBpeFile(Shared.ClipVocabulary));
+    private static readonly Lazy<ClipTokenizer> OpenAi = new(() => ClipTokenizer.FromBpeFile(Fixtures.OpenAiVocabularyFile));
     private static readonly Lazy<ClipTokenizer> HuggingFace = new(() => ClipTokenizer.FromHuggingFace(HuggingFaceDirectory));
     private static readonly Lazy<(int VocabSize, int Sot, int Eot, TokenizerCase[] Cases)> Reference = new(ReadCases);
 
-    public static string HuggingFaceDirectory => Shared.Fixture("clip-tiny-hf");
+    public static string HuggingFaceDirectory => Fixtures.Path("clip-tiny-hf");
 
     /// <summary>Loaded from bpe_simple_vocab_16e6.txt.gz.</summary>
     public static ClipTokenizer FromGz => OpenAi.Value;
@@ -36,7 +36,7 @@ internal static class TokenizerFixtures
 
     private static (int, int, int, TokenizerCase[]) ReadCases()
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Shared.Fixture("tokenizer_cases.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Fixtures.Path("tokenizer_cases.json")));
         var root = doc.RootElement;
         static long[]? Longs(JsonElement e, string name) =>
             e.TryGetProperty(name, out var v) ? v.EnumerateArray().Select(x => x.GetInt64()).ToArray() : null;

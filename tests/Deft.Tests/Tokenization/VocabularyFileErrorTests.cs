@@ -24,7 +24,7 @@ public sealed class VocabularyFileErrorTests : IDisposable
     private string ClipMergesWithLine(int lineNumber, string replacement)
     {
         string[] lines;
-        using (var gz = new GZipStream(File.OpenRead(Shared.ClipVocabulary), CompressionMode.Decompress))
+        using (var gz = new GZipStream(File.OpenRead(Fixtures.OpenAiVocabularyFile), CompressionMode.Decompress))
         using (var reader = new StreamReader(gz))
             lines = Enumerable.Range(0, 48895).Select(_ => reader.ReadLine()!).ToArray();
         lines[lineNumber - 1] = replacement;

@@ -7,7 +7,7 @@ namespace Deft.Tests.Transforms;
 public sealed class ClipEvalParityTests(ITestOutputHelper output)
 {
     private static readonly Lazy<Dictionary<string, (long[] Shape, float[] Data)>> Expected =
-        new(() => SafetensorsFile.ReadFloat32(Shared.Fixture("preprocess/expected.safetensors")));
+        new(() => SafetensorsFile.ReadFloat32(Fixtures.Path("preprocess/expected.safetensors")));
 
     public static TheoryData<string> FixtureNames() =>
         ["img0.png", "img0.jpg", "img1.png", "img1.jpg", "img2.png", "img2.jpg", "img3.png", "img3.jpg", "gray28.png"];
@@ -18,7 +18,7 @@ public sealed class ClipEvalParityTests(ITestOutputHelper output)
     {
         var (shape, expected) = Expected.Value[name];
         Assert.Equal([3L, 224, 224], shape);
-        var image = TestImages.Decode(Shared.Fixture(Path.Combine("preprocess", name)));
+        var image = TestImages.Decode(Fixtures.Path(Path.Combine("preprocess", name)));
 
         var actual = ImagePipeline.Eval(224).Apply(image);
 

@@ -27,9 +27,23 @@ internal static class BpeVocabularyFiles
     /// <c>simple_tokenizer.py</c> builds it: the 256 byte characters, the same with <c>&lt;/w&gt;</c>, one token per
     /// merge, then the two special tokens.
     /// </summary>
-    public static BpeVocabulary ReadOpenAiMerges(string path)
+    public static BpeVocabulary ReadOpenAiMerges(string path) => ParseOpenAiMerges(ReadText(path), path);
+
+    /// <summary>Resource name of the vocabulary embedded in the library.</summary>
+    public const string EmbeddedOpenAiMerges = "bpe_simple_vocab_16e6.txt.gz";
+
+    /// <summary>CLIP's own <c>bpe_simple_vocab_16e6.txt.gz</c>, embedded in the library.</summary>
+    public static BpeVocabulary ReadEmbeddedOpenAiMerges()
     {
-        var lines = ReadText(path).Split('\n');
+        var name = $"built-in {EmbeddedOpenAiMerges}";
+        using var stream = typeof(BpeVocabularyFiles).Assembly.GetManifestResourceStream("Deft." + EmbeddedOpenAiMerges)
+            ?? throw new DeftException($"The {name} is missing from the Deft assembly (a broken build).");
+        return ParseOpenAiMerges(ReadText(stream, name), name);
+    }
+
+    private static BpeVocabulary ParseOpenAiMerges(string text, string path)
+    {
+        var lines = text.Split('\n');
         if (!lines[0].Contains("#version", StringComparison.Ordinal))
             throw new DeftException($"{path}: line 1 is not a BPE merges header (expected '...#version: 0.2', found '{Clip(lines[0])}'). " +
                                     "Pass CLIP's bpe_simple_vocab_16e6.txt.gz.");
@@ -151,9 +165,15 @@ internal static class BpeVocabularyFiles
     private static string ReadText(string path)
     {
         if (!File.Exists(path)) throw new DeftException($"{path}: not found.");
+        using var file = File.OpenRead(path);
+        return ReadText(file, path);
+    }
+
+    /// <summary>A seekable stream as strict UTF-8 text, gunzipped when it starts with gzip's magic number.</summary>
+    private static string ReadText(Stream file, string path)
+    {
         try
         {
-            using var file = File.OpenRead(path);
             Span<byte> magic = stackalloc byte[2];
             var isGzip = file.Read(magic) == 2 && magic[0] == 0x1F && magic[1] == 0x8B;
             file.Position = 0;

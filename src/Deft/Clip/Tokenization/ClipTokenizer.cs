@@ -87,6 +87,17 @@ public sealed class ClipTokenizer
     /// <summary>Loads OpenAI's <c>bpe_simple_vocab_16e6.txt.gz</c>, using its first 48894 merges as CLIP does.</summary>
     public static ClipTokenizer FromBpeFile(string path) => new(BpeVocabularyFiles.ReadOpenAiMerges(path), path);
 
+    /// <summary>
+    /// CLIP's own tokenizer (the <c>bpe_simple_vocab_16e6.txt.gz</c> embedded in the library, 49,408 tokens), read
+    /// once per process; one instance serves every caller (its vocabulary is fixed and its word cache concurrent).
+    /// </summary>
+    public static ClipTokenizer OpenAi() => _openAi.Value;
+
+    /// <summary>How <see cref="OpenAi"/>'s vocabulary is named in messages and run metadata.</summary>
+    public const string OpenAiSource = "built-in " + BpeVocabularyFiles.EmbeddedOpenAiMerges;
+
+    private static readonly Lazy<ClipTokenizer> _openAi = new(() => new ClipTokenizer(BpeVocabularyFiles.ReadEmbeddedOpenAiMerges(), OpenAiSource));
+
     /// <summary>Loads a Hugging Face tokenizer folder (<c>vocab.json</c> + <c>merges.txt</c>), e.g. a CLIPModel checkpoint.</summary>
     public static ClipTokenizer FromHuggingFace(string directory) =>
         new(BpeVocabularyFiles.ReadHuggingFace(directory), Path.Combine(directory, BpeVocabularyFiles.VocabFileName));
