@@ -99,7 +99,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         public string[]? Templates { get; init; }
 
         [CommandOption("--vocab <PATH>")]
-        [Description("CLIP vocabulary for --head-init text (bpe_simple_vocab_16e6.txt.gz or a Hugging Face directory). Default: the model's own, else the installed one.")]
+        [Description("CLIP vocabulary for --head-init text (bpe_simple_vocab_16e6.txt.gz or a Hugging Face directory). Default: the model's own, else $DEFT_CLIP_VOCAB, else CLIP's built-in one.")]
         public string? Vocab { get; init; }
 
         [CommandOption("--peft <KINDS>")]

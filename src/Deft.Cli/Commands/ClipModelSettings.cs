@@ -12,7 +12,7 @@ internal abstract class ClipModelSettings : CommandSettings
     public string? Model { get; init; }
 
     [CommandOption("--vocab <FILE>")]
-    [Description("CLIP's bpe_simple_vocab_16e6.txt.gz (or a vocab.json + merges.txt directory) for models that carry no tokenizer.")]
+    [Description("Vocabulary for models that carry no tokenizer: a bpe_simple_vocab_16e6.txt.gz-style file or a vocab.json + merges.txt directory. Default: $DEFT_CLIP_VOCAB, else CLIP's own vocabulary, built into Deft.")]
     public string? Vocab { get; init; }
 
     [CommandOption("--dtype <DTYPE>")]

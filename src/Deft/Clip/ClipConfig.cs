@@ -52,7 +52,7 @@ public sealed partial record ClipConfig(
     public static ClipConfig ViTB32 { get; } = new(512, new(224, 32, 768, 12, 12), new(77, 49408, 512, 12, 8));
     public static ClipConfig ViTB16 { get; } = new(512, new(224, 16, 768, 12, 12), new(77, 49408, 512, 12, 8));
     public static ClipConfig ViTL14 { get; } = new(768, new(224, 14, 1024, 24, 16), new(77, 49408, 768, 12, 12));
-    /// <summary>The shared test fixture's shape (clip-tiny-*): 32 px, patch 8, width 128, 2 layers, 2 heads; embed 64.</summary>
+    /// <summary>A tiny CLIP for tests and smoke runs: 32 px, patch 8, width 128, 2 layers, 2 heads; embed 64; CLIP's full vocabulary.</summary>
     public static ClipConfig Tiny { get; } = new(64, new(32, 8, 128, 2, 2), new(77, 49408, 128, 2, 2));
 
     /// <summary>Preset names accepted by <see cref="FromPreset"/> (and by <c>random:&lt;preset&gt;</c> model specs).</summary>
