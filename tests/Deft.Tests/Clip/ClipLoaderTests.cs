@@ -86,7 +86,7 @@ public sealed class ClipLoaderTests : IDisposable
         var path = SaveModified("int.safetensors", w =>
         {
             w["ln_final.weight"].Dispose();
-            w["ln_final.weight"] = torch.ones(128, ScalarType.Int64);
+            w["ln_final.weight"] = torch.ones(64, ScalarType.Int64);
         });
         var ex = Assert.Throws<DeftException>(() => ClipLoader.Load(path));
         Assert.Contains("'ln_final.weight' has dtype Int64", ex.Message);
@@ -119,7 +119,7 @@ public sealed class ClipLoaderTests : IDisposable
         Directory.CreateDirectory(modelDir);
         File.Copy(Fixtures.TinyClip, Path.Combine(modelDir, "open_clip_model.safetensors"));
         File.WriteAllText(Path.Combine(modelDir, "open_clip_config.json"),
-            """{"model_cfg": {"embed_dim": 64, "vision_cfg": {"image_size": 32, "layers": 2, "width": 128, "patch_size": 8}, "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 2}}}""");
+            """{"model_cfg": {"embed_dim": 64, "vision_cfg": {"image_size": 32, "layers": 2, "width": 128, "patch_size": 8}, "text_cfg": {"context_length": 77, "vocab_size": 1514, "width": 64, "heads": 1, "layers": 2}}}""");
         using var reference = new TinyReference();
         using var noGrad = torch.no_grad();
 
@@ -139,7 +139,7 @@ public sealed class ClipLoaderTests : IDisposable
     [Fact]
     public void Config_is_inferred_from_state_dict_shapes()
     {
-        foreach (var config in new[] { ClipConfig.ViTB32, ClipConfig.Tiny })
+        foreach (var config in new[] { ClipConfig.ViTB32, ClipConfig.Tiny, Fixtures.TinyClipConfig })
         {
             using var model = new ClipModel(config, torch.CPU);
             var shapes = model.NamedClipParameters().ToDictionary(p => p.Name, p => p.Parameter.shape);

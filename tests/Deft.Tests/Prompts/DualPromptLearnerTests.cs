@@ -7,7 +7,7 @@ namespace Deft.Tests.Prompts;
 
 public sealed class DualPromptLearnerTests
 {
-    /// <summary>The BPE ids the fixture's prompts use (checked against its token ids), standing in for the CLIP tokenizer.</summary>
+    /// <summary>CLIP's BPE ids for the words below, standing in for the tokenizer where only the arrangement matters.</summary>
     internal sealed class FixtureTokenizer : IPromptTokenizer
     {
         private static readonly Dictionary<string, int[]> Words = new()
@@ -30,15 +30,16 @@ public sealed class DualPromptLearnerTests
         using var scope = NewDisposeScope();
         Assert.Equal("4", meta["n_ctx"]);
         var embedding = clip["token_embedding.weight"];
-        using var learner = new DualPromptLearner(Classes, new PromptOptions(ContextLength: 4), new FixtureTokenizer(),
+        // The tiny CLIP's own tokenizer: the fixture's ids come from the Python tokenizer on the same vocabulary.
+        using var learner = new DualPromptLearner(Classes, new PromptOptions(ContextLength: 4), new ClipPromptTokenizer(Fixtures.TinyTokenizer()),
             ids => embedding.index_select(0, ids.flatten()).reshape(ids.shape[0], ids.shape[1], -1), 77);
 
         Assert.True(learner.TokenIds.eq(t["pos_token_ids"]).all().item<bool>());
         Assert.True(learner.EotIndex.eq(t["neg_token_ids"].argmax(1)).all().item<bool>());
         Assert.True(learner.Prefix.allclose(t["prefix"]));
         Assert.True(learner.Suffix.allclose(t["suffix"]));
-        Assert.Equal(9, learner.MaxLength); // "aquarium fish" has two tokens: SOS + 4 + 2 + "." + EOS
-        Assert.Equal([4L, 128L], learner.PositiveContext.shape);
+        Assert.Equal(13, learner.MaxLength); // "aquarium fish" has six tiny-vocabulary tokens: SOS + 4 + 6 + "." + EOS
+        Assert.Equal([4L, 64L], learner.PositiveContext.shape);
         Assert.InRange(learner.PositiveContext.std().item<float>(), 0.015, 0.025);
 
         learner.LoadContexts(t["init.pos_ctx"], t["init.neg_ctx"]);
@@ -46,7 +47,7 @@ public sealed class DualPromptLearnerTests
         var expected = cat([t["prefix"], t["init.pos_ctx"].unsqueeze(0).expand(5, -1, -1), t["suffix"]], 1);
         Assert.True(full.allclose(expected));
         Assert.True(learner.Assemble(learner.NegativeContext).allclose(
-            cat([t["prefix"], t["init.neg_ctx"].unsqueeze(0).expand(5, -1, -1), t["suffix"]], 1).narrow(1, 0, 9)));
+            cat([t["prefix"], t["init.neg_ctx"].unsqueeze(0).expand(5, -1, -1), t["suffix"]], 1).narrow(1, 0, 13)));
         foreach (var v in t.Values.Concat(clip.Values)) v.Dispose();
     }
 

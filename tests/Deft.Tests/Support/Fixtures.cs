@@ -20,6 +20,9 @@ internal static class Fixtures
     /// <summary>The tiny random CLIP (OpenAI layout, safetensors) that most model tests use.</summary>
     public static string TinyClip => Path("clip-tiny-openai.safetensors");
 
+    /// <summary>The tiny CLIP's shape: vision 32 px, patch 8, width 128, 2 layers, 2 heads; text width 64, 2 layers, 1 head, 1514 tokens; embed 64.</summary>
+    public static Deft.Clip.ClipConfig TinyClipConfig { get; } = new(64, new(32, 8, 128, 2, 2), new(77, 1514, 64, 2, 1));
+
     /// <summary>
     /// The reduced vocabulary the tiny CLIP was made with (CLIP's first merges), as the Hugging Face tokenizer files
     /// of its HF copy; what <c>--vocab</c> takes for the OpenAI-layout copies.

@@ -3,28 +3,30 @@ using static TorchSharp.torch;
 
 namespace Deft.Tests.Tokenization;
 
-/// <summary>Every reference case of tokenizer_cases.json, from both vocabulary formats.</summary>
+/// <summary>Every reference case, from every vocabulary source (see <see cref="TokenizerFixtures.Sources"/>).</summary>
 public class ClipTokenizerReferenceTests
 {
     public static TheoryData<string, int> CaseIndices()
     {
         var data = new TheoryData<string, int>();
-        foreach (var source in new[] { "gz", "hf" })
-            for (var i = 0; i < TokenizerFixtures.Expected.Cases.Length; i++) data.Add(source, i);
+        foreach (var source in TokenizerFixtures.Sources)
+            for (var i = 0; i < TokenizerFixtures.ExpectedFor(source).Cases.Length; i++) data.Add(source, i);
         return data;
     }
 
     [Theory]
     [InlineData("gz")]
-    [InlineData("hf")]
+    [InlineData("builtin")]
+    [InlineData("hf-saved")]
+    [InlineData("hf-tiny")]
     public void Vocabulary_matches_clip(string source)
     {
         var tokenizer = TokenizerFixtures.Get(source);
-        var (vocabSize, sot, eot, _) = TokenizerFixtures.Expected;
-        Assert.Equal(vocabSize, tokenizer.VocabSize);
-        Assert.Equal(sot, tokenizer.SotToken);
-        Assert.Equal(eot, tokenizer.EotToken);
-        Assert.Equal(48894, tokenizer.MergeCount);
+        var expected = TokenizerFixtures.ExpectedFor(source);
+        Assert.Equal(expected.VocabSize, tokenizer.VocabSize);
+        Assert.Equal(expected.Sot, tokenizer.SotToken);
+        Assert.Equal(expected.Eot, tokenizer.EotToken);
+        Assert.Equal(expected.MergeCount, tokenizer.MergeCount);
     }
 
     [Theory]
@@ -32,7 +34,7 @@ public class ClipTokenizerReferenceTests
     public void Encode_and_tokenize_match_the_reference(string source, int index)
     {
         var tokenizer = TokenizerFixtures.Get(source);
-        var reference = TokenizerFixtures.Expected.Cases[index];
+        var reference = TokenizerFixtures.ExpectedFor(source).Cases[index];
 
         Assert.Equal(reference.Ids, tokenizer.Encode(reference.Text));
         if (reference.Tokenized77 is { } padded)
@@ -59,16 +61,27 @@ public class ClipTokenizerReferenceTests
     [Fact]
     public void Saving_the_gz_vocabulary_in_hugging_face_form_reproduces_the_hugging_face_files()
     {
+        // The tiny CLIP's HF files were written by the Python generator from CLIP's first 1000 merges: the saved full
+        // vocabulary must agree with them on every merge and every token they share (all but the two specials).
         var dir = Directory.CreateTempSubdirectory("deft-tok-").FullName;
         try
         {
             TokenizerFixtures.FromGz.SaveHuggingFace(dir);
-            var expectedMerges = File.ReadAllLines(Path.Combine(TokenizerFixtures.HuggingFaceDirectory, "merges.txt"));
-            Assert.Equal(expectedMerges, File.ReadAllLines(Path.Combine(dir, "merges.txt")));
+            var tinyMerges = File.ReadAllLines(Path.Combine(TokenizerFixtures.TinyHuggingFaceDirectory, "merges.txt"));
+            var savedMerges = File.ReadAllLines(Path.Combine(dir, "merges.txt"));
+            Assert.Equal(1 + 48894, savedMerges.Length);
+            Assert.Equal(tinyMerges, savedMerges.Take(tinyMerges.Length));
 
             static Dictionary<string, int> Vocab(string path) =>
                 System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(path))!;
-            Assert.Equal(Vocab(Path.Combine(TokenizerFixtures.HuggingFaceDirectory, "vocab.json")), Vocab(Path.Combine(dir, "vocab.json")));
+            var tiny = Vocab(Path.Combine(TokenizerFixtures.TinyHuggingFaceDirectory, "vocab.json"));
+            var saved = Vocab(Path.Combine(dir, "vocab.json"));
+            Assert.Equal(49408, saved.Count);
+            var shared = tiny.Where(kv => !kv.Key.StartsWith("<|", StringComparison.Ordinal)).ToArray();
+            Assert.Equal(1512, shared.Length);
+            foreach (var (token, id) in shared) Assert.Equal(id, saved[token]);
+            Assert.Equal(49406, saved["<|startoftext|>"]);
+            Assert.Equal(49407, saved["<|endoftext|>"]);
         }
         finally { Directory.Delete(dir, recursive: true); }
     }

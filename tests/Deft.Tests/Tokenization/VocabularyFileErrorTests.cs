@@ -63,6 +63,11 @@ public sealed class VocabularyFileErrorTests : IDisposable
         var short_ = WriteGz("short.gz", "\"bpe_simple_vocab_16e6.txt#version: 0.2\ni n\nt h\na n\n");
         var error = FailsNaming(() => ClipTokenizer.FromBpeFile(short_), short_, "48894");
         Assert.Contains("has 4 merge lines", error.Message); // three merges and the empty line after the last '\n'
+
+        // CLIP's first 1000 merges (the tiny fixture's vocabulary as a gz file): a truncated file is refused, not
+        // read as a smaller vocabulary; the tiny CLIP is given its Hugging Face files instead.
+        var tiny = Fixtures.Path("bpe-tiny.txt.gz");
+        Assert.Contains("has 1001 merge lines", FailsNaming(() => ClipTokenizer.FromBpeFile(tiny), tiny, "48894").Message);
     }
 
     [Fact]

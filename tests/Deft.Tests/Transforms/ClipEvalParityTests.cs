@@ -3,11 +3,30 @@ using Xunit.Abstractions;
 
 namespace Deft.Tests.Transforms;
 
-/// <summary>The evaluation transform against PIL 9.4 + torchvision outputs (shared/fixtures/preprocess).</summary>
+/// <summary>
+/// The evaluation transform against PIL 9.4 (tests/fixtures/preprocess): the fixture holds PIL's 8-bit resize + crop
+/// ([3, 224, 224] uint8), normalised here with the mean/std of its metadata as torchvision's ToTensor + Normalize do.
+/// </summary>
 public sealed class ClipEvalParityTests(ITestOutputHelper output)
 {
-    private static readonly Lazy<Dictionary<string, (long[] Shape, float[] Data)>> Expected =
-        new(() => SafetensorsFile.ReadFloat32(Fixtures.Path("preprocess/expected.safetensors")));
+    private static readonly Lazy<Dictionary<string, (long[] Shape, float[] Data)>> Expected = new(ReadExpected);
+
+    private static Dictionary<string, (long[] Shape, float[] Data)> ReadExpected()
+    {
+        var tensors = Deft.Clip.Safetensors.Load(Fixtures.Path("preprocess/expected.safetensors"), out var meta);
+        var mean = System.Text.Json.JsonSerializer.Deserialize<float[]>(meta["mean"])!;
+        var std = System.Text.Json.JsonSerializer.Deserialize<float[]>(meta["std"])!;
+        var result = new Dictionary<string, (long[], float[])>();
+        foreach (var (name, t) in tensors)
+        {
+            Assert.Equal(TorchSharp.torch.ScalarType.Byte, t.dtype);
+            var bytes = t.data<byte>().ToArray();
+            var plane = bytes.Length / 3;
+            result[name] = (t.shape, bytes.Select((b, i) => (b / 255f - mean[i / plane]) / std[i / plane]).ToArray());
+            t.Dispose();
+        }
+        return result;
+    }
 
     public static TheoryData<string> FixtureNames() =>
         ["img0.png", "img0.jpg", "img1.png", "img1.jpg", "img2.png", "img2.jpg", "img3.png", "img3.jpg", "gray28.png"];
