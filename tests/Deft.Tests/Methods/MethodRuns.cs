@@ -35,6 +35,7 @@ public sealed class MethodRuns : IDisposable
     public DetectOptions Options(DetectionMethod method, string name) => new()
     {
         Model = DetectTestData.TinyModel,
+        Vocab = Fixtures.TinyVocabulary,
         Data = DetectTestData.FashionMnist,
         Format = "idx",
         Labels = LabelFile,

@@ -45,7 +45,7 @@ public sealed class ReproduceRunTests : IDisposable
     {
         var root = WriteCifar100(perClass: 2);
         var output = Path.Combine(_dir.Path, "runs");
-        string[] args = [Recipe, "--root", root, "--model", Fixtures.TinyClip, "--out", output, "--seed", "3", "--epochs", "1"];
+        string[] args = [Recipe, "--root", root, "--model", Fixtures.Path("clip-tiny-hf"), "--out", output, "--seed", "3", "--epochs", "1"];
 
         Assert.Equal(0, Reproduce(args));
 
@@ -132,7 +132,7 @@ public sealed class ReproduceRunTests : IDisposable
         for (var c = 0; c < 50; c++) _dir.Write($"wv/imagenet/val/{c}/ILSVRC2012_val_{c:D8}.JPEG", Picture(c, 6));
         var output = Path.Combine(_dir.Path, "runs");
 
-        Assert.Equal(0, Reproduce("webvision", "--root", Path.Combine(_dir.Path, "wv"), "--model", Fixtures.TinyClip,
+        Assert.Equal(0, Reproduce("webvision", "--root", Path.Combine(_dir.Path, "wv"), "--model", Fixtures.Path("clip-tiny-hf"),
             "--out", output, "--epochs", "1"));
 
         var run = Path.Combine(output, "webvision");

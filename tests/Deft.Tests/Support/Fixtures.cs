@@ -32,5 +32,5 @@ internal static class Fixtures
     public static Deft.Clip.Tokenization.ClipTokenizer TinyTokenizer() => Deft.Clip.Tokenization.ClipTokenizer.FromHuggingFace(TinyVocabulary);
 
     /// <summary>CLIP's full bpe_simple_vocab_16e6.txt.gz as a file: the copy the library embeds, placed beside the tests.</summary>
-    public static string OpenAiVocabularyFile => Path("bpe_simple_vocab_16e6.txt.gz");
+    public static string OpenAiVocabularyFile => Path("clip-vocab/bpe_simple_vocab_16e6.txt.gz");
 }
