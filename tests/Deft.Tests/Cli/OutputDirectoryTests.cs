@@ -14,7 +14,8 @@ public sealed class OutputDirectoryTests
     /// <summary>A pid that belonged to a process which has exited (and been reaped).</summary>
     private static (int Pid, long StartTicks) DeadProcess()
     {
-        using var p = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!;
+        // Alive long enough to read its start time (an exited, reaped process has none).
+        using var p = Process.Start(new ProcessStartInfo("sleep", "0.2") { UseShellExecute = false })!;
         var started = p.StartTime.ToUniversalTime().Ticks;
         p.WaitForExit();
         return (p.Id, started);
