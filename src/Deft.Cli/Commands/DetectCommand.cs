@@ -168,13 +168,16 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
     {
         var options = settings.ToOptions();
         var warnings = new List<string>();
+        Action<string> warn = settings.Json ? w => JsonLine(new { @event = "warning", message = w }) : warnings.Add;
+        // Held until report.html is written too; the library call takes the same lock again.
+        using var outputLock = Deft.IO.OutputDirectory.Lock(options.OutputDirectory, warn);
         DetectionReport report;
         try
         {
             if (settings.Json)
             {
                 var progress = new SyncProgress<DetectProgress>(p => JsonLine(new { @event = "progress", p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, selected = p.SelectedFraction, p.Precision, p.Recall, lr = p.LearningRate }));
-                report = DeftDetector.Detect(options, progress, w => JsonLine(new { @event = "warning", message = w }), cancellationToken);
+                report = DeftDetector.Detect(options, progress, warn, cancellationToken);
             }
             else
             {
@@ -209,6 +212,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         }
 
         // The HTML report opens the data set again only for the thumbnails of the issues it shows.
+        TestHooks.PauseBefore("report");
         var reportPath = Reporting.DetectionHtmlReport.Write(options.OutputDirectory, report,
             DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile).Dataset);
         if (settings.Json)

@@ -52,6 +52,7 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
             ClassesFile = settings.Classes, Model = settings.Model, Vocab = settings.Vocab, BatchSize = settings.Batch, OutputDirectory = settings.Out,
         };
         var output = settings.Out ?? Path.Combine(settings.Run!, "score");
+        using var outputLock = Deft.IO.OutputDirectory.Lock(output);
         DetectionReport report;
         if (settings.Json)
         {

@@ -53,7 +53,7 @@ public static class Adapter
             warnings.Add($"No {(options.TrainsOnAll ? "" : "selected ")}training sample has class {string.Join(", ", missing.Take(10).Select(k => $"{k} '{classes[k]}'"))}" +
                 $"{(missing.Count > 10 ? $" (+{missing.Count - 10} more)" : "")}: the model never sees {(missing.Count == 1 ? "it" : "them")} labelled.");
 
-        var run = RunDirectory.Prepare(options, train, test, selectedCount);
+        using var run = RunDirectory.Prepare(options, train, test, selectedCount, notes.Add);
         var peft = options.Peft ?? new PeftOptions(PeftKind.Full);
         var build = BackboneLoader.Create(options.Model, options.Backbone, classes.Count, options.Resolution, peft, options.Seed,
             withTokenizer: options.HeadInit == HeadInit.Text, options.Vocabulary);

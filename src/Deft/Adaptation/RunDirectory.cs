@@ -13,15 +13,16 @@ namespace Deft.Adaptation;
 /// The output directory of one phase-2 run: <c>run.json</c> records what the run is (options and data identity) so
 /// that <c>--resume</c> continues only the same run and a different run refuses to overwrite it without
 /// <c>--force</c>; <c>checkpoint.safetensors</c> holds the state after the last finished epoch and is removed when
-/// the run completes.
+/// the run completes. The directory's lock (<see cref="OutputDirectory.Lock"/>) is held from
+/// <see cref="Prepare"/> until dispose.
 /// </summary>
-internal sealed class RunDirectory
+internal sealed class RunDirectory : IDisposable
 {
     public const string RunFile = "run.json";
     public const string CheckpointFile = "checkpoint.safetensors";
     public const string ResultFile = "result.json";
 
-    /// <summary>Every file a run writes; --force removes these (and nothing else).</summary>
+    /// <summary>Every file a run writes; --force removes these and leftover temporary files (and nothing else).</summary>
     private static readonly string[] RunFiles = [RunFile, CheckpointFile, ResultFile, AdaptedModel.WeightsFile, AdaptedModel.ConfigFile];
 
     internal static JsonSerializerOptions Json { get; } = new()
@@ -33,10 +34,12 @@ internal sealed class RunDirectory
     };
 
     private readonly JsonObject _identity;
+    private readonly IDisposable _lock;
 
-    private RunDirectory(string directory, string fingerprint, string? checkpoint, JsonObject identity)
+    private RunDirectory(string directory, string fingerprint, string? checkpoint, JsonObject identity, IDisposable held)
     {
         _identity = identity;
+        _lock = held;
         Directory = directory;
         Fingerprint = fingerprint;
         Checkpoint = checkpoint;
@@ -49,10 +52,27 @@ internal sealed class RunDirectory
     public string? Checkpoint { get; }
     public string CheckpointPath => Path.Combine(Directory, CheckpointFile);
 
-    public static RunDirectory Prepare(AdaptOptions options, IImageDataset train, IImageDataset? test, int selectedCount)
+    public void Dispose() => _lock.Dispose();
+
+    /// <param name="notice">Told when a stale lock of an interrupted run is taken over.</param>
+    public static RunDirectory Prepare(AdaptOptions options, IImageDataset train, IImageDataset? test, int selectedCount, Action<string>? notice = null)
     {
         var dir = Path.GetFullPath(options.OutputDirectory);
         if (File.Exists(dir)) throw new DeftException($"--out {dir} is a file; pass a directory.");
+        var held = OutputDirectory.Lock(dir, notice);
+        try
+        {
+            return Prepare(options, train, test, selectedCount, dir, held);
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+    }
+
+    private static RunDirectory Prepare(AdaptOptions options, IImageDataset train, IImageDataset? test, int selectedCount, string dir, IDisposable held)
+    {
         var identity = Identity(options, train, test, selectedCount);
         var identityText = identity.ToJsonString();
         var fingerprint = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(identityText)));
@@ -62,7 +82,7 @@ internal sealed class RunDirectory
 
         if (options.Force)
         {
-            foreach (var f in existing) File.Delete(Path.Combine(dir, f));
+            OutputDirectory.Remove(dir, RunFiles);
         }
         else if (options.Resume)
         {
@@ -83,7 +103,7 @@ internal sealed class RunDirectory
             throw new DeftException($"{dir} holds another run ({string.Join(", ", existing)}). Pass --resume to continue it, --force to overwrite it, or choose another --out.");
         }
 
-        return new RunDirectory(dir, fingerprint, resumeFrom, identity);
+        return new RunDirectory(dir, fingerprint, resumeFrom, identity, held);
     }
 
     /// <summary>Records the run in run.json; called once the model is built, so a run that fails to start leaves nothing behind.</summary>

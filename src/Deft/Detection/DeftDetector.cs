@@ -4,6 +4,7 @@ using System.Text.Json;
 using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Transforms;
+using Deft.IO;
 using Deft.Peft;
 using Deft.Prompts;
 using TorchSharp;
@@ -72,7 +73,7 @@ public static class DeftDetector
         var total = Stopwatch.StartNew();
         var timings = new Dictionary<string, double>();
         var checkpointPath = Path.Combine(options.OutputDirectory, TrainingCheckpoint.FileName);
-        PrepareOutputDirectory(options);
+        using var outputLock = PrepareOutputDirectory(options, warn);
 
         var clock = Stopwatch.StartNew();
         var (dataset, classes) = OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile);
@@ -120,7 +121,7 @@ public static class DeftDetector
         var cached = !options.Peft.AdaptsImageTower;
         string? cacheNote = null;
         using TrainingSource source = cached
-            ? CachedSource(options, bundle, dataset, labels, evalPipeline, ref cacheNote, cancellationToken)
+            ? CachedSource(options, bundle, dataset, labels, evalPipeline, ref cacheNote, cancellationToken, warn)
             : new ImageTrainingSource(dataset, labels, trainPipeline, evalPipeline, options.BatchSize, options.Seed, options.Workers);
         if (cached) timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;
 
@@ -130,7 +131,7 @@ public static class DeftDetector
             options.LearningRate, options.Momentum, options.WeightDecay);
         var trainer = new DeftTrainer(net, labels, options, source, sgd)
         {
-            Progress = progress,
+            Progress = TestHooks.Active ? new PausingProgress(progress) : progress,
             Warn = warn,
             EpochCompleted = state => TrainingCheckpoint.Save(checkpointPath, state, net.Trainables, sgd, fingerprint),
         };
@@ -139,6 +140,8 @@ public static class DeftDetector
             TrainingCheckpoint.Load(checkpointPath, trainer.State, net.Trainables, sgd, fingerprint, labels.Count);
             warn?.Invoke($"resuming from {checkpointPath} after epoch {trainer.State.CompletedEpochs} of {options.Epochs}.");
         }
+        // The checkpoint is the state now; outputs of an earlier (interrupted or finished) pass must not look current.
+        if (options.Resume) OutputDirectory.Remove(dir, FinalOutputs);
 
         config["threads"] = threads.Images;
         config["train_threads"] = threads.Training;
@@ -176,9 +179,21 @@ public static class DeftDetector
         var summary = DetectionSummaryBuilder.Summary(rows, classes, options.Selection.ToName(), trainer.State.Epochs, timings, config)
             with { LabelsFingerprint = labels.Fingerprint() };
         var report = new DetectionReport(classes.ToArray(), rows, summary);
+        TestHooks.PauseBefore("detector");
         DetectorFile.Save(Path.Combine(dir, DetectorFile.FileName), DetectorConfig.From(options, classes, normalization), net.Trainables);
+        TestHooks.PauseBefore("outputs");
         DetectionOutputs.Write(dir, report);
         return report;
+    }
+
+    /// <summary>Forwards training progress and honours <see cref="TestHooks"/>' <c>train:E:S</c> stages.</summary>
+    private sealed class PausingProgress(IProgress<DetectProgress>? inner) : IProgress<DetectProgress>
+    {
+        public void Report(DetectProgress value)
+        {
+            inner?.Report(value);
+            if (value.Phase == "train") TestHooks.PauseBefore(FormattableString.Invariant($"train:{value.Epoch}:{value.Step}"));
+        }
     }
 
     /// <summary>
@@ -188,6 +203,7 @@ public static class DeftDetector
     public static DetectionReport Score(ScoreOptions options, IProgress<DetectProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var total = Stopwatch.StartNew();
+        using var outputLock = OutputDirectory.Lock(options.OutputDirectory ?? Path.Combine(options.RunDirectory, "score"));
         var detectorPath = Path.Combine(options.RunDirectory, DetectorFile.FileName);
         if (!File.Exists(detectorPath))
             throw new DeftException($"{options.RunDirectory}: no {DetectorFile.FileName}; pass the output directory of a finished `deft detect` run.");
@@ -272,28 +288,51 @@ public static class DeftDetector
         return (ImagePipeline.ForTraining(augment, resolution, normalization), ImagePipeline.Eval(resolution, normalization));
     }
 
-    /// <summary>Refuses a directory holding another run unless --resume or --force; --force removes that run's files.</summary>
-    internal static void PrepareOutputDirectory(DetectOptions options)
+    /// <summary>
+    /// What <c>--force</c> removes besides <see cref="RunFiles"/>: the HTML report and <c>deft score</c>'s default
+    /// output folder (scores of the detector being replaced).
+    /// </summary>
+    private static readonly string[] ForceAlsoRemoves = [Reporting.DetectionHtmlReport.FileName, "score/"];
+
+    /// <summary>The outputs a finished run leaves; a resumed run removes them before it trains so none outlives the checkpoint it continues.</summary>
+    private static readonly string[] FinalOutputs =
+        [DetectorFile.FileName, DetectionOutputs.SamplesFile, DetectionOutputs.IssuesFile, DetectionOutputs.SummaryFile, Reporting.DetectionHtmlReport.FileName];
+
+    /// <summary>
+    /// Takes the output directory's lock (<see cref="OutputDirectory.Lock"/>: a second run into it fails naming the
+    /// first's pid; leftover temporary files are removed) and refuses a directory holding another run unless --resume
+    /// or --force; --force removes everything a detect run writes there first. The caller disposes the lock.
+    /// </summary>
+    internal static IDisposable PrepareOutputDirectory(DetectOptions options, Action<string>? warn = null)
     {
         var dir = options.OutputDirectory;
         if (File.Exists(dir)) throw new DeftException($"--out {dir} is a file; pass a directory.");
-        var existing = RunFiles.Where(f => File.Exists(Path.Combine(dir, f))).ToList();
-        if (existing.Count > 0 && !options.Resume && !options.Force)
-            throw new DeftException($"{dir} already holds a run ({string.Join(", ", existing)}). Pass --resume to continue it, --force to replace it, or choose another --out.");
-        if (options.Force)
-            foreach (var f in existing) File.Delete(Path.Combine(dir, f));
-        Directory.CreateDirectory(dir);
+        var held = OutputDirectory.Lock(dir, warn);
+        try
+        {
+            var existing = RunFiles.Append(Reporting.DetectionHtmlReport.FileName).Where(f => File.Exists(Path.Combine(dir, f))).ToList();
+            if (existing.Count > 0 && !options.Resume && !options.Force)
+                throw new DeftException($"{dir} already holds a run ({string.Join(", ", existing)}). Pass --resume to continue it, --force to replace it, or choose another --out.");
+            if (options.Force) OutputDirectory.Remove(dir, RunFiles.Concat(ForceAlsoRemoves));
+            return held;
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
     }
 
     internal static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
-        ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken)
+        ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken, Action<string>? warn = null)
     {
+        // Content, not names: the weights' and every participating image's (or container's) bytes; see FeatureCache.
         var key = FeatureCache.Key(
-            "deft-features-1", FeatureCache.ModelIdentity(bundle.Loaded), Path.GetFullPath(options.Data), options.Format.ToLowerInvariant(),
-            options.Split.ToLowerInvariant(), dataset.Count.ToString(CultureInfo.InvariantCulture),
+            FeatureCache.KeyVersion, FeatureCache.ModelIdentity(bundle.Loaded), FeatureCache.DataIdentity(dataset, labels.Indices, options.Data),
+            options.Format.ToLowerInvariant(), options.Split.ToLowerInvariant(), dataset.Count.ToString(CultureInfo.InvariantCulture),
             FeatureCache.Key(string.Join(",", labels.Indices)), evalPipeline.ToString(), options.Precision.ToString());
         var (features, fromCache, path) = FeatureCache.GetOrCompute(options.CacheDirectory ?? FeatureCache.DefaultDirectory(), key, labels.Count,
-            () => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken));
+            () => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken), warn);
         note = (fromCache ? "loaded from " : "computed and stored in ") + path;
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }

@@ -1,18 +1,33 @@
+using System.Collections.Concurrent;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Deft.Clip;
-using TorchSharp;
+using Deft.Data;
+using Deft.IO;
 using static TorchSharp.torch;
 
 namespace Deft.Detection;
 
 /// <summary>
-/// Image features of a frozen tower on disk, keyed by a hash of what determines them: the model file's identity
-/// (path, size, modification time; or the random spec), the data (path, format, split, the participating indices),
-/// the preprocessing and the tower precision. A key that matches loads instead of recomputing.
+/// Image features of a frozen tower on disk, keyed by a hash of what determines them, by content:
+/// <list type="bullet">
+/// <item>the model: a SHA-256 of the weights file's bytes (memoised per process by path, size and modification
+/// time) and its architecture; or the random spec;</item>
+/// <item>the data: per participating sample its source and that source's content — for an image file its full path,
+/// size, modification time and a SHA-256 of its bytes; for a record of a container file (IDX, CIFAR batches) the
+/// record and the container's size, modification time and SHA-256, hashed once per file; for anything else a hash
+/// of the sample's pixels — plus the manifest's bytes when the data path is a file;</item>
+/// <item>the preprocessing and the tower precision.</item>
+/// </list>
+/// The file carries a SHA-256 of its feature bytes, verified on every read: a file that fails it or cannot be read
+/// is recomputed (and overwritten) with a one-line notice, never trusted.
 /// </summary>
 public static class FeatureCache
 {
+    /// <summary>Bumped when the key's recipe changes, so older entries are never matched.</summary>
+    public const string KeyVersion = "deft-features-2";
+
     /// <summary>$DEFT_CACHE_DIR, else $XDG_CACHE_HOME/deft, else ~/.cache/deft.</summary>
     public static string DefaultDirectory()
     {
@@ -21,12 +36,84 @@ public static class FeatureCache
         return KnownLocations.CacheDirectory("DEFT_CACHE_DIR", Path.Combine(root, "deft"));
     }
 
-    /// <summary>What identifies a model's weights without reading them.</summary>
+    private static readonly ConcurrentDictionary<string, string> WeightsHashes = new(StringComparer.Ordinal);
+
+    /// <summary>What identifies a model's weights: the SHA-256 of the weights file (once per process per path, size and mtime) and the architecture.</summary>
     public static string ModelIdentity(LoadedClip loaded)
     {
-        if (loaded.WeightsPath is null) return loaded.Spec;
+        if (loaded.WeightsPath is null) return $"{loaded.Spec}|{loaded.Model.Config}";
         var info = new FileInfo(loaded.WeightsPath);
-        return $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}";
+        var stamp = $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}";
+        var hash = WeightsHashes.GetOrAdd(stamp, _ => HashFile(info.FullName));
+        return $"sha256:{hash}|{loaded.Model.Config}";
+    }
+
+    /// <summary>
+    /// What identifies the pixels of samples <paramref name="indices"/> of <paramref name="dataset"/> opened from
+    /// <paramref name="dataPath"/> (see the class summary). Reads every participating image file once.
+    /// </summary>
+    public static string DataIdentity(IImageDataset dataset, IReadOnlyList<int> indices, string dataPath)
+    {
+        var sources = new string[indices.Count];
+        var fileOf = new string?[indices.Count];
+        var files = new Dictionary<string, string?>(StringComparer.Ordinal);
+        for (var p = 0; p < indices.Count; p++)
+        {
+            var source = dataset.GetSource(indices[p]);
+            sources[p] = source;
+            var file = SourceFile(source);
+            fileOf[p] = file;
+            if (file is not null) files.TryAdd(file, null);
+        }
+        var names = files.Keys.ToArray();
+        var identities = new string[names.Length];
+        Parallel.For(0, names.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+            i => identities[i] = FileIdentity(names[i]));
+        for (var i = 0; i < names.Length; i++) files[names[i]] = identities[i];
+
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        void Line(string text) => hash.AppendData(Encoding.UTF8.GetBytes(text + "\n"));
+        var full = Path.GetFullPath(dataPath);
+        Line(File.Exists(full) ? $"data-file {FileIdentity(full)}" : $"data {full}");
+        for (var p = 0; p < indices.Count; p++)
+        {
+            if (fileOf[p] is { } file) Line($"{indices[p]} {sources[p]} {files[file]}");
+            else Line($"{indices[p]} {sources[p]} pixels:{Convert.ToHexStringLower(SHA256.HashData(dataset.GetRawPixels(indices[p])))}");
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>The file a source names: the source itself, or the container of a "file#record" source; null when no such file exists.</summary>
+    private static string? SourceFile(string source)
+    {
+        if (File.Exists(source)) return Path.GetFullPath(source);
+        var hash = source.LastIndexOf('#');
+        if (hash > 0 && hash < source.Length - 1 && !source.AsSpan(hash + 1).ContainsAnyExceptInRange('0', '9'))
+        {
+            var container = source[..hash];
+            if (File.Exists(container)) return Path.GetFullPath(container);
+        }
+        return null;
+    }
+
+    /// <summary>Path, size, modification time and SHA-256 of a file's bytes.</summary>
+    private static string FileIdentity(string path)
+    {
+        var info = new FileInfo(path);
+        return $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}|{HashFile(path)}";
+    }
+
+    private static string HashFile(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            return Convert.ToHexStringLower(SHA256.HashData(stream));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new DeftException($"{path}: cannot read it to check the feature cache ({ex.Message}).", ex);
+        }
     }
 
     public static string Key(params string[] parts)
@@ -35,32 +122,38 @@ public static class FeatureCache
         return Convert.ToHexString(bytes)[..32].ToLowerInvariant();
     }
 
-    /// <summary>Loads the cached features for <paramref name="key"/>, or computes, stores and returns them. The caller owns the result.</summary>
-    public static (Tensor Features, bool FromCache, string Path) GetOrCompute(string directory, string key, int expectedRows, Func<Tensor> compute)
+    /// <summary>SHA-256 of a tensor's bytes (CPU, contiguous), as the cache file records it.</summary>
+    internal static string PayloadHash(Tensor features)
+    {
+        using var cpu = features.detach().cpu().contiguous();
+        return Convert.ToHexStringLower(SHA256.HashData(cpu.bytes));
+    }
+
+    /// <summary>
+    /// Loads the cached features for <paramref name="key"/>, or computes, stores and returns them. The caller owns
+    /// the result. A file that fails its checksum, holds another key or shape, or cannot be read is recomputed and
+    /// <paramref name="notice"/> is told so in one line.
+    /// </summary>
+    public static (Tensor Features, bool FromCache, string Path) GetOrCompute(string directory, string key, int expectedRows, Func<Tensor> compute,
+        Action<string>? notice = null)
     {
         var path = System.IO.Path.Combine(directory, $"features-{key}.safetensors");
         if (File.Exists(path))
         {
-            try
-            {
-                var loaded = Safetensors.Load(path, out var metadata);
-                if (metadata.GetValueOrDefault("key") == key && loaded.TryGetValue("features", out var features) && features.shape[0] == expectedRows)
-                {
-                    foreach (var (name, t) in loaded) if (name != "features") t.Dispose();
-                    return (features, true, path);
-                }
-                foreach (var t in loaded.Values) t.Dispose();
-            }
-            catch (DeftException)
-            {
-                // A damaged cache entry is recomputed and overwritten.
-            }
+            if (TryLoad(path, key, expectedRows, out var problem) is { } features) return (features, true, path);
+            notice?.Invoke($"feature cache {path} {problem}; recomputing the features.");
         }
         var computed = compute();
         try
         {
             Directory.CreateDirectory(directory);
-            Safetensors.Save(path, [new("features", computed)], new Dictionary<string, string> { ["key"] = key });
+            AtomicFile.RemoveTemporaryFiles(directory, deadProcessesOnly: true);
+            Safetensors.Save(path, [new("features", computed)], new Dictionary<string, string>
+            {
+                ["key"] = key,
+                ["rows"] = expectedRows.ToString(CultureInfo.InvariantCulture),
+                ["payload_sha256"] = PayloadHash(computed),
+            });
         }
         catch (IOException)
         {
@@ -70,5 +163,47 @@ public static class FeatureCache
         {
         }
         return (computed, false, path);
+    }
+
+    private static Tensor? TryLoad(string path, string key, int expectedRows, out string problem)
+    {
+        Dictionary<string, Tensor> loaded;
+        IReadOnlyDictionary<string, string> metadata;
+        try
+        {
+            loaded = Safetensors.Load(path, out metadata);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            // Any failure to parse a cache file (ours or the reader's) means: do not trust it.
+            problem = $"is unreadable ({FirstLine(ex.Message)})";
+            return null;
+        }
+        Tensor? keep = null;
+        try
+        {
+            if (metadata.GetValueOrDefault("key") != key) problem = "belongs to other inputs (its key differs)";
+            else if (!loaded.TryGetValue("features", out var features) || features.dim() != 2 || features.shape[0] != expectedRows)
+                problem = $"does not hold features for {expectedRows} samples";
+            else if (metadata.GetValueOrDefault("payload_sha256") is not { } recorded) problem = "carries no checksum";
+            else if (!string.Equals(recorded, PayloadHash(features), StringComparison.Ordinal)) problem = "failed its checksum (the file is damaged)";
+            else
+            {
+                problem = "";
+                keep = features;
+            }
+            return keep;
+        }
+        finally
+        {
+            foreach (var t in loaded.Values) if (!ReferenceEquals(t, keep)) t.Dispose();
+        }
+    }
+
+    private static string FirstLine(string message)
+    {
+        var end = message.IndexOfAny(['\r', '\n']);
+        var line = end < 0 ? message : message[..end];
+        return line.Length > 200 ? line[..200] + "…" : line;
     }
 }

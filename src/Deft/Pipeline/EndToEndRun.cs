@@ -28,7 +28,9 @@ public static class EndToEndRun
         IProgress<DetectProgress>? detectProgress = null, IProgress<AdaptProgress>? adaptProgress = null,
         Action<string>? warn = null, CancellationToken cancellationToken = default)
     {
-        Directory.CreateDirectory(outputDirectory);
+        using var outputLock = OutputDirectory.Lock(outputDirectory, warn);
+        // DIR/summary.json describes both phases; a rerun must not leave the previous one's looking current.
+        if (detect.Force || detect.Resume) OutputDirectory.Remove(outputDirectory, [SummaryFile]);
         var detectDir = Path.Combine(outputDirectory, DetectFolder);
         var adaptDir = Path.Combine(outputDirectory, AdaptFolder);
         var detection = DeftDetector.Detect(detect with { OutputDirectory = detectDir }, detectProgress, warn, cancellationToken);

@@ -88,7 +88,7 @@ public static class ReproduceRunner
             warn?.Invoke(message);
         }
 
-        Directory.CreateDirectory(plan.RunDirectory);
+        using var outputLock = OutputDirectory.Lock(plan.RunDirectory, Warn);
         foreach (var step in plan.Steps) CheckStepRecord(step);
 
         var outcomes = new List<StepOutcome>();

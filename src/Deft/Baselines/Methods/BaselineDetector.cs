@@ -32,7 +32,7 @@ public static class BaselineDetector
         var method = Create(options.Method);
         var total = Stopwatch.StartNew();
         var timings = new Dictionary<string, double>();
-        DeftDetector.PrepareOutputDirectory(options);
+        using var outputLock = DeftDetector.PrepareOutputDirectory(options, warn);
 
         var clock = Stopwatch.StartNew();
         var (dataset, classes) = DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile);

@@ -93,7 +93,7 @@ public sealed class MethodContext
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         string? note = null;
-        var source = DeftDetector.CachedSource(Options, Bundle, Dataset, Labels, EvalPipeline, ref note, cancellationToken);
+        var source = DeftDetector.CachedSource(Options, Bundle, Dataset, Labels, EvalPipeline, ref note, cancellationToken, Warn);
         Timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;
         UsedFeatureCache = true;
         FeatureCacheNote = note;
