@@ -70,7 +70,7 @@ public sealed class MethodRunTests(MethodRuns runs) : IClassFixture<MethodRuns>
     {
         var report = runs.Run(DetectionMethod.LabelMatch);
         // Independent computation: the fixture model's zero-shot classifier on the eval-transformed images.
-        using var bundle = ClipBundle.Load(DetectTestData.TinyModel);
+        using var bundle = ClipBundle.Load(DetectTestData.TinyModel, Fixtures.TinyVocabulary);
         var data = DatasetFactory.Open(new DatasetOptions(DetectTestData.FashionMnist, "idx"));
         var indices = Enumerable.Range(0, MethodRuns.Samples).ToArray();
         using var features = ImageFeatures.Compute(bundle.Model, data, indices, ImagePipeline.Eval(bundle.Resolution, bundle.Normalization), 100);
