@@ -61,6 +61,10 @@ internal sealed class HuggingFaceConfigFile
         file.VisionHeads = file.Positive(vision, "num_attention_heads", "vision_config.num_attention_heads") ?? 12;
         file.TextHeads = file.Positive(text, "num_attention_heads", "text_config.num_attention_heads") ?? 8;
 
+        foreach (var (tower, towerName, heads) in new[] { (vision, "vision_config", file.VisionHeads), (text, "text_config", file.TextHeads) })
+            if (file.Positive(tower, "hidden_size", $"{towerName}.hidden_size") is { } width && width % heads != 0)
+                throw new DeftException($"{path}: {towerName}.num_attention_heads = {heads} does not divide {towerName}.hidden_size = {width}; " +
+                    "fix one of the two fields.");
         file.Size(vision, "hidden_size", "vision_config", c => c.Vision.Width);
         file.Size(vision, "num_hidden_layers", "vision_config", c => c.Vision.Layers);
         file.Size(vision, "intermediate_size", "vision_config", c => (long)Math.Round(c.Vision.MlpRatio * c.Vision.Width));
