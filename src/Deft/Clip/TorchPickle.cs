@@ -353,7 +353,8 @@ internal sealed class TorchPickle
         {
             case "collections.OrderedDict":
                 if (args.Length == 0) return new Dictionary<object, object?>();
-                if (args.Length == 1 && args[0] is List<object?> pairs && pairs.All(p => p is object?[] { Length: 2 }))
+                // OrderedDict(iterable of pairs): a list, or a tuple (TorchSharp.PyBridge writes OrderedDict(()))
+                if (args.Length == 1 && (args[0] as IEnumerable<object?> ?? (args[0] as object?[])) is { } pairs && pairs.All(p => p is object?[] { Length: 2 }))
                 {
                     var d = new Dictionary<object, object?>();
                     foreach (var p in pairs.Cast<object?[]>()) d[p[0] ?? NoneKey] = p[1];
