@@ -2,7 +2,6 @@ using System.Reflection;
 using Deft;
 using Deft.Cli;
 using Deft.Native;
-using Spectre.Console;
 using Spectre.Console.Cli;
 
 // The native-library fix must run before anything touches TorchSharp (see TorchNativeSetup).
@@ -10,39 +9,7 @@ using Spectre.Console.Cli;
 if (args.Length == 0 || args[0] != "doctor")
     TorchNativeSetup.EnsureLoadable();
 
-var app = new CommandApp();
-app.Configure(config =>
-{
-    config.SetApplicationName("deft");
-    // A misspelt flag is an error, not silently ignored (a typo would otherwise run with the default).
-    config.Settings.StrictParsing = true;
-    config.PropagateExceptions();
-    CommandRegistry.Register(config, typeof(Program).Assembly);
-});
-try
-{
-    return app.Run(args);
-}
-catch (CommandParseException ex)
-{
-    AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
-    return 2;
-}
-catch (CommandRuntimeException ex)
-{
-    AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
-    return 2;
-}
-catch (DeftException ex)
-{
-    AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
-    return 1;
-}
-catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException or IOException)
-{
-    AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
-    return 1;
-}
+return CliEntry.Run(args);
 
 namespace Deft.Cli
 {

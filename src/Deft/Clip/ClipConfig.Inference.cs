@@ -28,22 +28,32 @@ public sealed partial record ClipConfig
             return s;
         }
 
+        int Size(long value, string what)
+        {
+            if (value <= 0 || value > 1 << 20)
+                throw new DeftException($"{source}: {what} is {value}; the weights are damaged or not a CLIP ViT.");
+            return (int)value;
+        }
         var conv = Shape("visual.conv1.weight", 4);
-        var visionWidth = (int)conv[0];
-        var patch = (int)conv[^1];
-        var visionTokens = Shape("visual.positional_embedding", 2)[0];
+        var visionWidth = Size(conv[0], "the vision width (visual.conv1.weight's first dimension)");
+        var patch = Size(conv[^1], "the patch size (visual.conv1.weight's kernel)");
+        if (conv[^2] != conv[^1])
+            throw new DeftException($"{source}: visual.conv1.weight has a {conv[^2]}×{conv[^1]} kernel; CLIP's patches are square.");
+        var visionTokens = Size(Shape("visual.positional_embedding", 2)[0], "the number of visual.positional_embedding rows");
         var grid = (int)Math.Round(Math.Sqrt(visionTokens - 1));
-        if (grid * grid + 1 != visionTokens)
+        if (grid < 1 || grid * grid + 1 != visionTokens)
             throw new DeftException($"{source}: visual.positional_embedding has {visionTokens} rows, not 1 + a square number of patches.");
         var visionLayers = CountLayers(shapes, "visual.transformer.resblocks.", source);
-        var visionHidden = Shape("visual.transformer.resblocks.0.mlp.c_fc.weight", 2)[0];
+        var visionHidden = Size(Shape("visual.transformer.resblocks.0.mlp.c_fc.weight", 2)[0], "the vision MLP width");
 
-        var embedDim = (int)Shape("text_projection", 2)[1];
-        var context = (int)Shape("positional_embedding", 2)[0];
-        var vocab = (int)Shape("token_embedding.weight", 2)[0];
-        var textWidth = (int)Shape("ln_final.weight", 1)[0];
+        var embedDim = Size(Shape("text_projection", 2)[1], "the embedding size (text_projection's second dimension)");
+        var context = Size(Shape("positional_embedding", 2)[0], "the context length (positional_embedding rows)");
+        var vocab = Size(Shape("token_embedding.weight", 2)[0], "the vocabulary size");
+        var textWidth = Size(Shape("ln_final.weight", 1)[0], "the text width (ln_final.weight)");
         var textLayers = CountLayers(shapes, "transformer.resblocks.", source);
-        var textHidden = Shape("transformer.resblocks.0.mlp.c_fc.weight", 2)[0];
+        var textHidden = Size(Shape("transformer.resblocks.0.mlp.c_fc.weight", 2)[0], "the text MLP width");
+        CheckHeads(visionHeads, visionWidth, "vision", source);
+        CheckHeads(textHeads, textWidth, "text", source);
 
         return new ClipConfig(embedDim,
             new ClipVisionConfig(patch * grid, patch, visionWidth, visionLayers, visionHeads ?? HeadsFor(visionWidth, source), (double)visionHidden / visionWidth),
@@ -57,28 +67,8 @@ public sealed partial record ClipConfig
     /// </summary>
     public static (ClipActivation Activation, double LayerNormEps, int VisionHeads, int TextHeads) ReadHuggingFaceConfig(string configJsonPath)
     {
-        JsonObject root;
-        try
-        {
-            root = JsonNode.Parse(File.ReadAllText(configJsonPath))?.AsObject() ?? throw new DeftException($"{configJsonPath}: empty JSON.");
-        }
-        catch (System.Text.Json.JsonException ex)
-        {
-            throw new DeftException($"{configJsonPath}: not valid JSON ({ex.Message}).", ex);
-        }
-        if (root["model_type"] is JsonValue mt && mt.TryGetValue<string>(out var modelType) && modelType != "clip")
-            throw new DeftException($"{configJsonPath}: model_type is '{modelType}'; Deft reads Hugging Face CLIPModel directories (model_type 'clip').");
-        var vision = root["vision_config"] as JsonObject ?? [];
-        var text = root["text_config"] as JsonObject ?? [];
-        var visionAct = ParseHfActivation(vision["hidden_act"], configJsonPath, "vision_config.hidden_act");
-        var textAct = ParseHfActivation(text["hidden_act"], configJsonPath, "text_config.hidden_act");
-        if (visionAct != textAct)
-            throw new DeftException($"{configJsonPath}: the vision tower uses {visionAct} but the text tower {textAct}; Deft needs one activation for both.");
-        var visionEps = vision["layer_norm_eps"]?.GetValue<double>() ?? 1e-5;
-        var textEps = text["layer_norm_eps"]?.GetValue<double>() ?? 1e-5;
-        if (Math.Abs(visionEps - textEps) > 1e-12)
-            throw new DeftException($"{configJsonPath}: layer_norm_eps differs between towers ({visionEps} vs {textEps}); Deft needs one value.");
-        return (visionAct, visionEps, vision["num_attention_heads"]?.GetValue<int>() ?? 12, text["num_attention_heads"]?.GetValue<int>() ?? 8);
+        var c = HuggingFaceConfigFile.Read(configJsonPath);
+        return (c.Activation, c.LayerNormEps, c.VisionHeads, c.TextHeads);
     }
 
     /// <summary>
@@ -139,6 +129,14 @@ public sealed partial record ClipConfig
         if (indices.Max() != indices.Count - 1)
             throw new DeftException($"{source}: '{prefix}N' indices are not 0..{indices.Count - 1} (found {string.Join(", ", indices.Order().Take(10))}).");
         return indices.Count;
+    }
+
+    private static void CheckHeads(int? heads, int width, string tower, string source)
+    {
+        if (heads is not { } h) return;
+        if (h <= 0 || width % h != 0)
+            throw new DeftException($"{source}: the {tower} tower's {h} attention heads do not divide its width {width} (from the weights); " +
+                "the config's num_attention_heads does not belong to these weights.");
     }
 
     private static int HeadsFor(int width, string source) => width % HeadWidth == 0

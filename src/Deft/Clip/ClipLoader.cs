@@ -90,8 +90,10 @@ public static class ClipLoader
                 ClipActivation act = ClipActivation.QuickGelu;
                 double eps = 1e-5;
                 int? visionHeads = null, textHeads = null;
-                if (File.Exists(hfConfig)) (act, eps, visionHeads, textHeads) = ClipConfig.ReadHuggingFaceConfig(hfConfig);
+                var configFile = File.Exists(hfConfig) ? HuggingFaceConfigFile.Read(hfConfig) : null;
+                if (configFile is not null) (act, eps, visionHeads, textHeads) = (configFile.Activation, configFile.LayerNormEps, configFile.VisionHeads, configFile.TextHeads);
                 config = ClipConfig.FromOpenAiStateDict(Shapes(stateDict), options.Activation ?? act, eps, visionHeads, textHeads, weightsPath);
+                configFile?.CheckAgainst(config, weightsPath);
             }
             else
             {
@@ -312,7 +314,9 @@ public static class ClipLoader
         }
     }
 
-    private static bool IsIgnored(string key) => IgnoredKeys.Contains(key) || key.EndsWith(".position_ids", StringComparison.Ordinal);
+    // TorchScript archives can carry the text transformer's causal mask as a per-block attribute (not a weight).
+    private static bool IsIgnored(string key) => IgnoredKeys.Contains(key) || key.EndsWith(".position_ids", StringComparison.Ordinal)
+        || key.EndsWith(".attn_mask", StringComparison.Ordinal);
 
     private static Dictionary<string, long[]> Shapes(IReadOnlyDictionary<string, Tensor> stateDict) =>
         stateDict.ToDictionary(kv => kv.Key, kv => kv.Value.shape, StringComparer.Ordinal);

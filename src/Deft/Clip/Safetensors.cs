@@ -43,12 +43,11 @@ public static class Safetensors
             foreach (var e in entries)
             {
                 if (include is not null && !include(e.Name)) continue;
+                // ReadHeader has checked that the byte count matches shape × dtype, so nothing huge is allocated here.
+                var byteCount = e.End - e.Begin;
+                if (byteCount > int.MaxValue) throw new DeftException($"{path}: tensor '{e.Name}' is larger than 2 GiB, which Deft does not load.");
                 var tensor = torch.empty(e.Shape, ToScalarType(e.DType, path, e.Name));
                 result.Add(e.Name, tensor);
-                var byteCount = e.End - e.Begin;
-                var expected = tensor.NumberOfElements * tensor.ElementSize;
-                if (byteCount != expected)
-                    throw new DeftException($"{path}: tensor '{e.Name}' has {byteCount} bytes in the file but its shape [{string.Join(", ", e.Shape)}] and dtype {e.DType} need {expected}; the file is damaged.");
                 stream.Position = dataStart + e.Begin;
                 ReadInto(stream, tensor, byteCount, path, e.Name);
             }
@@ -149,44 +148,102 @@ public static class Safetensors
             throw new DeftException($"{path}: not a safetensors file (header length {headerLength} is impossible for a {stream.Length}-byte file).");
         var bytes = new byte[headerLength];
         stream.ReadExactly(bytes);
-        JsonObject header;
         try
         {
-            header = JsonNode.Parse(bytes)?.AsObject() ?? throw new JsonException("empty header");
+            TorchPickle.StrictUtf8.GetCharCount(bytes);
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        catch (DecoderFallbackException ex)
         {
-            throw new DeftException($"{path}: the safetensors header is not a JSON object ({ex.Message}).", ex);
+            throw new DeftException($"{path}: the safetensors header is not valid UTF-8 (byte {8 + ex.Index}); the file is damaged.", ex);
         }
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 16 });
+        }
+        catch (JsonException ex)
+        {
+            throw new DeftException($"{path}: the safetensors header is not valid JSON ({ex.Message}).", ex);
+        }
+        using var _ = document;
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+            throw new DeftException($"{path}: the safetensors header is not a JSON object.");
         var dataStart = 8 + (long)headerLength;
         var dataLength = stream.Length - dataStart;
         var entries = new List<SafetensorsEntry>();
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, node) in header)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in document.RootElement.EnumerateObject())
         {
+            var name = property.Name;
+            var shown = TextClip.Clip(name, 80);
+            if (!seen.Add(name))
+                throw new DeftException($"{path}: the safetensors header lists '{shown}' twice; the file is damaged (which copy is meant is ambiguous).");
+            var node = property.Value;
             if (name == "__metadata__")
             {
-                if (node is JsonObject m)
-                    foreach (var (k, v) in m) metadata[k] = v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : v?.ToJsonString() ?? "";
+                if (node.ValueKind == JsonValueKind.Object)
+                    foreach (var m in node.EnumerateObject())
+                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
                 continue;
             }
+            if (node.ValueKind != JsonValueKind.Object
+                || !node.TryGetProperty("dtype", out var dtypeNode) || dtypeNode.ValueKind != JsonValueKind.String
+                || !node.TryGetProperty("shape", out var shapeNode) || shapeNode.ValueKind != JsonValueKind.Array
+                || !node.TryGetProperty("data_offsets", out var offsetsNode) || offsetsNode.ValueKind != JsonValueKind.Array)
+                throw new DeftException($"{path}: header entry '{shown}' lacks dtype, shape or data_offsets; the file is damaged.");
+            var dtype = dtypeNode.GetString()!;
+            var elementSize = ElementSize(ToScalarType(dtype, path, shown));
+            var shape = Integers(shapeNode, path, shown, "shape");
+            var offsets = Integers(offsetsNode, path, shown, "data_offsets");
+            if (shape.Length > 16 || shape.Any(x => x < 0))
+                throw new DeftException($"{path}: tensor '{shown}' has shape [{string.Join(", ", shape.Take(17))}]; the file is damaged.");
+            if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
+                throw new DeftException($"{path}: tensor '{shown}' has data offsets [{string.Join(", ", offsets.Take(3))}] outside the {dataLength} data bytes; the file is damaged.");
+            long expected;
             try
             {
-                var o = node!.AsObject();
-                var dtype = o["dtype"]!.GetValue<string>();
-                var shape = o["shape"]!.AsArray().Select(x => x!.GetValue<long>()).ToArray();
-                var offsets = o["data_offsets"]!.AsArray().Select(x => x!.GetValue<long>()).ToArray();
-                if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength || shape.Any(s => s < 0))
-                    throw new DeftException($"{path}: tensor '{name}' has data offsets [{string.Join(", ", offsets)}] outside the {dataLength} data bytes; the file is damaged.");
-                entries.Add(new SafetensorsEntry(name, dtype, shape, offsets[0], offsets[1]));
+                expected = elementSize;
+                foreach (var d in shape) expected = checked(expected * d);
             }
-            catch (Exception ex) when (ex is NullReferenceException or InvalidOperationException or FormatException)
+            catch (OverflowException)
             {
-                throw new DeftException($"{path}: header entry '{name}' lacks dtype, shape or data_offsets; the file is damaged.", ex);
+                throw new DeftException($"{path}: tensor '{shown}' has shape [{string.Join(", ", shape)}], more elements than any file can hold; the file is damaged.");
             }
+            var byteCount = offsets[1] - offsets[0];
+            if (byteCount != expected)
+                throw new DeftException($"{path}: tensor '{shown}' has {byteCount} bytes in the file but its shape [{string.Join(", ", shape)}] and dtype {dtype} need {expected}; the file is damaged.");
+            entries.Add(new SafetensorsEntry(name, dtype, shape, offsets[0], offsets[1]));
         }
+        // Each byte belongs to one tensor: overlapping ranges would alias two tensors' data.
+        var ordered = entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin).ToList();
+        for (var i = 1; i < ordered.Count; i++)
+            if (ordered[i].Begin < ordered[i - 1].End)
+                throw new DeftException($"{path}: tensors '{TextClip.Clip(ordered[i - 1].Name, 80)}' (bytes {ordered[i - 1].Begin}..{ordered[i - 1].End}) and " +
+                    $"'{TextClip.Clip(ordered[i].Name, 80)}' (bytes {ordered[i].Begin}..{ordered[i].End}) overlap; the file is damaged.");
         return (entries, metadata, dataStart);
     }
+
+    private static long[] Integers(JsonElement array, string path, string name, string field)
+    {
+        var result = new List<long>();
+        foreach (var x in array.EnumerateArray())
+        {
+            if (x.ValueKind != JsonValueKind.Number || !x.TryGetInt64(out var v))
+                throw new DeftException($"{path}: tensor '{name}' has a {field} entry {TextClip.Clip(x.GetRawText(), 30)} that is not an integer; the file is damaged.");
+            result.Add(v);
+            if (result.Count > 64) break;
+        }
+        return [.. result];
+    }
+
+    private static int ElementSize(ScalarType t) => t switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 => 8,
+        ScalarType.Float32 or ScalarType.Int32 => 4,
+        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
+        _ => 1,
+    };
 
     private static void ReadInto(Stream stream, Tensor tensor, long byteCount, string path, string name)
     {

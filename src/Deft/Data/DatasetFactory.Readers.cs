@@ -59,13 +59,14 @@ public static partial class DatasetFactory
         var names = new List<string>();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         var lineNo = 0;
-        foreach (var raw in File.ReadLines(full))
+        foreach (var raw in Deft.IO.StrictText.ReadAllLines(full))
         {
             lineNo++;
             var name = raw.Trim();
             if (name.Length == 0) continue;
+            Deft.IO.StrictText.CheckField(name, full, lineNo, "class name");
             if (seen.TryGetValue(name, out var first))
-                throw new DeftException($"{full} line {lineNo}: class name '{name}' repeats line {first}. Class names must be unique.");
+                throw new DeftException($"{full} line {lineNo}: class name '{TextClip.Clip(name, 60)}' repeats line {first}. Class names must be unique.");
             seen[name] = lineNo;
             names.Add(name);
         }

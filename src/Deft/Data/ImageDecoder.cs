@@ -16,6 +16,25 @@ public static class ImageDecoder
 
     private const string Supported = "JPEG, PNG, BMP, WebP or GIF";
 
+    /// <summary>PIL's default <c>Image.MAX_IMAGE_PIXELS</c> (1024³ / 4 / 3): larger images are refused as likely decompression bombs.</summary>
+    public const long DefaultMaxPixels = 89_478_485;
+
+    private static long _maxPixels = DefaultMaxPixels;
+
+    /// <summary>
+    /// The largest image (width × height) <see cref="Decode(byte[], string)"/> decodes; larger ones fail before any
+    /// pixel memory is allocated. The CLI sets it from <c>--max-image-pixels</c>.
+    /// </summary>
+    public static long MaxPixels
+    {
+        get => Interlocked.Read(ref _maxPixels);
+        set
+        {
+            if (value < 1) throw new DeftException($"The image size limit must be at least 1 pixel (got {value}).");
+            Interlocked.Exchange(ref _maxPixels, value);
+        }
+    }
+
     /// <summary>Reads and decodes the image file at <paramref name="path"/>.</summary>
     /// <exception cref="DeftException">The file is missing, unreadable, not a supported image, corrupt or truncated.</exception>
     public static RgbImage Decode(string path)
@@ -54,11 +73,18 @@ public static class ImageDecoder
         var height = codec.Info.Height;
         if (width <= 0 || height <= 0)
             throw new DeftException($"Image {sourceForMessages} declares an empty size {width}x{height}. Replace or remove it.");
+        // The header's size is checked before any pixel memory exists: a 100-byte PNG can claim 10⁹ pixels.
+        var pixels = (long)width * height;
+        var limit = MaxPixels;
+        if (pixels > limit || pixels * 4 > Array.MaxLength)
+            throw new DeftException(
+                $"Image {sourceForMessages} is too large ({width}×{height} = {pixels:N0} pixels > limit {Math.Min(limit, Array.MaxLength / 4):N0}). " +
+                "If it is a genuine image, raise the limit with --max-image-pixels N; otherwise replace or remove it.");
 
         // Unpremultiplied RGBA and no colour space: Skia then expands gray/palette/16-bit data and performs no colour
         // management, so the RGB values are the stored ones.
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var rgba = new byte[checked(width * height * 4)];
+        var rgba = new byte[pixels * 4];
         // Frame 0 of an animated GIF/WebP; the codec's default options decode exactly that frame.
         var result = codec.GetPixels(info, rgba);
         switch (result)
@@ -73,7 +99,7 @@ public static class ImageDecoder
                     $"Image {sourceForMessages} is corrupt ({codec.EncodedFormat} decoder: {result}). Replace or remove it.");
         }
 
-        var rgb = new byte[width * height * 3];
+        var rgb = new byte[pixels * 3];
         for (int p = 0, q = 0; p < rgba.Length; p += 4, q += 3)
         {
             rgb[q] = rgba[p];

@@ -71,12 +71,55 @@ internal sealed class ImageFolderDataset : IImageDataset
             .Select(d => d.Name)
             .Order(StringComparer.Ordinal)];
 
+    /// <summary>
+    /// Image files under <paramref name="classDir"/>, nested folders included. Symbolic links to folders are followed
+    /// once: a folder whose real path was already visited (a link back to an ancestor, or two links to one folder) is
+    /// skipped, so a link loop cannot multiply the samples.
+    /// </summary>
     private static List<string> ImageFiles(string classDir)
     {
-        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System };
-        return [.. Directory.EnumerateFiles(classDir, "*", options)
-            .Where(f => ImageDecoder.Extensions.Contains(System.IO.Path.GetExtension(f)))
-            .Where(f => !System.IO.Path.GetRelativePath(classDir, f).Split(System.IO.Path.DirectorySeparatorChar).Any(p => p.StartsWith('.')))
-            .OrderBy(f => System.IO.Path.GetRelativePath(classDir, f), StringComparer.Ordinal)];
+        var files = new List<string>();
+        var visited = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>();
+        pending.Push(classDir);
+        while (pending.Count > 0)
+        {
+            var dir = pending.Pop();
+            if (!visited.Add(RealPath(dir))) continue;
+            var info = new DirectoryInfo(dir);
+            foreach (var entry in info.EnumerateFileSystemInfos("*", new EnumerationOptions { AttributesToSkip = FileAttributes.Hidden | FileAttributes.System }))
+            {
+                if (entry.Name.StartsWith('.')) continue;
+                if (entry is DirectoryInfo sub) pending.Push(sub.FullName);
+                else if (ImageDecoder.Extensions.Contains(entry.Extension)) files.Add(entry.FullName);
+            }
+        }
+        return [.. files.OrderBy(f => System.IO.Path.GetRelativePath(classDir, f), StringComparer.Ordinal)];
+    }
+
+    /// <summary>The path with every symbolic link along it resolved (as realpath(3) does, in managed code).</summary>
+    internal static string RealPath(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        var root = System.IO.Path.GetPathRoot(full) ?? "/";
+        var parts = new Queue<string>(full[root.Length..].Split(System.IO.Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries));
+        var current = root;
+        var hops = 0;
+        while (parts.Count > 0)
+        {
+            var next = System.IO.Path.Combine(current, parts.Dequeue());
+            var info = new DirectoryInfo(next);
+            if (info.LinkTarget is { } target && hops++ < 64)
+            {
+                var resolved = System.IO.Path.GetFullPath(target, current);
+                var rroot = System.IO.Path.GetPathRoot(resolved) ?? "/";
+                var rest = parts.ToArray();
+                parts = new Queue<string>(resolved[rroot.Length..].Split(System.IO.Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Concat(rest));
+                current = rroot;
+                continue;
+            }
+            current = next;
+        }
+        return current;
     }
 }

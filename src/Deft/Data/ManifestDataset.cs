@@ -61,11 +61,12 @@ internal sealed class ManifestDataset : IImageDataset
     internal static ManifestDataset Open(string manifest, IReadOnlyList<string>? classes, bool tolerateMissingFiles)
     {
         var baseDir = System.IO.Path.GetDirectoryName(manifest)!;
-        var lines = File.ReadAllLines(manifest);
+        var lines = Deft.IO.StrictText.ReadAllLines(manifest);
         var delimiter = DelimiterFor(manifest, lines);
         var delimiterName = delimiter == '\t' ? "tab" : "comma";
 
         var rows = new List<Row>();
+        var lineOfPath = new Dictionary<string, int>(StringComparer.Ordinal);
         var first = true;
         for (var i = 0; i < lines.Length; i++)
         {
@@ -90,7 +91,14 @@ internal sealed class ManifestDataset : IImageDataset
                 throw new DeftException($"{manifest} line {lineNo}: the path field is empty. Fill it in or delete the line.");
             if (label.Length == 0)
                 throw new DeftException($"{manifest} line {lineNo}: the label field is empty. Fill it in or delete the line.");
+            Deft.IO.StrictText.CheckField(path, manifest, lineNo, "path");
+            Deft.IO.StrictText.CheckField(label, manifest, lineNo, "label");
+            if (clean is not null) Deft.IO.StrictText.CheckField(clean, manifest, lineNo, "clean label");
             var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, path));
+            if (lineOfPath.TryGetValue(full, out var earlier))
+                throw new DeftException($"{manifest} line {lineNo}: {TextClip.Clip(path, 120)} is listed twice (lines {earlier} and {lineNo}). " +
+                    "List each image once; one image cannot carry two labels.");
+            lineOfPath[full] = lineNo;
             if (!tolerateMissingFiles && !File.Exists(full))
                 throw new DeftException(
                     $"{manifest} line {lineNo}: image file not found: {full}. Fix the path (relative paths start at the manifest's folder), " +
@@ -121,7 +129,7 @@ internal sealed class ManifestDataset : IImageDataset
         var firstName = values.FirstOrDefault(v => !IsId(v.Text));
         if (firstId.Text is not null && firstName.Text is not null)
             throw new DeftException(
-                $"{manifest} mixes class ids and class names (line {firstId.Line} has '{firstId.Text}', line {firstName.Line} has '{firstName.Text}'). " +
+                $"{manifest} mixes class ids and class names (line {firstId.Line} has '{TextClip.Clip(firstId.Text, 60)}', line {firstName.Line} has '{TextClip.Clip(firstName.Text, 60)}'). " +
                 "Use one kind throughout, or pass --classes FILE so names and ids can be matched.");
         if (firstName.Text is not null)
             return [.. values.Select(v => v.Text).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
@@ -154,7 +162,7 @@ internal sealed class ManifestDataset : IImageDataset
         }
         var shown = string.Join(", ", names.Take(20)) + (names.Count > 20 ? $", ... ({names.Count} in all)" : "");
         throw new DeftException(
-            $"{manifest} line {line}: unknown {what} '{text}'. Valid class names: {shown}." +
+            $"{manifest} line {line}: unknown {what} '{TextClip.Clip(text, 60)}'. Valid class names: {shown}." +
             (explicitClasses ? " Fix the label or add the class to the --classes list." : ""));
     }
 

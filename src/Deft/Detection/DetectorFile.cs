@@ -62,8 +62,53 @@ public static class DetectorFile
         var (_, metadata, _) = Safetensors.ReadHeader(path);
         if (metadata.GetValueOrDefault("format") != FormatTag || !metadata.TryGetValue("config", out var json))
             throw new DeftException($"{path}: not a Deft detector file (expected one written by `deft detect`).");
-        return JsonSerializer.Deserialize<DetectorConfig>(json, DetectionOutputs.JsonOptions)
-            ?? throw new DeftException($"{path}: the detector configuration is empty.");
+        DetectorConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize<DetectorConfig>(json, DetectionOutputs.JsonOptions);
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            throw new DeftException($"{path}: the detector configuration (metadata 'config') is not valid JSON for a detector ({TextClip.Clip(ex.Message, 200)}). " +
+                "The file is damaged; run `deft detect` again.", ex);
+        }
+        if (config is null) throw new DeftException($"{path}: the detector configuration is empty.");
+        Validate(config, path);
+        return config;
+    }
+
+    private static void Validate(DetectorConfig c, string path)
+    {
+        string? problem =
+            string.IsNullOrEmpty(c.Model) ? "model is missing"
+            : c.Classes is null || c.Classes.Count == 0 || c.Classes.Any(n => n is null) ? "classes are missing"
+            : c.ContextLength is < 1 or > 1000 ? $"context_length {c.ContextLength} is outside 1..1000"
+            : c.VptLength is < 0 or > 10_000 || c.LoraRank is < 0 or > 100_000 || c.AdapterDim is < 0 or > 100_000 || c.Partial is < 1
+                ? "a PEFT size is negative or impossible"
+            : c.Mean is not { Length: 3 } || c.Std is not { Length: 3 } || c.Mean.Any(v => !float.IsFinite(v)) || c.Std.Any(v => !(v > 0 && float.IsFinite(v)))
+                ? "mean/std are not three finite numbers (std > 0)"
+            : c.Precision is not ("fp32" or "bf16") ? $"precision '{TextClip.Clip(c.Precision ?? "null", 20)}' is not fp32 or bf16"
+            : c.ClassTokenPosition is null || c.Peft is null ? "class_token_position or peft is missing"
+            : null;
+        if (problem is null)
+        {
+            try
+            {
+                _ = c.PromptOptions;
+                _ = c.PeftOptions;
+                _ = c.Normalization;
+            }
+            catch (DeftException ex)
+            {
+                problem = ex.Message;
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException)
+            {
+                problem = ex.Message;
+            }
+        }
+        if (problem is not null)
+            throw new DeftException($"{path}: the detector configuration is damaged: {TextClip.Clip(problem, 200)}. Run `deft detect` again.");
     }
 
     /// <summary>Copies the saved values into <paramref name="trainables"/>; every name must be present with its shape.</summary>

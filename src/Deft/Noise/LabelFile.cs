@@ -58,13 +58,19 @@ public static class LabelFile
         if (!File.Exists(path)) throw new DeftException($"Label file '{path}' does not exist.");
         if (classNames is not null && classNames.Count != classCount)
             throw new ArgumentException($"{classNames.Count} class names for {classCount} classes.", nameof(classNames));
-        var lines = File.ReadAllLines(path);
+        var lines = StrictText.ReadAllLines(path);
         var last = lines.Length;
         while (last > 0 && string.IsNullOrWhiteSpace(lines[last - 1])) last--;
         var first = 0;
         while (first < last && string.IsNullOrWhiteSpace(lines[first])) first++;
         if (first == last) throw new DeftException($"{path}: the label file is empty.");
         var parser = new LabelParser(path, classCount, classNames);
+        if (!lines[first].Contains(',') && lines[first].Contains(';'))
+            throw new DeftException($"{path}:{first + 1}: the file looks ';'-separated ('{TextClip.Clip(lines[first].Trim(), 60)}'). " +
+                "Deft's label files are comma-separated: 'index,label[,true_label]' per line (or one label per line).");
+        if (!lines[first].Contains(',') && lines[first].Contains('\t'))
+            throw new DeftException($"{path}:{first + 1}: the file looks tab-separated ('{TextClip.Clip(lines[first].Trim(), 60)}'). " +
+                "Deft's label files are comma-separated: 'index,label[,true_label]' per line (or one label per line).");
         return lines[first].Contains(',')
             ? ReadCsv(path, lines, first, last, datasetCount, parser)
             : ReadOnePerLine(path, lines, first, last, datasetCount, parser);
@@ -97,7 +103,7 @@ public static class LabelFile
             var header = string.Join(",", headerFields).ToLowerInvariant();
             if (header is not ("index,label" or "index,label,true_label"))
                 throw new DeftException(
-                    $"{path}:{first + 1}: unexpected header '{lines[first].Trim()}'. Expected 'index,label' or '{Header}' (or no header).");
+                    $"{path}:{first + 1}: unexpected header '{TextClip.Clip(lines[first].Trim(), 80)}'. Expected 'index,label' or '{Header}' (or no header).");
             columns = headerFields.Length;
             start = first + 1;
         }
@@ -108,9 +114,9 @@ public static class LabelFile
             var fields = Split(lines[i]);
             if (fields.Length < 2 || fields.Length > columns)
                 throw new DeftException(
-                    $"{path}:{lineNo}: expected {(columns == 2 ? "2 fields 'index,label'" : "2 or 3 fields 'index,label[,true_label]'")}, got {fields.Length}: '{lines[i].Trim()}'.");
+                    $"{path}:{lineNo}: expected {(columns == 2 ? "2 fields 'index,label'" : "2 or 3 fields 'index,label[,true_label]'")}, got {fields.Length}: '{TextClip.Clip(lines[i].Trim(), 80)}'.");
             if (!int.TryParse(fields[0], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var index))
-                throw new DeftException($"{path}:{lineNo}: index '{fields[0]}' is not an integer.");
+                throw new DeftException($"{path}:{lineNo}: index '{TextClip.Clip(fields[0], 40)}' is not an integer.");
             if (index < 0 || index >= datasetCount)
                 throw new DeftException($"{path}:{lineNo}: index {index} is outside the data set (0..{datasetCount - 1}, {datasetCount} samples).");
             if (firstLineOfIndex.TryGetValue(index, out var earlier))
@@ -161,12 +167,13 @@ public static class LabelFile
             }
             if (field.Length == 0)
                 throw new DeftException($"{path}:{lineNo}: {what} is empty.");
+            StrictText.CheckField(field, path, lineNo, what);
             if (_exact is null || _ignoreCase is null)
-                throw new DeftException($"{path}:{lineNo}: {what} '{field}' is not a class id (an integer 0..{classCount - 1}).");
+                throw new DeftException($"{path}:{lineNo}: {what} '{TextClip.Clip(field, 60)}' is not a class id (an integer 0..{classCount - 1}).");
             if (_exact.TryGetValue(field, out id) || _ignoreCase.TryGetValue(field, out id))
                 return id;
             var some = string.Join(", ", classNames!.Take(10)) + (classNames!.Count > 10 ? ", ..." : "");
-            throw new DeftException($"{path}:{lineNo}: {what} '{field}' is neither a class id (0..{classCount - 1}) nor a class name ({some}).");
+            throw new DeftException($"{path}:{lineNo}: {what} '{TextClip.Clip(field, 60)}' is neither a class id (0..{classCount - 1}) nor a class name ({some}).");
         }
     }
 }

@@ -52,7 +52,7 @@ public sealed class ClipTorchScriptTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
-    public void TorchScript_archive_loads_through_libtorch_and_matches_pytorch()
+    public void TorchScript_archive_is_read_as_data_and_matches_pytorch()
     {
         var path = Path.Combine(_dir, "tiny-jit.pt");
         var weights = Safetensors.Load(Fixtures.TinyClip);

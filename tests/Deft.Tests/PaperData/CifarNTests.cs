@@ -68,7 +68,7 @@ public sealed class CifarNTests : IDisposable
     }
 
     [Fact]
-    public void Torch_file_holding_tensors_is_read_through_PyBridge()
+    public void Torch_file_holding_tensors_is_read_by_the_restricted_unpickler()
     {
         using var noisy = torch.tensor(Noisy);
         using var clean = torch.tensor(FineLabels.Select(l => (long)l).ToArray());

@@ -1,9 +1,7 @@
-using System.Collections;
 using System.Globalization;
 using System.IO.Compression;
 using System.Text;
 using Deft.Clip;
-using TorchSharp.PyBridge;
 
 namespace Deft.Data.Paper;
 
@@ -14,8 +12,8 @@ namespace Deft.Data.Paper;
 /// The labels are read from the first of these found in the root or its <c>data/</c> folder:
 /// <c>CIFAR-100_human.csv</c> (a <c>noisy_label</c> column, optionally <c>clean_label</c>; or one or two headerless
 /// columns in that order), <c>CIFAR-100_human.npy</c> (the <c>noisy_label</c> array) or the official
-/// <c>CIFAR-100_human.pt</c>. The official file pickles numpy arrays, which TorchSharp.PyBridge's unpickler cannot
-/// rebuild (it only registers torch tensor constructors); a .pt holding torch tensors is read through it, and for the
+/// <c>CIFAR-100_human.pt</c>. The official file pickles numpy arrays, which Deft's restricted unpickler cannot
+/// rebuild (it only rebuilds torch tensors and runs no Python); a .pt holding torch tensors is read through it, and for the
 /// numpy one the error gives the one-line conversion. When the file carries <c>clean_label</c> it is checked against
 /// CIFAR-100's labels, which proves both are in the same order.
 /// </summary>
@@ -148,53 +146,52 @@ internal sealed class CifarNDataset : IInMemoryDataset
     {
         var how = $"Convert it once where Python and torch are at hand: {ConversionCommand} — and put the .csv beside the .pt.";
         byte[] pickle;
-        try
-        {
-            using var zip = ZipFile.OpenRead(file);
-            var entry = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal))
-                ?? throw new DeftException($"{file}: a zip archive without data.pkl, so not a torch.save file. {how}");
-            using var s = entry.Open();
-            using var buffer = new MemoryStream();
-            s.CopyTo(buffer);
-            pickle = buffer.ToArray();
-        }
-        catch (InvalidDataException)
-        {
-            throw new DeftException($"{file} was written by torch.save's legacy (non-zip) format, which TorchSharp.PyBridge cannot read. {how}");
-        }
+        using var zip = OpenZip(file, how);
+        pickle = zip.ReadPickle();
         if (ContainsAscii(pickle, "numpy"))
             throw new DeftException(
-                $"{file} stores its labels as numpy arrays; TorchSharp.PyBridge's unpickler rebuilds torch tensors only, so Deft cannot read " +
+                $"{file} stores its labels as numpy arrays; Deft's unpickler rebuilds torch tensors only (it runs no Python), so Deft cannot read " +
                 $"this file directly. {how}");
 
-        TorchPickleGuard.Check(pickle, file);
-        Hashtable table;
+        // The restricted unpickler refuses every callable that is not a tensor rebuild (os.system, exec, ...).
+        var root = TorchPickle.Load(pickle, $"{file} ({zip.PickleName})", zip.LoadStorage, out var tensors);
         try
         {
-            using var stream = File.OpenRead(file);
-            table = PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: false);
-        }
-        catch (Exception ex) when (ex is not DeftException)
-        {
-            throw new DeftException($"{file}: could not unpickle ({ex.GetType().Name}: {ex.Message}). {how}", ex);
-        }
-        try
-        {
+            if (root is not Dictionary<object, object?> table)
+                throw new DeftException($"{file}: the pickle holds no dict of label tensors. {how}");
             var noisy = TensorValues(table, "noisy_label", file, how)
-                ?? throw new DeftException($"{file} has no noisy_label entry (keys: {string.Join(", ", table.Keys.Cast<object>())}). {how}");
+                ?? throw new DeftException($"{file} has no noisy_label entry (keys: {string.Join(", ", table.Keys.Select(k => TextClip.Clip(k.ToString() ?? "", 40)).Take(10))}). {how}");
             return (noisy, TensorValues(table, "clean_label", file, how));
         }
         finally
         {
-            foreach (var value in table.Values) (value as IDisposable)?.Dispose();
+            foreach (var t in tensors) t.Dispose();
         }
     }
 
-    private static long[]? TensorValues(Hashtable table, string key, string file, string how)
+    private static TorchZip OpenZip(string file, string how)
     {
-        if (!table.ContainsKey(key)) return null;
-        if (table[key] is not TorchSharp.torch.Tensor t)
-            throw new DeftException($"{file}: {key} is a {table[key]?.GetType().Name ?? "None"}, not a tensor. {how}");
+        Span<byte> magic = stackalloc byte[4];
+        using (var s = File.OpenRead(file))
+            if (s.ReadAtLeast(magic, 4, throwOnEndOfStream: false) < 4 || magic[0] != 0x50 || magic[1] != 0x4B)
+                throw new DeftException($"{file} was written by torch.save's legacy (non-zip) format, which Deft cannot read. {how}");
+        try
+        {
+            return TorchZip.Open(file);
+        }
+        catch (DeftException ex) when (ex.Message.Contains("without data.pkl", StringComparison.Ordinal))
+        {
+            throw new DeftException($"{file}: a zip archive without data.pkl, so not a torch.save file. {how}", ex);
+        }
+    }
+
+    private static long[]? TensorValues(Dictionary<object, object?> table, string key, string file, string how)
+    {
+        if (!table.TryGetValue(key, out var value)) return null;
+        if (value is not TorchSharp.torch.Tensor t)
+            throw new DeftException($"{file}: {key} is a {value?.GetType().Name ?? "None"}, not a tensor. {how}");
+        if (t.is_floating_point() || t.is_complex())
+            throw new DeftException($"{file}: {key} is a {t.dtype} tensor; labels must be integers. {how}");
         using var flat = t.reshape(-1).to(TorchSharp.torch.int64);
         return flat.data<long>().ToArray();
     }

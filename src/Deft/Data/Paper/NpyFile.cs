@@ -44,7 +44,7 @@ internal static partial class NpyFile
 
         var descr = Descr().Match(header);
         if (!descr.Success)
-            throw new DeftException($"{path}: the array's dtype is not an integer type (header: {header.Trim()}). Save the labels as integers: numpy.save(path, labels.astype('int64')).");
+            throw new DeftException($"{path}: the array's dtype is not an integer type (header: {TextClip.Clip(header.Trim(), 200)}). Save the labels as integers: numpy.save(path, labels.astype('int64')).");
         var size = int.Parse(descr.Groups[3].Value, CultureInfo.InvariantCulture);
         if (size is not (1 or 2 or 4 or 8))
             throw new DeftException($"{path}: integer size {size} is not supported. Save the labels as int64.");

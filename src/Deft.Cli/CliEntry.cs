@@ -1,0 +1,145 @@
+using System.Globalization;
+using System.Reflection;
+using Deft.Data;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Deft.Cli;
+
+/// <summary>
+/// The process entry after native setup: global options (<c>--verbose</c>, <c>--max-image-pixels N</c>, valid
+/// anywhere on the line and removed before the strict per-command parsing), then the command, with every failure
+/// turned into one <c>error:</c> line. An unexpected exception (a bug, not a user error) gets its type and message
+/// and a hint to re-run with <c>--verbose</c> (or DEFT_VERBOSE=1), which prints the stack trace.
+/// </summary>
+public static class CliEntry
+{
+    public const string VerboseFlag = "--verbose";
+    public const string MaxImagePixelsFlag = "--max-image-pixels";
+
+    /// <summary>Runs one command line; errors go to <paramref name="console"/> (default: the terminal).</summary>
+    public static int Run(string[] args, IAnsiConsole? console = null, Action<IConfigurator>? configure = null)
+    {
+        console ??= AnsiConsole.Console;
+        var verbose = Environment.GetEnvironmentVariable("DEFT_VERBOSE") is "1" or "true";
+        string[] rest;
+        try
+        {
+            rest = StripGlobalOptions(args, ref verbose);
+            CheckValuedOptions(rest);
+        }
+        catch (DeftException ex)
+        {
+            Error(console, ex.Message);
+            return 2;
+        }
+
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("deft");
+            // A misspelt flag is an error, not silently ignored (a typo would otherwise run with the default).
+            config.Settings.StrictParsing = true;
+            config.PropagateExceptions();
+            CommandRegistry.Register(config, typeof(CliEntry).Assembly);
+            configure?.Invoke(config);
+        });
+        try
+        {
+            return app.Run(rest);
+        }
+        catch (Exception ex) when (ex is CommandParseException or CommandRuntimeException)
+        {
+            Error(console, ex.Message);
+            return 2;
+        }
+        catch (Exception ex) when (ex is DeftException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+                                       or UnauthorizedAccessException or IOException or ArgumentException)
+        {
+            Error(console, ex.Message);
+            if (verbose) console.WriteLine(ex.ToString());
+            return 1;
+        }
+        catch (Exception ex)
+        {
+            // Not a user error: one line, the trace only on request.
+            var firstLine = ex.Message.Split('\n', 2)[0].TrimEnd();
+            Error(console, $"unexpected {ex.GetType().Name}: {TextClip.Clip(firstLine, 300)}" +
+                (verbose ? "" : $" (re-run with {VerboseFlag} or DEFT_VERBOSE=1 for the stack trace; please report it)"));
+            if (verbose) console.WriteLine(ex.ToString());
+            return 70;
+        }
+    }
+
+    private static void Error(IAnsiConsole console, string message) =>
+        console.MarkupLineInterpolated($"[red]error:[/] {TextClip.Clip(message, 4000)}");
+
+    /// <summary>Removes the global options, applying <c>--max-image-pixels</c>; everything after <c>--</c> is left alone.</summary>
+    internal static string[] StripGlobalOptions(string[] args, ref bool verbose)
+    {
+        var rest = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            if (a == "--") { rest.AddRange(args[i..]); break; }
+            if (a == VerboseFlag) { verbose = true; continue; }
+            string? value = null;
+            if (a == MaxImagePixelsFlag)
+            {
+                if (i + 1 >= args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                    throw new DeftException($"{MaxImagePixelsFlag} needs a value: the largest width × height to decode (default {ImageDecoder.DefaultMaxPixels}).");
+                value = args[++i];
+            }
+            else if (a.StartsWith(MaxImagePixelsFlag + "=", StringComparison.Ordinal)) value = a[(MaxImagePixelsFlag.Length + 1)..];
+            if (value is null) { rest.Add(a); continue; }
+            if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) || limit < 1)
+                throw new DeftException($"{MaxImagePixelsFlag} '{TextClip.Clip(value, 40)}' is not a positive whole number of pixels.");
+            ImageDecoder.MaxPixels = limit;
+        }
+        return [.. rest];
+    }
+
+    /// <summary>The long options of the command <paramref name="args"/> starts with that always take a value.</summary>
+    private static HashSet<string> ValuedOptions(string[] args)
+    {
+        var commands = typeof(CliEntry).Assembly.GetTypes()
+            .Select(t => (Type: t, Attr: t.GetCustomAttribute<CliCommandAttribute>()))
+            .Where(x => x.Attr is not null && !x.Type.IsAbstract)
+            .Select(x => (x.Type, Words: x.Attr!.Path.Split(' ')))
+            .Where(x => x.Words.Length <= args.Length && x.Words.Select((w, i) => w == args[i]).All(b => b))
+            .OrderByDescending(x => x.Words.Length)
+            .ToList();
+        var valued = new HashSet<string>(StringComparer.Ordinal);
+        if (commands.Count == 0) return valued;
+        var settings = SettingsType(commands[0].Type);
+        if (settings is null) return valued;
+        foreach (var property in settings.GetProperties(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance))
+            if (property.GetCustomAttribute<CommandOptionAttribute>() is { ValueName: not null, ValueIsOptional: false } option)
+                foreach (var name in option.LongNames) valued.Add("--" + name);
+        return valued;
+    }
+
+    private static Type? SettingsType(Type command)
+    {
+        for (var t = command; t is not null; t = t.BaseType)
+            if (t.IsGenericType && t.GetGenericArguments() is [var s] && typeof(CommandSettings).IsAssignableFrom(s)) return s;
+        return null;
+    }
+
+    /// <summary>
+    /// An option that always takes a value, given without one (last on the line, or followed by another option),
+    /// is an error naming it; Spectre would otherwise take the next token, or an internal name, as its value.
+    /// </summary>
+    internal static void CheckValuedOptions(string[] args)
+    {
+        var valued = ValuedOptions(args);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--") return;
+            if (!valued.Contains(args[i])) continue;
+            if (i + 1 >= args.Length || (args[i + 1].StartsWith("--", StringComparison.Ordinal) && args[i + 1].Length > 2))
+                throw new DeftException($"{args[i]} needs a value{(i + 1 < args.Length ? $" (found the option {TextClip.Clip(args[i + 1], 40)} after it)" : " (it is the last word of the command line)")}. " +
+                    $"See `deft <command> --help`.");
+        }
+    }
+}

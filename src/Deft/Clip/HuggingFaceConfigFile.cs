@@ -1,0 +1,158 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Deft.Clip;
+
+/// <summary>
+/// A Hugging Face CLIPModel <c>config.json</c>, validated field by field: wrong types, impossible values and a missing
+/// vision_config/text_config are errors naming the field; <see cref="CheckAgainst"/> compares its sizes with the ones
+/// the weights imply and names the first field that disagrees.
+/// </summary>
+internal sealed class HuggingFaceConfigFile
+{
+    private readonly string _path;
+    private readonly List<(string Field, long Declared, Func<ClipConfig, long> Actual)> _sizes = [];
+
+    private HuggingFaceConfigFile(string path) => _path = path;
+
+    public ClipActivation Activation { get; private set; }
+    public double LayerNormEps { get; private set; }
+    public int VisionHeads { get; private set; }
+    public int TextHeads { get; private set; }
+
+    public static HuggingFaceConfigFile Read(string path)
+    {
+        JsonNode? node;
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            node = JsonNode.Parse(TorchPickle.StrictUtf8.GetString(bytes));
+        }
+        catch (DecoderFallbackException ex)
+        {
+            throw new DeftException($"{path}: not UTF-8 text, so not a Hugging Face config.json.", ex);
+        }
+        catch (JsonException ex)
+        {
+            throw new DeftException($"{path}: not valid JSON ({ex.Message}).", ex);
+        }
+        if (node is not JsonObject root)
+            throw new DeftException($"{path}: the JSON is {Kind(node)}, not an object; a Hugging Face CLIPModel config.json is an object with vision_config and text_config.");
+        var file = new HuggingFaceConfigFile(path);
+        var modelType = file.String(root, "model_type", "model_type");
+        if (modelType is not null && modelType != "clip")
+            throw new DeftException($"{path}: model_type is '{TextClip.Clip(modelType, 40)}'; Deft reads Hugging Face CLIPModel directories (model_type 'clip').");
+        var vision = file.Tower(root, "vision_config");
+        var text = file.Tower(root, "text_config");
+        var visionAct = file.Activation_(vision, "vision_config.hidden_act");
+        var textAct = file.Activation_(text, "text_config.hidden_act");
+        if (visionAct != textAct)
+            throw new DeftException($"{path}: the vision tower uses {visionAct} but the text tower {textAct}; Deft needs one activation for both.");
+        var visionEps = file.Number(vision, "layer_norm_eps", "vision_config.layer_norm_eps") ?? 1e-5;
+        var textEps = file.Number(text, "layer_norm_eps", "text_config.layer_norm_eps") ?? 1e-5;
+        foreach (var (eps, field) in new[] { (visionEps, "vision_config.layer_norm_eps"), (textEps, "text_config.layer_norm_eps") })
+            if (!(eps > 0 && eps < 1))
+                throw new DeftException($"{path}: {field} = {eps}; layer-norm eps must be a small positive number such as 1e-05.");
+        if (Math.Abs(visionEps - textEps) > 1e-12)
+            throw new DeftException($"{path}: layer_norm_eps differs between towers ({visionEps} vs {textEps}); Deft needs one value.");
+        file.Activation = visionAct;
+        file.LayerNormEps = visionEps;
+        file.VisionHeads = file.Positive(vision, "num_attention_heads", "vision_config.num_attention_heads") ?? 12;
+        file.TextHeads = file.Positive(text, "num_attention_heads", "text_config.num_attention_heads") ?? 8;
+
+        foreach (var (tower, towerName, heads) in new[] { (vision, "vision_config", file.VisionHeads), (text, "text_config", file.TextHeads) })
+            if (file.Positive(tower, "hidden_size", $"{towerName}.hidden_size") is { } width && width % heads != 0)
+                throw new DeftException($"{path}: {towerName}.num_attention_heads = {heads} does not divide {towerName}.hidden_size = {width}; " +
+                    "fix one of the two fields.");
+        file.Size(vision, "hidden_size", "vision_config", c => c.Vision.Width);
+        file.Size(vision, "num_hidden_layers", "vision_config", c => c.Vision.Layers);
+        file.Size(vision, "intermediate_size", "vision_config", c => (long)Math.Round(c.Vision.MlpRatio * c.Vision.Width));
+        file.Size(vision, "patch_size", "vision_config", c => c.Vision.PatchSize);
+        file.Size(vision, "image_size", "vision_config", c => c.Vision.ImageSize);
+        file.Size(text, "hidden_size", "text_config", c => c.Text.Width);
+        file.Size(text, "num_hidden_layers", "text_config", c => c.Text.Layers);
+        file.Size(text, "intermediate_size", "text_config", c => (long)Math.Round(c.Text.MlpRatio * c.Text.Width));
+        file.Size(text, "max_position_embeddings", "text_config", c => c.Text.ContextLength);
+        file.Size(text, "vocab_size", "text_config", c => c.Text.VocabSize);
+        file.Size(root, "projection_dim", "", c => c.EmbedDim);
+        return file;
+    }
+
+    /// <summary>Throws naming the first size field of the config that the weights contradict.</summary>
+    public void CheckAgainst(ClipConfig fromWeights, string weightsPath)
+    {
+        foreach (var (field, declared, actual) in _sizes)
+        {
+            var value = actual(fromWeights);
+            if (value != declared)
+                throw new DeftException($"{_path}: {field} = {declared}, but the weights in {Path.GetFileName(weightsPath)} have {value}. " +
+                    "The config.json does not belong to these weights; fix the field or use the model's own config.json.");
+        }
+    }
+
+    private JsonObject Tower(JsonObject root, string name) => root[name] switch
+    {
+        JsonObject o => o,
+        null => throw new DeftException($"{_path}: has no {name}. A Hugging Face CLIPModel config.json holds vision_config and text_config " +
+            "(a CLIPVisionModel's or CLIPTextModel's config alone is not a whole CLIP)."),
+        var other => throw new DeftException($"{_path}: {name} is {Kind(other)}, not an object."),
+    };
+
+    private void Size(JsonObject o, string key, string tower, Func<ClipConfig, long> actual)
+    {
+        var field = tower.Length == 0 ? key : $"{tower}.{key}";
+        if (Positive(o, key, field) is { } v) _sizes.Add((field, v, actual));
+    }
+
+    private int? Positive(JsonObject o, string key, string field)
+    {
+        var n = Number(o, key, field);
+        if (n is null) return null;
+        if (n is not { } v || v != Math.Floor(v) || v < 1 || v > 1 << 24)
+            throw new DeftException($"{_path}: {field} = {n}; it must be a positive whole number.");
+        return (int)v;
+    }
+
+    private double? Number(JsonObject o, string key, string field)
+    {
+        var node = o[key];
+        if (node is null) return null;
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out var d) && double.IsFinite(d)) return d;
+        throw new DeftException($"{_path}: {field} is {Kind(node)}, not a number.");
+    }
+
+    private string? String(JsonObject o, string key, string field)
+    {
+        var node = o[key];
+        if (node is null) return null;
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
+        throw new DeftException($"{_path}: {field} is {Kind(node)}, not a string.");
+    }
+
+    private ClipActivation Activation_(JsonObject o, string field)
+    {
+        var name = String(o, "hidden_act", field);
+        return name switch
+        {
+            null or "quick_gelu" => ClipActivation.QuickGelu, // transformers' CLIP default
+            "gelu" => ClipActivation.Gelu,
+            _ => throw new DeftException($"{_path}: {field} = '{TextClip.Clip(name, 40)}' is not supported (valid: quick_gelu, gelu)."),
+        };
+    }
+
+    private static string Kind(JsonNode? node) => node switch
+    {
+        null => "null",
+        JsonArray => "an array",
+        JsonObject => "an object",
+        JsonValue v => v.GetValueKind() switch
+        {
+            JsonValueKind.String => $"the string \"{TextClip.Clip(v.GetValue<string>(), 40)}\"",
+            JsonValueKind.True or JsonValueKind.False => "a boolean",
+            JsonValueKind.Number => $"the number {v.ToJsonString()}",
+            _ => "null",
+        },
+        _ => "something else",
+    };
+}
