@@ -17,6 +17,24 @@ public static class CliEntry
     public const string VerboseFlag = "--verbose";
     public const string MaxImagePixelsFlag = "--max-image-pixels";
 
+    /// <summary>
+    /// The command app as `deft` configures it: every command, strict parsing (a misspelt flag is an error, not
+    /// silently ignored: a typo would otherwise run with the default), exceptions propagated to the caller.
+    /// </summary>
+    public static CommandApp CreateApp(Action<IConfigurator>? configure = null)
+    {
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("deft");
+            config.Settings.StrictParsing = true;
+            config.PropagateExceptions();
+            CommandRegistry.Register(config, typeof(CliEntry).Assembly);
+            configure?.Invoke(config);
+        });
+        return app;
+    }
+
     /// <summary>Runs one command line; errors go to <paramref name="console"/> (default: the terminal).</summary>
     public static int Run(string[] args, IAnsiConsole? console = null, Action<IConfigurator>? configure = null)
     {
@@ -34,16 +52,7 @@ public static class CliEntry
             return 2;
         }
 
-        var app = new CommandApp();
-        app.Configure(config =>
-        {
-            config.SetApplicationName("deft");
-            // A misspelt flag is an error, not silently ignored (a typo would otherwise run with the default).
-            config.Settings.StrictParsing = true;
-            config.PropagateExceptions();
-            CommandRegistry.Register(config, typeof(CliEntry).Assembly);
-            configure?.Invoke(config);
-        });
+        var app = CreateApp(configure);
         try
         {
             return app.Run(rest);

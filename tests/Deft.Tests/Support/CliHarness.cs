@@ -4,24 +4,13 @@ using Spectre.Console.Cli;
 namespace Deft.Tests;
 
 /// <summary>
-/// Runs `deft` commands in-process, configured as Program configures them (strict parsing, every command
-/// registered); exceptions propagate so a test sees the real error.
+/// Runs `deft` commands in-process, configured as the CLI configures them (<see cref="CliEntry.CreateApp"/>);
+/// exceptions propagate so a test sees the real error.
 /// </summary>
 internal static class CliHarness
 {
     /// <summary>A configured app. <paramref name="configure"/> adds test-only settings (an interceptor, say).</summary>
-    public static CommandApp App(Action<IConfigurator>? configure = null)
-    {
-        var app = new CommandApp();
-        app.Configure(c =>
-        {
-            c.PropagateExceptions();
-            c.Settings.StrictParsing = true;
-            CommandRegistry.Register(c, typeof(CliCommandAttribute).Assembly);
-            configure?.Invoke(c);
-        });
-        return app;
-    }
+    public static CommandApp App(Action<IConfigurator>? configure = null) => CliEntry.CreateApp(configure);
 
     /// <summary>Runs one command line and returns its exit code; console output is discarded unless <paramref name="quiet"/> is false.</summary>
     public static int Run(IEnumerable<string> args, bool quiet = true)
