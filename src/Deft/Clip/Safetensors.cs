@@ -96,8 +96,9 @@ public static class Safetensors
             for (var i = headerBytes.Length; i < padded; i++) stream.WriteByte((byte)' ');
             foreach (var (_, t) in items)
             {
-                using var cpu = t.detach().cpu().contiguous();
-                WriteFrom(stream, cpu);
+                // detach() and cpu() make handles of their own; the scope frees them with the contiguous copy.
+                using var scope = torch.NewDisposeScope();
+                WriteFrom(stream, t.detach().cpu().contiguous());
             }
         });
     }

@@ -125,8 +125,9 @@ public static class FeatureCache
     /// <summary>SHA-256 of a tensor's bytes (CPU, contiguous), as the cache file records it.</summary>
     internal static string PayloadHash(Tensor features)
     {
-        using var cpu = features.detach().cpu().contiguous();
-        return Convert.ToHexStringLower(SHA256.HashData(cpu.bytes));
+        // detach() and cpu() make handles of their own; the scope frees them with the contiguous copy.
+        using var scope = NewDisposeScope();
+        return Convert.ToHexStringLower(SHA256.HashData(features.detach().cpu().contiguous().bytes));
     }
 
     /// <summary>
