@@ -63,9 +63,19 @@ internal static class TestImages
             raw.WriteByte(0);
             raw.Write(samples, y * width * channels, width * channels);
         }
-        var z = new MemoryStream();
-        using (var zlib = new ZLibStream(z, CompressionLevel.Optimal, leaveOpen: true)) raw.WriteTo(zlib);
+        return PngWithData(width, height, colorType, Zlib(raw.ToArray()), paletteRgb);
+    }
 
+    public static byte[] Zlib(byte[] data)
+    {
+        var z = new MemoryStream();
+        using (var zlib = new ZLibStream(z, CompressionLevel.Optimal, leaveOpen: true)) zlib.Write(data);
+        return z.ToArray();
+    }
+
+    /// <summary>A PNG of the given header and one IDAT chunk holding <paramref name="idat"/> as given (header and data may disagree).</summary>
+    public static byte[] PngWithData(int width, int height, int colorType, byte[] idat, byte[]? paletteRgb = null)
+    {
         var png = new MemoryStream();
         png.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
         var ihdr = new byte[13];
@@ -75,7 +85,7 @@ internal static class TestImages
         ihdr[9] = (byte)colorType;
         Chunk(png, "IHDR", ihdr);
         if (paletteRgb is not null) Chunk(png, "PLTE", paletteRgb);
-        Chunk(png, "IDAT", z.ToArray());
+        Chunk(png, "IDAT", idat);
         Chunk(png, "IEND", []);
         return png.ToArray();
     }

@@ -89,40 +89,8 @@ internal static class HostileFiles
     }
 
     /// <summary>A PNG whose header claims <paramref name="width"/>×<paramref name="height"/>, with a token IDAT.</summary>
-    public static byte[] PngHeader(int width, int height)
-    {
-        var png = new MemoryStream();
-        png.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
-        var ihdr = new byte[13];
-        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
-        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
-        ihdr[8] = 8;
-        ihdr[9] = 2;
-        Chunk(png, "IHDR", ihdr);
-        var z = new MemoryStream();
-        using (var zlib = new ZLibStream(z, CompressionLevel.Optimal, leaveOpen: true)) zlib.Write(new byte[1024]);
-        Chunk(png, "IDAT", z.ToArray());
-        Chunk(png, "IEND", []);
-        return png.ToArray();
-    }
-
-    private static void Chunk(Stream s, string type, byte[] data)
-    {
-        var len = new byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(len, data.Length);
-        s.Write(len);
-        var typeAndData = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
-        s.Write(typeAndData);
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in typeAndData)
-        {
-            crc ^= b;
-            for (var k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
-        }
-        var c = new byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(c, ~crc);
-        s.Write(c);
-    }
+    public static byte[] PngHeader(int width, int height) =>
+        Deft.Tests.Data.TestImages.PngWithData(width, height, colorType: 2, Deft.Tests.Data.TestImages.Zlib(new byte[1024]));
 
     /// <summary>A safetensors file from a raw header string and data bytes.</summary>
     public static byte[] Safetensors(string header, int dataBytes) => Safetensors(Encoding.UTF8.GetBytes(header), dataBytes);
