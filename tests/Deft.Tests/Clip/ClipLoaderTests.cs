@@ -180,27 +180,9 @@ public sealed class ClipLoaderTests : IDisposable
 
     // ---- hostile pickles: nothing may run, and the error must say why -------------------------------------------
 
-    private static byte[] Pickle(params object[] parts)
-    {
-        var bytes = new List<byte>();
-        foreach (var p in parts)
-        {
-            switch (p)
-            {
-                case string s: bytes.AddRange(Encoding.ASCII.GetBytes(s)); break;
-                case byte b: bytes.Add(b); break;
-                case byte[] a: bytes.AddRange(a); break;
-                default: throw new ArgumentException(p.GetType().Name);
-            }
-        }
-        return [.. bytes];
-    }
+    private static byte[] Pickle(params object[] parts) => Hostile.HostileFiles.Bytes(parts);
 
-    private static byte[] BinUnicode(string s)
-    {
-        var utf8 = Encoding.UTF8.GetBytes(s);
-        return [(byte)'X', .. BitConverter.GetBytes(utf8.Length), .. utf8];
-    }
+    private static byte[] BinUnicode(string s) => Hostile.HostileFiles.BinUnicode(s);
 
     /// <summary>pickle.dumps of a __reduce__ to os.system(command) — GLOBAL + REDUCE, protocol 2.</summary>
     private static byte[] SystemCall(string module, string command) =>
