@@ -58,7 +58,6 @@ internal sealed class RunDirectory : IDisposable
     public static RunDirectory Prepare(AdaptOptions options, IImageDataset train, IImageDataset? test, int selectedCount, Action<string>? notice = null)
     {
         var dir = Path.GetFullPath(options.OutputDirectory);
-        if (File.Exists(dir)) throw new DeftException($"--out {dir} is a file; pass a directory.");
         var held = OutputDirectory.Lock(dir, notice);
         try
         {

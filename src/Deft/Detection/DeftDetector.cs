@@ -306,7 +306,6 @@ public static class DeftDetector
     internal static IDisposable PrepareOutputDirectory(DetectOptions options, Action<string>? warn = null)
     {
         var dir = options.OutputDirectory;
-        if (File.Exists(dir)) throw new DeftException($"--out {dir} is a file; pass a directory.");
         var held = OutputDirectory.Lock(dir, warn);
         try
         {
