@@ -21,13 +21,14 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
     /// Method names of the benchmark: DeFT three times (VPT-deep with the official last-epoch selection, VPT-deep with
     /// the selection of a deterministic pass after training, frozen cached features) and the baselines.
     /// </summary>
-    public static readonly string[] AllMethods = ["deft", "deft-eval", "deft-cached", "label-match", "small-loss", "gmm", "confident-learning"];
+    public static readonly string[] AllMethods = ["deft", "deft-eval", "deft-cached", "clip-posterior", "label-match", "small-loss", "gmm", "confident-learning"];
 
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--settings <LIST>")] [Description("Comma-separated noise settings (default: sym-0.2,sym-0.4,sym-0.6,asym-0.4,idn-0.4).")] public string? NoiseSettings { get; init; }
         [CommandOption("--methods <LIST>")] [Description("Comma-separated: deft (VPT-deep, last-epoch selection), deft-eval (VPT-deep, selection by an unaugmented pass), deft-cached, label-match, small-loss, gmm, confident-learning (default: all).")] public string? Methods { get; init; }
         [CommandOption("--samples <N>")] [Description("Downstream images per setting (default: all 40,000).")] public int? Samples { get; init; }
+        [CommandOption("--seeds <LIST>")] [Description("Comma-separated seeds; each draws its own noise and seeds every method (default: 0). With several, the table shows mean ± sd over seeds.")] [DefaultValue("0")] public string Seeds { get; init; } = "0";
         [CommandOption("--epochs <N>")] [DefaultValue(5)] public int Epochs { get; init; } = 5;
         [CommandOption("--no-adapt")] [Description("Skip phase 2 (test accuracy).")] public bool NoAdapt { get; init; }
         [CommandOption("--adapt <LIST>")] [Description("Methods whose selection is fine-tuned on in phase 2 (default: deft,deft-eval,deft-cached; CE on all noisy labels always runs).")] public string? AdaptMethods { get; init; }
@@ -40,7 +41,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
     }
 
     public sealed record Row(string Setting, string Method, double? Precision, double? Recall, double? F1, double? Auroc,
-        double? EstimatedNoiseRate, double? TestAccuracy, double DetectSeconds, double? AdaptSeconds);
+        double? EstimatedNoiseRate, double? TestAccuracy, double DetectSeconds, double? AdaptSeconds, long Seed = 0);
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
@@ -54,6 +55,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         var adaptMethods = s.NoAdapt ? [] : s.AdaptMethods?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList() ?? ["deft", "deft-eval", "deft-cached"];
         foreach (var m in adaptMethods)
             if (!AllMethods.Contains(m)) throw new DeftException($"Unknown --adapt method '{m}'. Valid: {string.Join(", ", AllMethods)}.");
+        var seeds = ParseSeeds(s.Seeds);
         var ws = MiniWorkspace.Open(s.Data, s.Cache);
         var (model, _) = ProgressRunner.Run<PretrainProgress, (string, bool)>(false, "pretrain",
             (p, ct) => ws.EnsurePretrainedModel(MiniProtocol.PretrainDefaults, p, ct),
@@ -66,18 +68,21 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         if (s.Resume && ReadEarlier(s.Out, downstream.Count, s.Epochs) is { } previous)
             (earlierRows, earlier) = previous;
         // Settings this run does not touch keep their earlier rows, so resuming a subset loses nothing.
-        var untouched = earlierRows.Where(r => settings.All(x => x.Name != r.Setting)).ToList();
+        // So do rows of seeds or methods it does not run (a later run may add methods or seeds to a table).
+        var untouched = earlierRows.Where(r => !(settings.Any(x => x.Name == r.Setting) && seeds.Contains(r.Seed)
+            && (methods.Contains(r.Method) || (r.Method == CeOnAllMethod && !s.NoAdapt)))).ToList();
         void Save() => Write(s.Out, [.. untouched, .. rows], downstream.Count, s.Epochs, earlier + watch.Elapsed);
         foreach (var setting in settings)
+        foreach (var seed in seeds)
         {
-            var dir = Path.Combine(s.Work, setting.Name);
+            var dir = Path.Combine(s.Work, setting.Name, $"seed-{seed}");
             var labels = Path.Combine(dir, "labels.csv");
             Directory.CreateDirectory(dir);
-            var noisy = ws.WriteNoisyLabels(setting, downstream, 0, labels);
-            AnsiConsole.MarkupLineInterpolated($"[bold]{setting.Name}[/]: realized noise {noisy.RealizedRate:P1} on {downstream.Count:N0} images");
+            var noisy = ws.WriteNoisyLabels(setting, downstream, unchecked((ulong)seed), labels);
+            AnsiConsole.MarkupLineInterpolated($"[bold]{setting.Name}[/] seed {seed}: realized noise {noisy.RealizedRate:P1} on {downstream.Count:N0} images");
             foreach (var method in methods)
             {
-                if (Reusable(earlierRows, setting.Name, method, adaptMethods.Contains(method)) is { } kept)
+                if (Reusable(earlierRows, setting.Name, method, seed, adaptMethods.Contains(method)) is { } kept)
                 {
                     rows.Add(kept);
                     AnsiConsole.MarkupLineInterpolated($"{setting.Name} {method}: kept from {s.Out}");
@@ -91,26 +96,26 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
                     // The training baselines run on cached features (the fast path): their classifier is the text side.
                     _ => (DetectionMethods.Parse(method), PeftKind.None, SelectionSource.LastEpoch),
                 };
-                var options = MiniRuns.Detect(ws, model, labels, classes, Path.Combine(dir, method), kind, peft, noisy.RealizedRate, s.Epochs) with { Selection = selection };
-                var report = ProgressRunner.Run<DetectProgress, DetectionReport>(false, $"{setting.Name} {method}",
+                var options = MiniRuns.Detect(ws, model, labels, classes, Path.Combine(dir, method), kind, peft, noisy.RealizedRate, s.Epochs) with { Selection = selection, Seed = seed };
+                var report = ProgressRunner.Run<DetectProgress, DetectionReport>(false, $"{setting.Name} s{seed} {method}",
                     (p, ct) => DeftDetector.Detect(options, p, null, ct),
                     p => (Math.Max(1, p.Epoch), Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), cancellationToken);
                 var q = report.Summary.Quality;
                 double? accuracy = null, adaptSeconds = null;
                 if (adaptMethods.Contains(method))
-                    (accuracy, adaptSeconds) = Adapt(ws, MiniRuns.Adapt(model, Path.Combine(dir, method, "adapt"), Path.Combine(dir, method, DetectionOutputs.SamplesFile), null, s.Epochs), cancellationToken);
+                    (accuracy, adaptSeconds) = Adapt(ws, MiniRuns.Adapt(model, Path.Combine(dir, method, "adapt"), Path.Combine(dir, method, DetectionOutputs.SamplesFile), null, s.Epochs) with { Seed = seed }, cancellationToken);
                 rows.Add(new Row(setting.Name, method, q?.Precision, q?.Recall, q?.F1, q?.Auroc, report.Summary.EstimatedNoiseRate, accuracy,
-                    report.Summary.TimingsSeconds.GetValueOrDefault("total_seconds"), adaptSeconds));
+                    report.Summary.TimingsSeconds.GetValueOrDefault("total_seconds"), adaptSeconds, seed));
                 Save(); // after every method: a stopped run keeps what it finished
             }
             if (!s.NoAdapt)
             {
-                if (Reusable(earlierRows, setting.Name, CeOnAllMethod, true) is { } kept)
+                if (Reusable(earlierRows, setting.Name, CeOnAllMethod, seed, true) is { } kept)
                     rows.Add(kept);
                 else
                 {
-                    var (acc, secs) = Adapt(ws, MiniRuns.Adapt(model, Path.Combine(dir, "ce-all-noisy"), null, labels, s.Epochs), cancellationToken);
-                    rows.Add(new Row(setting.Name, CeOnAllMethod, null, null, null, null, null, acc, 0, secs));
+                    var (acc, secs) = Adapt(ws, MiniRuns.Adapt(model, Path.Combine(dir, "ce-all-noisy"), null, labels, s.Epochs) with { Seed = seed }, cancellationToken);
+                    rows.Add(new Row(setting.Name, CeOnAllMethod, null, null, null, null, null, acc, 0, secs, seed));
                 }
                 Save();
             }
@@ -132,8 +137,21 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
     /// An earlier run's row for (<paramref name="setting"/>, <paramref name="method"/>), or null when there is none or
     /// it lacks the phase-2 accuracy this run asks for (<paramref name="needsAccuracy"/>).
     /// </summary>
-    internal static Row? Reusable(IReadOnlyList<Row> earlier, string setting, string method, bool needsAccuracy) =>
-        earlier.LastOrDefault(r => r.Setting == setting && r.Method == method && (!needsAccuracy || r.TestAccuracy is not null));
+    internal static Row? Reusable(IReadOnlyList<Row> earlier, string setting, string method, long seed, bool needsAccuracy) =>
+        earlier.LastOrDefault(r => r.Setting == setting && r.Method == method && r.Seed == seed && (!needsAccuracy || r.TestAccuracy is not null));
+
+    /// <summary>"0,1,2" → the seeds, distinct, in order; the error names the bad entry.</summary>
+    internal static IReadOnlyList<long> ParseSeeds(string list)
+    {
+        var seeds = new List<long>();
+        foreach (var part in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!long.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) || seed < 0)
+                throw new DeftException($"--seeds: '{part}' is not a non-negative integer. Example: --seeds 0,1,2.");
+            if (!seeds.Contains(seed)) seeds.Add(seed);
+        }
+        return seeds.Count > 0 ? seeds : throw new DeftException("--seeds needs at least one seed, e.g. --seeds 0,1,2.");
+    }
 
     internal const string CeOnAllMethod = "ce-on-all-noisy (phase 2 only)";
 
@@ -169,19 +187,40 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         }
     }
 
+    /// <summary>Mean ± sample sd over seeds ("—" when no seed has the value; the mean alone for one seed).</summary>
+    internal static string MeanSd(IEnumerable<double?> values, string format, double scale = 1)
+    {
+        var v = values.Where(x => x is not null).Select(x => x!.Value * scale).ToArray();
+        if (v.Length == 0) return "—";
+        var mean = v.Average();
+        if (v.Length == 1) return mean.ToString(format, CultureInfo.InvariantCulture);
+        var sd = Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
+        return $"{mean.ToString(format, CultureInfo.InvariantCulture)} ± {sd.ToString(format, CultureInfo.InvariantCulture)}";
+    }
+
+    /// <summary>One line per (setting, method), in first-seen order, aggregated over the seeds present.</summary>
+    internal static IEnumerable<string> TableLines(IReadOnlyList<Row> rows)
+    {
+        foreach (var g in rows.GroupBy(r => (r.Setting, r.Method)))
+        {
+            var r = g.ToList();
+            yield return $"| {g.Key.Setting} | {g.Key.Method} | {r.Count} | {MeanSd(r.Select(x => x.Precision), "0.000")} | {MeanSd(r.Select(x => x.Recall), "0.000")} | " +
+                $"{MeanSd(r.Select(x => x.F1), "0.000")} | {MeanSd(r.Select(x => x.Auroc), "0.000")} | {MeanSd(r.Select(x => x.EstimatedNoiseRate), "0.000")} | " +
+                $"{MeanSd(r.Select(x => x.TestAccuracy), "0.00", 100)} | {MeanSd(r.Select(x => (double?)x.DetectSeconds), "0")} | {MeanSd(r.Select(x => x.AdaptSeconds), "0")} |";
+        }
+    }
+
     private static void Write(string path, IReadOnlyList<Row> rows, int samples, int epochs, TimeSpan elapsed)
     {
-        static string F(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "—";
         var md = new StringBuilder();
         md.AppendLine("# Mini benchmark: Fashion-MNIST (generated by `./deft bench mini`)");
         md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Tiny CLIP pre-trained on the 20,000 captioned auxiliary images; detection on {samples:N0} downstream images, {epochs} epochs; phase 2 tested on the 10,000 test images. Machine: {Environment.ProcessorCount} cores, {TorchSharp.torch.get_num_threads()} intra-op thread(s). Total {elapsed.TotalMinutes:0.0} min.");
+        var seeds = rows.Select(r => r.Seed).Distinct().Order().ToArray();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Tiny CLIP pre-trained on the 20,000 captioned auxiliary images; detection on {samples:N0} downstream images, {epochs} epochs; phase 2 tested on the 10,000 test images. Seeds {string.Join(", ", seeds)} (each draws its own noise and seeds the method; cells are mean ± sd over seeds). Machine: {Environment.ProcessorCount} cores, {TorchSharp.torch.get_num_threads()} intra-op thread(s). Total {elapsed.TotalMinutes:0.0} min.");
         md.AppendLine();
-        md.AppendLine("| setting | method | precision | recall | F1 | AUROC | est. noise | test acc. | detect s | adapt s |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
-        foreach (var r in rows)
-            md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Setting} | {r.Method} | {F(r.Precision)} | {F(r.Recall)} | {F(r.F1)} | {F(r.Auroc)} | {F(r.EstimatedNoiseRate)} | {(r.TestAccuracy is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "—")} | {r.DetectSeconds:0} | {(r.AdaptSeconds is { } t ? t.ToString("0", CultureInfo.InvariantCulture) : "—")} |");
+        md.AppendLine("| setting | method | seeds | precision | recall | F1 | AUROC | est. noise | test acc. % | detect s | adapt s |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var line in TableLines(rows)) md.AppendLine(line);
         md.AppendLine();
         md.AppendLine("Methods: `deft` = VPT-deep (length 4, n_ctx 8) with the official selection, made during the last training epoch on augmented views; "
             + "`deft-eval` = the same training, selection by one deterministic pass without augmentation afterwards (`--selection eval`); "

@@ -12,11 +12,12 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("detect", "DeFT phase 1: find mislabeled images with CLIP's dual (positive/negative) prompts and PEFT.",
+[CliCommand("detect", "Phase 1: find mislabeled images with CLIP. Default --method clip-posterior (CLIP's zero-shot prior and a label-noise channel fitted to your labels: best measured F1 on every noise type, seconds on a CPU); --method deft is the paper's dual prompts with PEFT.",
     Examples =
     [
         "detect --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10",
-        "detect --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --peft none --epochs 20 --out runs/fm",
+        "detect --method deft --peft vpt-deep --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10-deft",
+        "detect --method deft --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --peft none --epochs 20 --out runs/fm",
         "detect --method small-loss --noise-rate 0.4 --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10-small-loss",
     ])]
 internal sealed class DetectCommand : Command<DetectCommand.Settings>
@@ -97,9 +98,9 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         public bool Json { get; init; }
 
         [CommandOption("--method <METHOD>")]
-        [Description("deft (default), or a baseline: label-match (zero-shot CLIP), small-loss (needs --noise-rate), gmm (DivideMix loss mixture after --warmup epochs), confident-learning, predicted-neq-given, self-confidence (K-fold logistic regression on frozen features). Same output files; baselines ignore --selection and --resume.")]
-        [DefaultValue("deft")]
-        public string Method { get; init; } = "deft";
+        [Description("clip-posterior (default: zero-shot CLIP with a label-noise transition fitted by EM; label quality = the posterior that the given label is right), deft (the paper's dual prompts; uses --peft, --epochs, --selection, --resume), or a baseline: label-match (zero-shot CLIP), small-loss (needs --noise-rate), gmm (DivideMix loss mixture after --warmup epochs), confident-learning, predicted-neq-given, self-confidence (K-fold logistic regression on frozen features). Same output files; baselines ignore --selection and --resume.")]
+        [DefaultValue("clip-posterior")]
+        public string Method { get; init; } = "clip-posterior";
 
         [CommandOption("--noise-rate <R>")] [Description("small-loss: the forget rate, ramped from 0 over the --warmup epochs (the assumed noise rate).")]
         public double? NoiseRate { get; init; }
@@ -108,7 +109,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         public int Folds { get; init; } = 5;
 
         [CommandOption("--templates <T>")]
-        [Description("label-match: default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
+        [Description("clip-posterior and label-match: default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
         public string? Templates { get; init; }
 
         public override ValidationResult Validate()

@@ -18,13 +18,15 @@ public enum DetectionMethod
     PredictedNeqGiven,
     /// <summary>The same probabilities; flags the k samples of lowest self-confidence, k = the prune-by-noise-rate count.</summary>
     SelfConfidence,
+    /// <summary>CLIP's zero-shot prior with an EM-fitted label-noise transition: the posterior that the given label is right.</summary>
+    ClipPosterior,
 }
 
 public static class DetectionMethods
 {
     /// <summary>The command-line names, in enum order.</summary>
     public static IReadOnlyList<string> ValidNames { get; } =
-        ["deft", "label-match", "small-loss", "gmm", "confident-learning", "predicted-neq-given", "self-confidence"];
+        ["deft", "label-match", "small-loss", "gmm", "confident-learning", "predicted-neq-given", "self-confidence", "clip-posterior"];
 
     public static DetectionMethod Parse(string name)
     {

@@ -98,7 +98,8 @@ public sealed record DetectAction(DetectOptions Options) : StepAction
     public override IReadOnlyList<string> Arguments()
     {
         var o = Options;
-        List<string> args = ["detect", "--model", o.Model, .. DataArguments(new DatasetOptions(o.Data, o.Format, o.Split, ClassesFile: o.ClassesFile))];
+        // The method is always spelled out: a paper row runs DeFT whatever `deft detect` defaults to.
+        List<string> args = ["detect", "--method", o.Method.ToName(), "--model", o.Model, .. DataArguments(new DatasetOptions(o.Data, o.Format, o.Split, ClassesFile: o.ClassesFile))];
         if (o.Labels is not null) args.AddRange(["--labels", o.Labels]);
         args.AddRange(["--peft", o.Peft.Name, "--vpt-len", Int(o.Peft.VptLength),
             "--n-ctx", Int(o.Prompts.ContextLength), "--class-token-position", o.Prompts.Position.ToName()]);

@@ -17,17 +17,52 @@ public sealed class BenchMiniResumeTests
     [Fact]
     public void ReusesARowOnlyForTheSameSettingAndMethod()
     {
-        Assert.Equal(0.75, BenchMiniCommand.Reusable(Earlier, "sym-0.2", "deft", needsAccuracy: true)?.TestAccuracy);
-        Assert.Equal("label-match", BenchMiniCommand.Reusable(Earlier, "sym-0.4", "label-match", needsAccuracy: false)?.Method);
-        Assert.Null(BenchMiniCommand.Reusable(Earlier, "sym-0.2", "deft-eval", needsAccuracy: false));
-        Assert.Null(BenchMiniCommand.Reusable(Earlier, "sym-0.6", "deft", needsAccuracy: false));
-        Assert.Null(BenchMiniCommand.Reusable(Earlier, "sym-0.4", BenchMiniCommand.CeOnAllMethod, needsAccuracy: true));
+        Assert.Equal(0.75, BenchMiniCommand.Reusable(Earlier, "sym-0.2", "deft", 0, needsAccuracy: true)?.TestAccuracy);
+        Assert.Equal("label-match", BenchMiniCommand.Reusable(Earlier, "sym-0.4", "label-match", 0, needsAccuracy: false)?.Method);
+        Assert.Null(BenchMiniCommand.Reusable(Earlier, "sym-0.2", "deft-eval", 0, needsAccuracy: false));
+        Assert.Null(BenchMiniCommand.Reusable(Earlier, "sym-0.6", "deft", 0, needsAccuracy: false));
+        Assert.Null(BenchMiniCommand.Reusable(Earlier, "sym-0.4", BenchMiniCommand.CeOnAllMethod, 0, needsAccuracy: true));
     }
 
     [Fact]
     public void ARowWithoutPhaseTwoIsRerunWhenPhaseTwoIsAsked()
     {
-        Assert.Null(BenchMiniCommand.Reusable(Earlier, "sym-0.4", "deft", needsAccuracy: true));
-        Assert.NotNull(BenchMiniCommand.Reusable(Earlier, "sym-0.4", "deft", needsAccuracy: false));
+        Assert.Null(BenchMiniCommand.Reusable(Earlier, "sym-0.4", "deft", 0, needsAccuracy: true));
+        Assert.NotNull(BenchMiniCommand.Reusable(Earlier, "sym-0.4", "deft", 0, needsAccuracy: false));
+    }
+
+    [Fact]
+    public void ARowIsReusedOnlyForItsOwnSeed()
+    {
+        BenchMiniCommand.Row[] earlier = [Row("sym-0.4", "gmm") with { Seed = 1 }];
+        Assert.NotNull(BenchMiniCommand.Reusable(earlier, "sym-0.4", "gmm", 1, needsAccuracy: false));
+        Assert.Null(BenchMiniCommand.Reusable(earlier, "sym-0.4", "gmm", 0, needsAccuracy: false));
+    }
+
+    [Fact]
+    public void SeedsAreParsedInOrderWithoutRepeats()
+    {
+        Assert.Equal([2L, 0L, 1L], BenchMiniCommand.ParseSeeds("2, 0,1,2"));
+        Assert.Contains("'x'", Assert.Throws<DeftException>(() => BenchMiniCommand.ParseSeeds("0,x")).Message);
+        Assert.Throws<DeftException>(() => BenchMiniCommand.ParseSeeds("-1"));
+        Assert.Throws<DeftException>(() => BenchMiniCommand.ParseSeeds(" , "));
+    }
+
+    [Fact]
+    public void TheTableShowsMeanAndSampleSdOverSeeds()
+    {
+        // F1 0.80, 0.90, 1.00: mean 0.900, sample sd 0.100 (hand-computed); one seed prints the value alone.
+        BenchMiniCommand.Row[] rows =
+        [
+            Row("sym-0.4", "gmm") with { F1 = 0.80, Seed = 0 }, Row("sym-0.4", "gmm") with { F1 = 0.90, Seed = 1 },
+            Row("sym-0.4", "gmm") with { F1 = 1.00, Seed = 2 }, Row("asym-0.4", "gmm", 0.7512) with { Seed = 0 },
+        ];
+        var lines = BenchMiniCommand.TableLines(rows).ToList();
+        Assert.Equal(2, lines.Count);
+        Assert.Contains("| sym-0.4 | gmm | 3 |", lines[0]);
+        Assert.Contains("| 0.900 ± 0.100 |", lines[0]);
+        Assert.Contains("| asym-0.4 | gmm | 1 |", lines[1]);
+        Assert.Contains("| 75.12 |", lines[1]);
+        Assert.Equal("—", BenchMiniCommand.MeanSd([null, null], "0.000"));
     }
 }

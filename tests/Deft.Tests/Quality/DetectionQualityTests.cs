@@ -29,12 +29,13 @@ public sealed class DetectionQualityTests(QualityWorkspace ws, ITestOutputHelper
     /// deft 0.940 / 0.893 / 0.922; 0.833 / 0.739 / 0.803. deft-vpt 0.929 / 0.762 / 0.923; 0.823 / 0.570 / 0.793 (with
     /// 5 epochs VPT-deep sometimes flags far too many, so its F1 is not reliably above flag-all's 0.53: no F1 floor).
     /// label-match 0.960 / 0.937 / 0.948; 0.776 / 0.746 / 0.755. small-loss 0.959 / 0.935 / 0.945; 0.856 / 0.798 / 0.810.
-    /// gmm 0.952 / 0.917 / 0.940; 0.851 / 0.699 / 0.797. confident-learning 0.955 / 0.938 / 0.940; 0.805 / 0.758 / 0.767.
+    /// gmm 0.952 / 0.917 / 0.940; 0.851 / 0.699 / 0.797. default (clip-posterior), seed 0 only: 0.960; 0.839. confident-learning 0.955 / 0.938 / 0.940; 0.805 / 0.758 / 0.767.
     /// predicted-neq-given (same probabilities) 0.955 / 0.938 / 0.940; 0.776 / 0.745 / 0.755. self-confidence
     /// 0.955 / 0.938 / 0.940; 0.835 / 0.804 / 0.800.
     /// </summary>
     public static TheoryData<string, double, double?> Floors => new()
     {
+        { "default", 0.90, 0.78 },
         { "deft", 0.84, 0.68 },
         { "deft-vpt", 0.70, null },
         { "label-match", 0.88, 0.69 },
@@ -46,6 +47,31 @@ public sealed class DetectionQualityTests(QualityWorkspace ws, ITestOutputHelper
     };
 
     public static TheoryData<string> Runs => new(QualityWorkspace.RunArguments.Keys);
+
+    private static (double Auroc, double IssueF1) Quality(IReadOnlyList<Row> rows)
+    {
+        var noisy = rows.Count(r => r.Given != r.True);
+        var flagged = rows.Count(r => r.Issue);
+        var hits = rows.Count(r => r.Issue && r.Given != r.True);
+        return (PairwiseAuroc(rows), F1(hits, flagged, noisy));
+    }
+
+    [Fact]
+    public void The_default_is_clip_posterior_and_it_beats_label_match_and_deft_under_asymmetric_noise()
+    {
+        Assert.Equal("clip-posterior", (string?)MethodRuns.Summary(ws.Run("default", output))["method"]);
+        var mine = Quality(ReadSamples(ws.Run("default" + QualityWorkspace.AsymSuffix, output)));
+        var labelMatch = Quality(ReadSamples(ws.Run("label-match" + QualityWorkspace.AsymSuffix, output)));
+        var deft = Quality(ReadSamples(ws.Run("deft" + QualityWorkspace.AsymSuffix, output)));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"asym 0.4: default AUROC {mine.Auroc:0.000} issue F1 {mine.IssueF1:0.000}; label-match {labelMatch.Auroc:0.000} {labelMatch.IssueF1:0.000}; deft {deft.Auroc:0.000} {deft.IssueF1:0.000}"));
+        // The noise is structured (every class loses 40% to the next one): a fitted channel explains it, training on it
+        // does not. Measured (seed 0): issue F1 0.869 against label-match 0.807 and deft 0.847; AUROC 0.976 / 0.974 / 0.967.
+        // On 40,000 images the gap to deft is far wider (docs/results/mini-seeds.md); 1,000 images leave DeFT's prompts little to drift on.
+        Assert.True(mine.IssueF1 >= labelMatch.IssueF1 + 0.03, $"issue F1 {mine.IssueF1:0.000} vs label-match {labelMatch.IssueF1:0.000}");
+        Assert.True(mine.IssueF1 > deft.IssueF1, $"issue F1 {mine.IssueF1:0.000} vs deft {deft.IssueF1:0.000}");
+        Assert.True(mine.Auroc >= labelMatch.Auroc - 0.005, $"AUROC {mine.Auroc:0.000} vs label-match {labelMatch.Auroc:0.000}");
+    }
 
     private sealed record Row(int Index, int Given, int True, double Quality, bool Issue);
 

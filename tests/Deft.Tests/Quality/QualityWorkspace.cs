@@ -53,6 +53,9 @@ public sealed class QualityWorkspace : IDisposable
         LabelFile = _root.File("labels.csv");
         // sym 0.4 redraws round(0.4·N) labels uniformly over the 10 classes: about 36% end up wrong.
         Noise = ws.WriteNoisyLabels(new MiniSetting(NoiseMode.Sym, NoiseRatio), Downstream, Seed, LabelFile);
+        // Structured noise, where a classifier trained on the labels learns their structure: 40% of every class move to the next.
+        AsymLabelFile = _root.File("labels-asym.csv");
+        AsymNoise = ws.WriteNoisyLabels(new MiniSetting(NoiseMode.Asym, NoiseRatio), Downstream, Seed, AsymLabelFile);
         ClassesFile = MiniRuns.WriteClassNames(_root.Path);
     }
 
@@ -61,12 +64,19 @@ public sealed class QualityWorkspace : IDisposable
     public IReadOnlyList<int> Downstream { get; }
     public string LabelFile { get; }
     public NoisyLabels Noise { get; }
+    public string AsymLabelFile { get; }
+    public NoisyLabels AsymNoise { get; }
+
+    /// <summary>Run names ending in this use <see cref="AsymLabelFile"/>: "label-match@asym" is label-match's arguments on the asym labels.</summary>
+    public const string AsymSuffix = "@asym";
     public string ClassesFile { get; }
     public double PretrainSeconds { get; }
 
     /// <summary>The detect runs the tests check: name → the method and options after the common ones.</summary>
     public static IReadOnlyDictionary<string, string[]> RunArguments { get; } = new Dictionary<string, string[]>
     {
+        // The default detector: no --method at all.
+        ["default"] = [],
         // DeFT with the frozen tower (cached features) and with VPT-deep, the mini protocol's settings.
         ["deft"] = ["--method", "deft", "--peft", "none", "--epochs", "5"],
         ["deft-vpt"] = ["--method", "deft", "--peft", "vpt-deep", "--vpt-len", "4", "--epochs", "5", "--selection", "eval"],
@@ -85,15 +95,17 @@ public sealed class QualityWorkspace : IDisposable
         lock (_runs)
         {
             if (_runs.TryGetValue(name, out var done)) return done;
-            var dir = _root.File("runs", name);
+            var asym = name.EndsWith(AsymSuffix, StringComparison.Ordinal);
+            var method = asym ? name[..^AsymSuffix.Length] : name;
+            var dir = _root.File("runs", asym ? method + "-asym" : name);
             string[] common =
             [
-                "detect", "--model", ModelDirectory, "--data", FashionMnist, "--format", "idx", "--labels", LabelFile,
+                "detect", "--model", ModelDirectory, "--data", FashionMnist, "--format", "idx", "--labels", asym ? AsymLabelFile : LabelFile,
                 "--classes", ClassesFile, "--n-ctx", "8", "--threads", "1", "--seed", Seed.ToString(CultureInfo.InvariantCulture),
                 "--cache-dir", _root.File("feature-cache"), "--out", dir,
             ];
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var code = CliHarness.Run([.. common, .. RunArguments[name]]);
+            var code = CliHarness.Run([.. common, .. RunArguments[method]]);
             Assert.True(code == 0, $"deft detect ({name}) exited with {code}");
             output?.WriteLine($"detect {name}: {clock.Elapsed.TotalSeconds:0.0} s (pre-training took {PretrainSeconds:0.0} s)");
             _runs[name] = dir;

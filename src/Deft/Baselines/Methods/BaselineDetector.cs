@@ -18,6 +18,7 @@ public static class BaselineDetector
     public static IDetectionMethod Create(DetectionMethod method) => method switch
     {
         DetectionMethod.LabelMatch => new LabelMatchMethod(),
+        DetectionMethod.ClipPosterior => new ClipPosteriorMethod(),
         DetectionMethod.SmallLoss => new SmallLossMethod(),
         DetectionMethod.Gmm => new GmmMethod(),
         DetectionMethod.ConfidentLearning or DetectionMethod.PredictedNeqGiven or DetectionMethod.SelfConfidence => new ConfidentLearningMethod(method),
