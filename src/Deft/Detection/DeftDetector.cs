@@ -206,7 +206,13 @@ public static class DeftDetector
         using var outputLock = OutputDirectory.Lock(options.OutputDirectory ?? Path.Combine(options.RunDirectory, "score"));
         var detectorPath = Path.Combine(options.RunDirectory, DetectorFile.FileName);
         if (!File.Exists(detectorPath))
-            throw new DeftException($"{options.RunDirectory}: no {DetectorFile.FileName}; pass the output directory of a finished `deft detect` run.");
+        {
+            // Methods other than deft train nothing that could be applied to new data; say so rather than "not finished".
+            var method = DetectionOutputs.ReadMethod(options.RunDirectory);
+            throw new DeftException(method is not null && method != DetectionMethod.Deft.ToName()
+                ? $"{options.RunDirectory} was made by --method {method}, which keeps no trained detector: `deft score` applies to --method deft runs. Run `deft detect` on the new data instead (clip-posterior needs no training)."
+                : $"{options.RunDirectory}: no {DetectorFile.FileName}; pass the output directory of a finished `deft detect --method deft` run.");
+        }
         var config = DetectorFile.ReadConfig(detectorPath);
         var (dataset, _) = OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile);
         if (dataset.Classes.Count != config.Classes.Count)

@@ -39,6 +39,22 @@ public static class DetectionOutputs
         AtomicFile.WriteAllText(Path.Combine(directory, SummaryFile), JsonSerializer.Serialize(report.Summary, JsonOptions) + "\n");
     }
 
+    /// <summary>The "method" a finished run's summary.json names; null when there is no readable summary (or it names none).</summary>
+    public static string? ReadMethod(string directory)
+    {
+        var path = Path.Combine(directory, SummaryFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            return doc.RootElement.TryGetProperty("method", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     public static string Csv(IEnumerable<SampleVerdict> rows, IReadOnlyList<string> classes)
     {
         var sb = new StringBuilder();

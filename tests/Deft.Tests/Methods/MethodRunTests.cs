@@ -66,6 +66,29 @@ public sealed class MethodRunTests(MethodRuns runs) : IClassFixture<MethodRuns>
     }
 
     [Fact]
+    public void Score_on_a_clip_posterior_run_says_that_it_keeps_no_detector()
+    {
+        var dir = runs.Directory(DetectionMethod.ClipPosterior);
+        var error = Assert.Throws<DeftException>(() => DeftDetector.Score(new ScoreOptions
+        {
+            RunDirectory = dir, Data = DetectTestData.FashionMnist, Format = "idx", OutputDirectory = Path.Combine(runs.Root, "score-clip-posterior"),
+        }));
+        Assert.Contains("--method clip-posterior", error.Message);
+        Assert.Contains("keeps no trained detector", error.Message);
+    }
+
+    [Fact]
+    public void Clip_posterior_reports_its_fitted_channel()
+    {
+        var config = MethodRuns.Summary(runs.Directory(DetectionMethod.ClipPosterior))["config"]!;
+        var transition = config["transition"]!.AsArray();
+        Assert.Equal(10, transition.Count);
+        foreach (var row in transition) Assert.Equal(1.0, row!.AsArray().Sum(x => (double)x!), 3);   // rows rounded to 4 decimals
+        Assert.True((double)config["fitted_logit_factor"]! > 0);
+        Assert.True((bool)config["em_converged"]!);
+    }
+
+    [Fact]
     public void Label_match_flags_exactly_the_zero_shot_mismatches()
     {
         var report = runs.Run(DetectionMethod.LabelMatch);
