@@ -26,7 +26,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--settings <LIST>")] [Description("Comma-separated noise settings (default: sym-0.2,sym-0.4,sym-0.6,asym-0.4,idn-0.4).")] public string? NoiseSettings { get; init; }
-        [CommandOption("--methods <LIST>")] [Description("Comma-separated: deft (VPT-deep, last-epoch selection), deft-eval (VPT-deep, selection by an unaugmented pass), deft-cached, label-match, small-loss, gmm, confident-learning (default: all).")] public string? Methods { get; init; }
+        [CommandOption("--methods <LIST>")] [Description("Comma-separated: deft (VPT-deep, last-epoch selection), deft-eval (VPT-deep, selection by an unaugmented pass), deft-cached, clip-posterior (the detect default), label-match, small-loss, gmm, confident-learning (default: all).")] public string? Methods { get; init; }
         [CommandOption("--samples <N>")] [Description("Downstream images per setting (default: all 40,000).")] public int? Samples { get; init; }
         [CommandOption("--seeds <LIST>")] [Description("Comma-separated seeds; each draws its own noise and seeds every method (default: 0). With several, the table shows mean ± sd over seeds.")] [DefaultValue("0")] public string Seeds { get; init; } = "0";
         [CommandOption("--epochs <N>")] [DefaultValue(5)] public int Epochs { get; init; } = 5;
@@ -224,7 +224,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         md.AppendLine();
         md.AppendLine("Methods: `deft` = VPT-deep (length 4, n_ctx 8) with the official selection, made during the last training epoch on augmented views; "
             + "`deft-eval` = the same training, selection by one deterministic pass without augmentation afterwards (`--selection eval`); "
-            + "`deft-cached` = frozen image tower, cached features (`--peft none`); `small-loss` is given the true noise rate. "
+            + "`deft-cached` = frozen image tower, cached features (`--peft none`); `clip-posterior` (the default of `deft detect`) = CLIP zero-shot with an EM-fitted label-noise transition, nothing trained on the labels; `small-loss` is given the true noise rate. "
             + "Phase 2 (test acc.) fine-tunes the image tower on a method's selection, or on every noisy label (`ce-on-all-noisy`), for the same epochs.");
         IO.AtomicFile.WriteAllText(path, md.ToString());
         IO.AtomicFile.WriteAllText(Path.ChangeExtension(path, ".json"),

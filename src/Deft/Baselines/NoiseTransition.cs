@@ -7,13 +7,13 @@ namespace Deft.Baselines;
 /// picks the basin of the likelihood: the fit assumes each class's label is right more often than it is any one other class.</param>
 /// <param name="FitTemperature">Also fit one factor on the logits (calibrates a zero-shot classifier's confidence).</param>
 /// <param name="MaxIterations">EM iterations at most.</param>
-/// <param name="Tolerance">Stop when the mean log-likelihood per sample improves by less than this.</param>
+/// <param name="Tolerance">Stop when the mean log-likelihood per sample changes by less than this between iterations.</param>
 public sealed record NoiseTransitionOptions(
     double PseudoCount = 1.0,
     double InitialDiagonal = 0.8,
     bool FitTemperature = true,
     int MaxIterations = 500,
-    double Tolerance = 1e-8);
+    double Tolerance = 1e-7);
 
 /// <summary>The fitted noise model and what it says about each sample.</summary>
 /// <param name="Posterior">[N, C] P(true class = c | image, given label): the classifier's prior times the transition.</param>
@@ -75,7 +75,7 @@ public static class NoiseTransition
             meanLogLikelihood = EStep(p, t, labels, r) / n;
             MStepTransition(r, labels, options.PseudoCount, t);
             if (options.FitTemperature) scale = MStepScale(logits, r, scale, p);
-            if (meanLogLikelihood - previous < options.Tolerance)
+            if (Math.Abs(meanLogLikelihood - previous) < options.Tolerance)
             {
                 converged = true;
                 break;
@@ -138,32 +138,27 @@ public static class NoiseTransition
     }
 
     /// <summary>
-    /// Newton steps on the logit factor a for the expected complete-data log-likelihood Σ_i Σ_c r[i, c] log softmax(a z_i)_c,
-    /// which is concave in a: gradient Σ_i (Σ_c r[i, c] z_ic − E_p z_i), curvature −Σ_i Var_p z_i.
+    /// One Newton step per EM iteration on the logit factor a (a partial M-step; at the fixed point the gradient is 0)
+    /// for the expected complete-data log-likelihood Σ_i Σ_c r[i, c] log softmax(a z_i)_c, concave in a: gradient
+    /// Σ_i (Σ_c r[i, c] z_ic − E_p z_i), curvature −Σ_i Var_p z_i. <paramref name="p"/> is softmax(a z) at the current a.
     /// </summary>
     private static double MStepScale(double[,] logits, double[,] r, double scale, double[,] p)
     {
         var (n, k) = (logits.GetLength(0), logits.GetLength(1));
-        for (var step = 0; step < 3; step++)
+        double gradient = 0, curvature = 0;
+        for (var i = 0; i < n; i++)
         {
-            Softmax(logits, scale, p);
-            double gradient = 0, curvature = 0;
-            for (var i = 0; i < n; i++)
+            double expected = 0, second = 0, observed = 0;
+            for (var c = 0; c < k; c++)
             {
-                double expected = 0, second = 0, observed = 0;
-                for (var c = 0; c < k; c++)
-                {
-                    var z = logits[i, c];
-                    expected += p[i, c] * z;
-                    second += p[i, c] * z * z;
-                    observed += r[i, c] * z;
-                }
-                gradient += observed - expected;
-                curvature += second - expected * expected;
+                var z = logits[i, c];
+                expected += p[i, c] * z;
+                second += p[i, c] * z * z;
+                observed += r[i, c] * z;
             }
-            if (!(curvature > 1e-12)) break;
-            scale = Math.Clamp(scale + gradient / curvature, 1e-3, 1e3);
+            gradient += observed - expected;
+            curvature += second - expected * expected;
         }
-        return scale;
+        return curvature > 1e-12 ? Math.Clamp(scale + gradient / curvature, 1e-3, 1e3) : scale;
     }
 }
