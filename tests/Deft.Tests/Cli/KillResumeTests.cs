@@ -37,7 +37,7 @@ public sealed class KillResumeTests
 
     internal static string[] DetectArgs(string output, string labels, string peft, bool resume = false) =>
     [
-        "detect", "--model", "random:tiny@1", "--data", DetectTestData.FashionMnist, "--format", "idx", "--split", "test",
+        "detect", "--method", "deft", "--model", "random:tiny@1", "--data", DetectTestData.FashionMnist, "--format", "idx", "--split", "test",
         "--labels", labels, "--peft", peft, "--vpt-len", "2", "--n-ctx", "4", "--epochs", "3", "--batch", "32", "--seed", "3",
         "--threads", "1", "--json", "--out", output, .. resume ? new[] { "--resume" } : [],
     ];
