@@ -78,6 +78,11 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [DefaultValue("last-epoch")]
         public string Selection { get; init; } = "last-epoch";
 
+        [CommandOption("--variant <WHICH>")]
+        [Description("deft: which official phase-1 script to follow. synthetic (default, main_phase1.py: clean when p_clean > 0.5, cross-entropy warm-up, cosine lr) or real-noise (main_real_phase1.py, used for Clothing1M and WebVision: also requires the given label to have the highest p_yes, SCE warm-up (alpha = beta = 1), pseudo-labels from epoch 2, constant lr).")]
+        [DefaultValue("synthetic")]
+        public string Variant { get; init; } = "synthetic";
+
         [CommandOption("--resume")] [Description("Continue the run in --out from its last checkpoint.")]
         public bool Resume { get; init; }
 
@@ -144,6 +149,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Std = ParseTriple(Std, "std"),
             Augment = Augment is null ? null : ImagePipeline.ParsePreset(Augment),
             Selection = SelectionSources.Parse(Selection),
+            Variant = DeftVariants.Parse(Variant),
             Resume = Resume,
             Force = Force,
             CacheDirectory = CacheDir,

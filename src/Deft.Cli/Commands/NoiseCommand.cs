@@ -7,7 +7,7 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("noise", "Make noisy labels (sym, asym, asym-cifar10, pairflip, idn, or from a file) and write a label file.",
+[CliCommand("noise", "Make noisy labels (sym, asym, asym-cifar10, pairflip, str, idn, or from a file) and write a label file.",
     Examples =
     [
         "noise --data /usr/share/datasets/fashion-mnist --format idx --mode sym --ratio 0.4 --seed 1 --out runs/sym40.csv",
@@ -35,7 +35,7 @@ internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
         public string Split { get; init; } = "train";
 
         [CommandOption("--mode <MODE>")]
-        [Description("sym | asym | asym-cifar10 | pairflip | idn | file.")]
+        [Description("sym | asym | asym-cifar10 | pairflip | str | idn | file.")]
         public string? Mode { get; init; }
 
         [CommandOption("--ratio <R>")]
@@ -109,7 +109,7 @@ internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
             summary.AddRow("requested ratio R", Fmt(r));
             summary.AddRow("seed", noisy.Seed.ToString(CultureInfo.InvariantCulture));
         }
-        if (mode is NoiseMode.Sym or NoiseMode.Asym or NoiseMode.AsymCifar10)
+        if (mode is NoiseMode.Sym or NoiseMode.Asym or NoiseMode.AsymCifar10 or NoiseMode.Str)
             summary.AddRow("samples chosen", $"{noisy.ChosenCount} (round(R·N))");
         summary.AddRow("realized noise rate", $"[bold]{Fmt(noisy.RealizedRate)}[/] ({noisy.NoisyCount} of {noisy.Count} labels changed)");
         if (mode == NoiseMode.Sym && noisy.RequestedRatio is { } rs)

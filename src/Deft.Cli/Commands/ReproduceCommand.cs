@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
+using Deft.Detection;
 using Deft.Recipes;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -250,9 +251,16 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
             $"SGD lr {ReproducePlanner.Number(p1.LearningRate)} momentum {ReproducePlanner.Number(p1.Momentum)} weight decay {ReproducePlanner.Number(p1.WeightDecay)}, " +
             $"batch {p1.BatchSize}, {p1.Epochs} epochs, warm-up {p1.WarmupEpochs}" +
             (p1.TrainSubsample is { } n1 ? $", {n1.ToString("N0", inv)} class-balanced images per run" : ""));
+        Console.WriteLine($"phase-1 variant: {p1.Variant.ToName()} (official {p1.Variant.OfficialScript()}): " + (p1.Variant == DeftVariant.RealNoise
+            ? "clean when p_clean > 0.5 and the label has the highest p_yes; SCE warm-up (alpha = beta = 1); pseudo-labels from epoch 2; constant lr"
+            : "clean when p_clean > 0.5; cross-entropy warm-up; pseudo-labels after warm-up; cosine lr"));
         var p2 = r.PhaseTwo;
         Console.WriteLine($"phase 2: full fine-tuning, SGD lr {ReproducePlanner.Number(p2.LearningRate)} momentum {ReproducePlanner.Number(p2.Momentum)} " +
-            $"weight decay {ReproducePlanner.Number(p2.WeightDecay)}, batch {p2.BatchSize}, {p2.Epochs} epochs, warm-up {p2.WarmupEpochs} (deft adapt: cosine from the first epoch, no warm-up)" +
+            $"weight decay {ReproducePlanner.Number(p2.WeightDecay)}, batch {p2.BatchSize}, {p2.Epochs} epochs (" +
+            (p2.ConstantLearningRate
+                ? $"official main_real_phase2.py: forced to {p2.Epochs}, constant lr; deft adapt runs cosine, a known difference"
+                : "official main_phase2.py: cosine; deft adapt: the same") +
+            $"; the config's warm-up {p2.WarmupEpochs} is read by neither official phase-2 script)" +
             (p2.TrainSubsample is { } n2 ? $", {n2.ToString("N0", inv)} class-balanced images per run (phase 1's draw)" : ""));
         if (!plan.FullSchedule)
             Console.WriteLine($"smoke run: {plan.Options.Epochs} epoch(s) per phase (--epochs); this does not reproduce the paper");

@@ -164,7 +164,7 @@ public static class DeftDetector
         if (options.Selection == SelectionSource.Eval)
         {
             clock.Restart();
-            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken);
+            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken, options.Variant);
             timings["eval_seconds"] = clock.Elapsed.TotalSeconds;
         }
         else
@@ -238,7 +238,7 @@ public static class DeftDetector
         try
         {
             torch.set_num_threads(ThreadPlan.Choose(options.Threads, config.PeftOptions, options.BatchSize, clip.Config.Vision, coreThreads).Images);
-            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken);
+            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken, config.DeftVariant);
         }
         finally
         {
@@ -388,6 +388,8 @@ public static class DeftDetector
         ["weight_decay"] = o.WeightDecay,
         ["augment"] = cached ? "none (frozen tower: features computed once with the eval transform)" : augment.ToString().ToLowerInvariant(),
         ["selection"] = o.Selection.ToName(),
+        ["variant"] = o.Variant.ToName(),
+        ["lr_schedule"] = o.Variant.ConstantLearningRate() ? "constant" : "cosine",
         ["image_features"] = cached ? cacheNote : "computed every step through the adapted tower",
     };
 
@@ -406,5 +408,7 @@ public static class DeftDetector
             ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
             ["dtype"] = o.Precision.ToString(),
             ["preprocess"] = $"{normalization} {augment}",
+            // Absent for the synthetic variant, so checkpoints written before variants existed still resume.
+            ["variant"] = o.Variant == DeftVariant.Synthetic ? null : o.Variant.ToName(),
         });
 }

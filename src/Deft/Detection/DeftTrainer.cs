@@ -13,6 +13,7 @@ public sealed class PassScores
         Predicted = new int[count];
         PredictedProbability = new float[count];
         Seen = new bool[count];
+        Selected = new bool[count];
     }
 
     /// <summary>p_clean: p_yes of the given label.</summary>
@@ -22,25 +23,29 @@ public sealed class PassScores
     /// <summary>softmax of the positive logits at <see cref="Predicted"/>.</summary>
     public float[] PredictedProbability { get; }
     public bool[] Seen { get; }
+    /// <summary>Whether the sample was selected as clean (<see cref="DeftObjective.Select"/> under the run's rule).</summary>
+    public bool[] Selected { get; }
     public int Count => Seen.Length;
     public bool Complete => Seen.All(s => s);
 
-    public bool IsSelected(int position) => CleanProbability[position] > DeftObjective.CleanThreshold;
+    public bool IsSelected(int position) => Selected[position];
 
-    /// <summary>Copies the rows of one batch (tensors on any device).</summary>
-    internal void Record(int[] positions, Tensor pClean, Tensor posLogits)
+    /// <summary>Copies the rows of one batch (tensors on any device); <paramref name="selected"/> is the batch's [N] selection.</summary>
+    internal void Record(int[] positions, Tensor pClean, Tensor selected, Tensor posLogits)
     {
         using var scope = NewDisposeScope();
         var (top, arg) = posLogits.detach().softmax(1).max(1);
-        // One copy to managed memory: [p_clean, top probability, argmax] per row (class ids are exact in float32).
-        using var rows = stack([pClean.detach().to(ScalarType.Float32), top.to(ScalarType.Float32), arg.to(ScalarType.Float32)], 1).cpu();
+        // One copy to managed memory: [p_clean, top probability, argmax, selected] per row (class ids are exact in float32).
+        using var rows = stack([pClean.detach().to(ScalarType.Float32), top.to(ScalarType.Float32), arg.to(ScalarType.Float32),
+            selected.to(ScalarType.Float32)], 1).cpu();
         var values = rows.data<float>().ToArray();
         for (var i = 0; i < positions.Length; i++)
         {
             var q = positions[i];
-            CleanProbability[q] = values[3 * i];
-            PredictedProbability[q] = values[3 * i + 1];
-            Predicted[q] = (int)values[3 * i + 2];
+            CleanProbability[q] = values[4 * i];
+            PredictedProbability[q] = values[4 * i + 1];
+            Predicted[q] = (int)values[4 * i + 2];
+            Selected[q] = values[4 * i + 3] != 0;
             Seen[q] = true;
         }
     }
@@ -63,7 +68,8 @@ public sealed class TrainingState
 
 /// <summary>
 /// DeFT phase-1 training: per batch, image features (adapted tower or cache), both prompt sets through the text
-/// tower, the DeFT loss, one SGD step; the learning rate follows the per-epoch cosine schedule. Complementary labels
+/// tower, the DeFT loss, one SGD step; the learning rate follows the per-epoch cosine schedule (constant under
+/// <see cref="DeftVariant.RealNoise"/>, whose script never steps its scheduler). Complementary labels
 /// and the shuffle depend only on (seed, epoch, sample), so a run resumed from an epoch checkpoint continues exactly.
 /// </summary>
 public sealed class DeftTrainer
@@ -109,7 +115,9 @@ public sealed class DeftTrainer
             cancellationToken.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
             // CosineAnnealingLR stepped once per epoch: epoch e (from 1) trains at the rate after e − 1 steps.
-            _sgd.LearningRate = CosineSchedule.LearningRate(_options.LearningRate, epoch - 1, epochs);
+            _sgd.LearningRate = _options.Variant.ConstantLearningRate()
+                ? _options.LearningRate
+                : CosineSchedule.LearningRate(_options.LearningRate, epoch - 1, epochs);
             var record = TrainEpoch(epoch, cancellationToken);
             clock.Stop();
             State.TrainSeconds += clock.Elapsed.TotalSeconds;
@@ -121,7 +129,7 @@ public sealed class DeftTrainer
 
     private EpochRecord TrainEpoch(int epoch, CancellationToken cancellationToken)
     {
-        var warmup = epoch <= _options.Warmup;
+        var rule = EpochRule.For(_options.Variant, epoch, _options.Warmup);
         var scores = new PassScores(_labels.Count);
         var steps = _source.BatchCount;
         double lossSum = 0, clsSum = 0, negSum = 0;
@@ -150,7 +158,7 @@ public sealed class DeftTrainer
             var imageFeatures = batch.Features ?? _net.ImageFeatures(batch.Images!);
             var (posText, negText) = _net.TextFeatures();
             var (pos, neg) = _net.Logits(imageFeatures, posText, negText);
-            var r = DeftObjective.Compute(pos, neg, y, comp, warmup);
+            var r = DeftObjective.Compute(pos, neg, y, comp, rule);
             var losses = stack([r.Loss.detach(), r.ClassificationLoss.detach(), r.NegativeLoss.detach()]).data<float>().ToArray();
             var loss = losses[0];
             if (!float.IsFinite(loss))
@@ -159,8 +167,8 @@ public sealed class DeftTrainer
             _sgd.Step();
             _sgd.ZeroGrad();
 
-            if (!warmup && r.SelectedCount == 0) emptyBatches++;
-            scores.Record(batch.Positions, r.CleanProbability, pos);
+            if (!rule.ClassifyAll && r.SelectedCount == 0) emptyBatches++;
+            scores.Record(batch.Positions, r.CleanProbability, r.Selected, pos);
             lossSum += loss * n;
             clsSum += losses[1] * n;
             negSum += losses[2] * n;
@@ -200,7 +208,7 @@ public sealed class DeftTrainer
     /// <c>--selection eval</c> and what <c>deft score</c> reports.
     /// </summary>
     public static PassScores Evaluate(DeftNetwork net, LabelAssignment labels, TrainingSource source, IProgress<DetectProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, DeftVariant variant = DeftVariant.Synthetic)
     {
         using var noGrad = no_grad();
         var scores = new PassScores(labels.Count);
@@ -216,8 +224,10 @@ public sealed class DeftTrainer
             var imageFeatures = batch.Features ?? net.ImageFeatures(batch.Images!);
             var (pos, neg) = net.Logits(imageFeatures, posText, negText);
             var given = tensor(batch.Positions.Select(p => (long)labels.Labels[p]).ToArray());
-            var pClean = DeftObjective.PositiveProbabilities(pos, neg).gather(1, given.unsqueeze(1)).squeeze(1);
-            scores.Record(batch.Positions, pClean, pos);
+            var pYes = DeftObjective.PositiveProbabilities(pos, neg);
+            var pClean = pYes.gather(1, given.unsqueeze(1)).squeeze(1);
+            var chosen = DeftObjective.Select(pClean, variant.RequiresTopClass() ? pYes : null, given);
+            scores.Record(batch.Positions, pClean, chosen, pos);
             seen += batch.Count;
             selected += batch.Positions.Count(scores.IsSelected);
             progress?.Report(new DetectProgress("eval", 0, 0, step, source.BatchCount, double.NaN, (double)selected / seen, null, null, 0));

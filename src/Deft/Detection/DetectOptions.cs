@@ -66,6 +66,8 @@ public sealed record DetectOptions
     /// <summary>Training augmentation; null: cifar for 32-pixel-class data (cifar10/100, idx), clip otherwise.</summary>
     public AugmentPreset? Augment { get; init; }
     public SelectionSource Selection { get; init; } = SelectionSource.LastEpoch;
+    /// <summary>Which official phase-1 script the DeFT objective follows (<c>--variant</c>; see <see cref="DeftVariant"/>).</summary>
+    public DeftVariant Variant { get; init; } = DeftVariant.Synthetic;
     public bool Resume { get; init; }
     public bool Force { get; init; }
     /// <summary>Where cached image features live (--peft none); null: $DEFT_CACHE_DIR, else ~/.cache/deft.</summary>
@@ -106,6 +108,8 @@ public sealed record DetectOptions
             throw new DeftException($"--method gmm trains for the --warmup epochs before fitting the loss mixture; --warmup must be ≥ 1, got {Warmup}.");
         if (Method == DetectionMethod.Gmm && Warmup > Epochs)
             throw new DeftException($"--warmup ({Warmup}) exceeds --epochs ({Epochs}); gmm follows the learning-rate schedule of --epochs for its warm-up.");
+        if (Method != DetectionMethod.Deft && Variant != DeftVariant.Synthetic)
+            throw new DeftException($"--variant {Variant.ToName()} chooses between the official DeFT scripts; it applies to --method deft only, not {Method.ToName()}.");
         if (Method.UsesCrossValidation() && Folds < 2) throw new DeftException($"--folds must be ≥ 2, got {Folds}.");
     }
 

@@ -26,18 +26,21 @@ public sealed record DetectorConfig(
     float[] Std,
     string Precision,
     long Seed,
-    string? Vocab)
+    string? Vocab,
+    string Variant = "synthetic")
 {
     public PromptOptions PromptOptions => new(ContextLength, ClassTokenPositions.Parse(ClassTokenPosition), ClassSpecific, ContextInit);
     public PeftOptions PeftOptions => new(PeftOptions.ParseKinds(Peft), Partial, VptLength, LoraRank, AdapterDim);
     public Normalization Normalization => Normalization.From(Mean, Std);
     public TowerPrecision TowerPrecision => Precision == "bf16" ? TowerPrecision.Bf16 : TowerPrecision.Fp32;
+    /// <summary>The selection rule <c>deft score</c> applies: the one the detector was trained with (files without it: synthetic).</summary>
+    public DeftVariant DeftVariant => Variant is null ? DeftVariant.Synthetic : DeftVariants.Parse(Variant);
 
     public static DetectorConfig From(DetectOptions o, IReadOnlyList<string> classes, Normalization normalization) => new(
         Absolute(o.Model), classes.ToArray(), o.Prompts.ContextLength, o.Prompts.Position.ToName(), o.Prompts.ClassSpecific, o.Prompts.InitWords,
         o.Peft.Name, o.Peft.Partial, o.Peft.VptLength, o.Peft.LoraRank, o.Peft.AdapterDim,
         [normalization.Mean.R, normalization.Mean.G, normalization.Mean.B], [normalization.Std.R, normalization.Std.G, normalization.Std.B],
-        o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", o.Seed, o.Vocab is null ? null : Absolute(o.Vocab));
+        o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", o.Seed, o.Vocab is null ? null : Absolute(o.Vocab), o.Variant.ToName());
 
     /// <summary>Paths are stored absolute so `deft score` finds them from any directory; random:… specs stay as they are.</summary>
     private static string Absolute(string spec) => File.Exists(spec) || Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
@@ -97,6 +100,7 @@ public static class DetectorFile
                 _ = c.PromptOptions;
                 _ = c.PeftOptions;
                 _ = c.Normalization;
+                _ = c.DeftVariant;
             }
             catch (DeftException ex)
             {

@@ -9,7 +9,7 @@ namespace Deft.Detection;
 
 /// <summary>
 /// The state after a completed epoch, written atomically to <c>DIR/checkpoint.safetensors</c>: trainable parameters
-/// (<c>param.*</c>), SGD momentum buffers (<c>momentum.*</c>), the last epoch's per-sample scores (<c>scores.*</c>),
+/// (<c>param.*</c>), SGD momentum buffers (<c>momentum.*</c>), the last epoch's per-sample scores and selections (<c>scores.*</c>),
 /// and in the metadata the completed epochs, the epoch records and the run's fingerprint. The scheduler position is
 /// the epoch count and every random draw is keyed by (seed, epoch, sample), so nothing else is needed to continue
 /// exactly where the run stopped.
@@ -37,6 +37,7 @@ public static class TrainingCheckpoint
                 tensors.Add(new("scores.p_clean", Own(tensor(s.CleanProbability))));
                 tensors.Add(new("scores.predicted", Own(tensor(s.Predicted.Select(v => (long)v).ToArray()))));
                 tensors.Add(new("scores.probability", Own(tensor(s.PredictedProbability))));
+                tensors.Add(new("scores.selected", Own(tensor(s.Selected))));
             }
             var metadata = new Dictionary<string, string>
             {
@@ -101,6 +102,9 @@ public static class TrainingCheckpoint
                 var predicted = tensors["scores.predicted"].data<long>().ToArray();
                 for (var i = 0; i < sampleCount; i++) scores.Predicted[i] = (int)predicted[i];
                 tensors["scores.probability"].data<float>().CopyTo(scores.PredictedProbability, 0);
+                // Checkpoints written before the selection was stored used the threshold rule only.
+                if (tensors.TryGetValue("scores.selected", out var selected)) selected.data<bool>().CopyTo(scores.Selected, 0);
+                else for (var i = 0; i < sampleCount; i++) scores.Selected[i] = scores.CleanProbability[i] > DeftObjective.CleanThreshold;
                 Array.Fill(scores.Seen, true);
                 state.LastEpochScores = scores;
             }

@@ -42,6 +42,7 @@ public static class LabelNoise
             NoiseMode.Asym => Asymmetric(truth, classes, options.Ratio, options.Seed),
             NoiseMode.AsymCifar10 => AsymmetricCifar10(truth, classes, options.Ratio, options.Seed),
             NoiseMode.Pairflip => PairFlip(truth, classes, options.Ratio, options.Seed),
+            NoiseMode.Str => Structured(truth, classes, options.Ratio, options.Seed),
             NoiseMode.Idn => InstanceDependent(truth, classes, options.Ratio, options.Seed, dataset.GetRawPixels),
             NoiseMode.File => FromFile(
                 options.LabelsFile ?? throw new DeftException("Noise mode 'file' needs a label file (--labels-file)."),
@@ -89,6 +90,28 @@ public static class LabelNoise
             throw new DeftException($"Noise mode 'asym-cifar10' needs the 10 CIFAR-10 classes; this data set has {classCount}. Use 'asym' for other data sets.");
         return MapChosen(trueLabels, classCount, ratio, seed, NoiseMode.AsymCifar10,
             c => Cifar10Mapping.TryGetValue(c, out var to) ? to : c);
+    }
+
+    /// <summary>
+    /// str: the official CIFAR loader's structured noise. Draws, in this order from one <see cref="SeededRandom"/>:
+    /// round(R·N) samples without replacement; ⌊C/2⌋ noisy classes without replacement; then, in sample order, a
+    /// label uniform over all C classes (possibly the true one) for each chosen sample whose true class is noisy.
+    /// Chosen samples of the other classes keep their label, so the expected noise rate is about R·½·(C−1)/C. (The
+    /// official Stanford Cars and Tiny-ImageNet loaders' 'str' moves such samples to (c+1) mod C instead; the CIFAR
+    /// loader's uniform draw is the one implemented.)
+    /// </summary>
+    public static NoisyLabels Structured(IReadOnlyList<int> trueLabels, int classCount, double ratio, ulong seed)
+    {
+        var truth = Validate(trueLabels, classCount, ratio);
+        var rng = new SeededRandom(seed);
+        var labels = (int[])truth.Clone();
+        var chosen = new bool[truth.Length];
+        foreach (var i in rng.SampleWithoutReplacement(truth.Length, ChosenCount(ratio, truth.Length))) chosen[i] = true;
+        var noisyClass = new bool[classCount];
+        foreach (var c in rng.SampleWithoutReplacement(classCount, classCount / 2)) noisyClass[c] = true;
+        for (var i = 0; i < truth.Length; i++)
+            if (chosen[i] && noisyClass[truth[i]]) labels[i] = rng.NextInt(classCount);
+        return NoisyLabels.Create(labels, truth, classCount, NoiseMode.Str, ratio, seed, chosen);
     }
 
     /// <summary>pairflip: every sample independently moves to (c+1) mod C with probability R.</summary>

@@ -15,6 +15,12 @@ public enum NoiseMode
     Idn,
     /// <summary>[file] labels read from a file (real-world noise such as CIFAR-100N).</summary>
     File,
+    /// <summary>
+    /// [str] the official CIFAR loader's structured noise: ⌊C/2⌋ classes drawn uniformly are the noisy classes;
+    /// round(R·N) samples chosen uniformly get a label uniform over all classes if their true class is a noisy one,
+    /// and keep it otherwise.
+    /// </summary>
+    Str,
 }
 
 /// <summary>CLI names of <see cref="NoiseMode"/>.</summary>
@@ -26,6 +32,7 @@ public static class NoiseModes
         (NoiseMode.Asym, "asym"),
         (NoiseMode.AsymCifar10, "asym-cifar10"),
         (NoiseMode.Pairflip, "pairflip"),
+        (NoiseMode.Str, "str"),
         (NoiseMode.Idn, "idn"),
         (NoiseMode.File, "file"),
     ];

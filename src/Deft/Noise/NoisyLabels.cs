@@ -11,8 +11,9 @@ namespace Deft.Noise;
 /// <param name="RealizedRate">Fraction of samples with given ≠ true. For sym this is about R·(C−1)/C, since a redrawn label may equal the true one.</param>
 /// <param name="Transition">Realized transition matrix T[true][given], rows normalised (a class without samples has a zero row).</param>
 /// <param name="Chosen">
-/// Samples the noise process acted on: for sym, asym and asym-cifar10 the round(R·N) samples picked (a sym pick may
-/// redraw its own label; an asym-cifar10 pick of an unmapped class keeps it); for pairflip, idn and file the
+/// Samples the noise process acted on: for sym, asym, asym-cifar10 and str the round(R·N) samples picked (a sym pick
+/// may redraw its own label; an asym-cifar10 pick of an unmapped class and a str pick of a clean class keep it); for
+/// pairflip, idn and file the
 /// samples whose label changed.
 /// </param>
 /// <param name="FlipRates">idn only: each sample's flip rate qᵢ; null otherwise.</param>

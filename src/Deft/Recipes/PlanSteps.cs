@@ -98,11 +98,13 @@ public sealed record DetectAction(DetectOptions Options) : StepAction
     public override IReadOnlyList<string> Arguments()
     {
         var o = Options;
-        // The method is always spelled out: a paper row runs DeFT whatever `deft detect` defaults to.
+        // The method and variant are always spelled out: a paper row runs DeFT whatever `deft detect` defaults to,
+        // and the plan shows which official script each row follows.
         List<string> args = ["detect", "--method", o.Method.ToName(), "--model", o.Model, .. DataArguments(new DatasetOptions(o.Data, o.Format, o.Split, ClassesFile: o.ClassesFile))];
         if (o.Labels is not null) args.AddRange(["--labels", o.Labels]);
         args.AddRange(["--peft", o.Peft.Name, "--vpt-len", Int(o.Peft.VptLength),
             "--n-ctx", Int(o.Prompts.ContextLength), "--class-token-position", o.Prompts.Position.ToName()]);
+        if (o.Method == DetectionMethod.Deft) args.AddRange(["--variant", o.Variant.ToName()]);
         if (o.Augment is { } augment) args.AddRange(["--augment", augment.ToString().ToLowerInvariant()]);
         if (o.Mean is { } mean) args.AddRange(["--mean", Triple(mean)]);
         if (o.Std is { } std) args.AddRange(["--std", Triple(std)]);

@@ -40,6 +40,10 @@ public sealed record NoiseSpec(NoiseKind Kind, double Rate)
 /// Images drawn per run, class-balanced, instead of the whole training split (the official Clothing1M loader draws
 /// 1000 batches' worth); null for the whole split.
 /// </param>
+/// <param name="Variant">
+/// The official phase-1 script the row was run with: <c>main_phase1.py</c> (synthetic) or <c>main_real_phase1.py</c>
+/// (real-noise: another selection rule, SCE warm-up, pseudo-labels from epoch 2, constant lr; see <see cref="Deft.Detection.DeftVariant"/>).
+/// </param>
 public sealed record PhaseOneSettings(
     string Backbone = "ViT-B/16",
     int VptDeepLength = 20,
@@ -52,9 +56,15 @@ public sealed record PhaseOneSettings(
     int Epochs = 10,
     int WarmupEpochs = 1,
     int Resolution = 224,
-    int? TrainSubsample = null);
+    int? TrainSubsample = null,
+    Deft.Detection.DeftVariant Variant = Deft.Detection.DeftVariant.Synthetic);
 
-/// <summary>Phase 2 (model adaptation) hyper-parameters, from the official FFT configs: full fine-tuning on the clean samples.</summary>
+/// <summary>
+/// Phase 2 (model adaptation) hyper-parameters, from the official FFT configs: full fine-tuning on the clean samples.
+/// <paramref name="WarmupEpochs"/> is the config files' value, which neither official phase-2 script reads.
+/// <paramref name="ConstantLearningRate"/>: the official script never steps its scheduler (<c>main_real_phase2.py</c>);
+/// <c>deft adapt</c> has no constant schedule, so the plan says it runs cosine instead.
+/// </summary>
 public sealed record PhaseTwoSettings(
     double LearningRate = 5e-4,
     double Momentum = 0.9,
@@ -63,7 +73,8 @@ public sealed record PhaseTwoSettings(
     int Epochs = 10,
     int WarmupEpochs = 1,
     int Resolution = 224,
-    int? TrainSubsample = null);
+    int? TrainSubsample = null,
+    bool ConstantLearningRate = false);
 
 /// <summary>What a paper figure measures.</summary>
 public enum PaperMetric
@@ -112,9 +123,9 @@ public sealed record Recipe(
     IReadOnlyList<PaperFigure> PaperFigures)
 {
     /// <summary>
-    /// For instance-dependent noise: the side images are resized to before their pixels feed the noise model (the
-    /// official code uses 64×64 for CUB and Stanford Cars, whose images differ in size); null uses the stored pixels
-    /// (CIFAR's 32×32, Tiny-ImageNet's 64×64).
+    /// For instance-dependent noise: the side images are resized to before their pixels feed the noise model; null uses
+    /// the stored pixels (CIFAR's 32×32, Tiny-ImageNet's 64×64). Deft's own choice: the released loaders cannot make idn
+    /// noise for CUB or Stanford Cars (nor Tiny-ImageNet), so 64×64 (Tiny-ImageNet's size) is used for both.
     /// </summary>
     public int? IdnResize { get; init; }
 }

@@ -174,8 +174,9 @@ public static partial class ReproducePlanner
             labels = Path.Combine(run, Folders.Noise, "noisy-labels.csv");
             var title = $"Inject {recipe.Noise.Description} noise into the training labels (clean labels kept beside them)";
             if (recipe.IdnResize is { } side)
-                title += $". The official code resizes the images to {side}x{side} for this; deft noise needs images of one size " +
-                    "and has no resize option yet, so resize a copy of the data set first";
+                title += $". The released loaders cannot make idn noise for {recipe.DataSetName}; Deft's own choice is the noise model on " +
+                    $"{side}x{side} pixels, and deft noise needs images of one size and has no resize option yet, so resize a copy of the data set to " +
+                    $"{side}x{side} first";
             steps.Add(new PlanStep(title, new NoiseAction(train, new NoiseOptions(NoiseModes.Parse(mode), recipe.Noise.Rate, (ulong)seed), labels)));
         }
 
@@ -214,11 +215,13 @@ public static partial class ReproducePlanner
             Momentum = p1.Momentum,
             WeightDecay = p1.WeightDecay,
             Seed = seed,
+            Variant = p1.Variant,
             Augment = cifarLike ? Deft.Data.Transforms.AugmentPreset.Cifar : null,
             Mean = cifarLike ? cifarNorm.Mean : null,
             Std = cifarLike ? cifarNorm.Std : null,
         };
-        steps.Add(new PlanStep("Phase 1: learn positive/negative prompts with VPT-deep and mark each training sample clean or noisy", new DetectAction(detect)));
+        steps.Add(new PlanStep("Phase 1: learn positive/negative prompts with VPT-deep and mark each training sample clean or noisy " +
+            $"(the {p1.Variant.ToName()} variant, as the official {p1.Variant.OfficialScript()})", new DetectAction(detect)));
 
         var sameFormatTest = recipe.TestSets.FirstOrDefault(t => t.Format == recipe.Train.Format && t.Classes == recipe.Train.Classes)
             ?? throw new InvalidOperationException($"{recipe.Name}: the first test set must share the training set's format; phase 2 tests on it.");

@@ -44,6 +44,37 @@ public class LabelNoiseTests
     }
 
     [Fact]
+    public void Str_redraws_chosen_samples_of_half_the_classes_and_leaves_the_other_half_untouched()
+    {
+        const double r = 0.6;
+        var noisy = LabelNoise.Structured(Truth, C, r, seed: 4);
+        Assert.Equal(NoiseMode.Str, noisy.Mode);
+        Assert.Equal((int)Math.Round(r * N), noisy.ChosenCount);
+        for (var i = 0; i < N; i++)
+            if (!noisy.Chosen[i]) Assert.Equal(Truth[i], noisy.Labels[i]);
+
+        // Exactly ⌊C/2⌋ = 5 classes are noisy: in each, the diagonal of T is 1 − R + R/C; in the others, 1.
+        var untouched = Enumerable.Range(0, C).Where(c => noisy.Transition[c][c] == 1.0).ToList();
+        Assert.Equal(C / 2, untouched.Count);
+        foreach (var c in Enumerable.Range(0, C).Except(untouched))
+        {
+            var nc = Truth.Count(t => t == c);
+            const double pDiag = 1 - r + r / C;
+            AssertWithin4Sd(noisy.Transition[c][c], pDiag, pDiag * (1 - pDiag) / nc, $"T[{c},{c}]");
+        }
+        // Realized rate ≈ R·½·(C−1)/C = 0.27.
+        const double expected = r * 0.5 * (C - 1.0) / C;
+        AssertWithin4Sd(noisy.NoisyCount, expected * N, expected * (1 - expected) * N, "str flips");
+
+        // With R = 1 and two classes, every sample of the noisy class is redrawn uniformly and the other keeps its label.
+        var two = LabelNoise.Structured(Enumerable.Range(0, 400).Select(i => i % 2).ToArray(), 2, 1.0, seed: 9);
+        var keeps = Enumerable.Range(0, 2).Single(c => two.Transition[c][c] == 1.0);
+        AssertWithin4Sd(two.Transition[1 - keeps][keeps], 0.5, 0.25 / 200, "redrawn to the other class");
+        Assert.Equal(NoiseMode.Str, NoiseModes.Parse("str"));
+        Assert.Equal(noisy.Labels, LabelNoise.Structured(Truth, C, r, seed: 4).Labels);
+    }
+
+    [Fact]
     public void Sym_transition_matrix_has_one_minus_R_plus_R_over_C_on_the_diagonal()
     {
         const double r = 0.5;

@@ -106,7 +106,7 @@ public class NoiseCommandTests
     }
 
     [Theory]
-    [InlineData("bogus", 0.2, null, "Valid modes: sym, asym, asym-cifar10, pairflip, idn, file")]
+    [InlineData("bogus", 0.2, null, "Valid modes: sym, asym, asym-cifar10, pairflip, str, idn, file")]
     [InlineData("sym", null, null, "--mode sym needs --ratio")]
     [InlineData("sym", 1.5, null, "[0, 1]")]
     [InlineData("file", null, null, "--mode file needs --labels-file")]

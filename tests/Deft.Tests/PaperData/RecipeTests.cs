@@ -1,3 +1,4 @@
+using Deft.Detection;
 using Deft.Recipes;
 using Deft.Tests.Data;
 
@@ -34,7 +35,12 @@ public sealed class RecipeTests : IDisposable
         foreach (var r in RecipeRegistry.All)
         {
             Assert.Equal(("ViT-B/16", 20, 16, 0.03, 10), (r.PhaseOne.Backbone, r.PhaseOne.VptDeepLength, r.PhaseOne.ContextTokens, r.PhaseOne.LearningRate, r.PhaseOne.Epochs));
-            Assert.Equal((5e-4, 10, 0.9, 5e-4), (r.PhaseTwo.LearningRate, r.PhaseTwo.Epochs, r.PhaseTwo.Momentum, r.PhaseTwo.WeightDecay));
+            Assert.Equal((5e-4, 0.9, 5e-4), (r.PhaseTwo.LearningRate, r.PhaseTwo.Momentum, r.PhaseTwo.WeightDecay));
+            // main_real_phase1.py and main_real_phase2.py (5 epochs, lr never stepped) for Clothing1M and WebVision; the
+            // synthetic scripts elsewhere, CIFAR-100N included (its paper figure is main_phase1.py's detection precision).
+            var real = r.Name is "clothing1m" or "webvision";
+            Assert.Equal(real ? DeftVariant.RealNoise : DeftVariant.Synthetic, r.PhaseOne.Variant);
+            Assert.Equal((real ? 5 : 10, real), (r.PhaseTwo.Epochs, r.PhaseTwo.ConstantLearningRate));
         }
         var clothing = RecipeRegistry.Get("clothing1m");
         Assert.Equal((32, 5, 32_000), (clothing.PhaseOne.BatchSize, clothing.PhaseOne.WarmupEpochs, clothing.PhaseOne.TrainSubsample));
@@ -60,11 +66,12 @@ public sealed class RecipeTests : IDisposable
         Assert.Equal(
             "./deft noise --data ROOT --format cub200 --split train --mode idn --ratio 0.2 --seed 3 --out out/cub200-idn-0.2/noise/noisy-labels.csv",
             plan.Steps[0].Command);
-        Assert.Contains("resizes the images to 64x64", plan.Steps[0].Title);
+        Assert.Contains("resize a copy of the data set to 64x64", plan.Steps[0].Title);
+        Assert.Contains("released loaders cannot make idn noise", plan.Steps[0].Title);
         Assert.DoesNotContain("resize", ReproducePlanner.Plan(RecipeRegistry.Get("tiny-imagenet-idn-0.2"), new PlanOptions(null)).Steps[0].Title);
         Assert.Equal(
-            "./deft detect --model '/models/my clip' --data ROOT --format cub200 --split train --labels out/cub200-idn-0.2/noise/noisy-labels.csv " +
-            "--peft vpt-deep --vpt-len 20 --n-ctx 16 --class-token-position end --epochs 10 --warmup 1 --batch 64 --lr 0.03 --seed 3 --out out/cub200-idn-0.2/detect",
+            "./deft detect --method deft --model '/models/my clip' --data ROOT --format cub200 --split train --labels out/cub200-idn-0.2/noise/noisy-labels.csv " +
+            "--peft vpt-deep --vpt-len 20 --n-ctx 16 --class-token-position end --variant synthetic --epochs 10 --warmup 1 --batch 64 --lr 0.03 --seed 3 --out out/cub200-idn-0.2/detect",
             plan.Steps[1].Command);
         Assert.Equal(
             "./deft adapt --model '/models/my clip' --backbone clip --data ROOT --format cub200 --split train --selection out/cub200-idn-0.2/detect/samples.csv " +
@@ -92,10 +99,17 @@ public sealed class RecipeTests : IDisposable
         Assert.Contains("--labels runs/clothing1m/subsample/labels.csv", clothing.Steps[1].Command);
         Assert.Contains("--epochs 10 --warmup 5 --batch 32 --lr 0.03", clothing.Steps[1].Command);
         Assert.Contains("--selection runs/clothing1m/detect/samples.csv", clothing.Steps[2].Command);
+        // The real-noise rows follow main_real_phase1.py / main_real_phase2.py (forced to 5 epochs).
+        Assert.Contains("--variant real-noise --epochs 10", clothing.Steps[1].Command);
+        Assert.Contains("main_real_phase1.py", clothing.Steps[1].Title);
+        Assert.Contains("--epochs 5 --batch 32", clothing.Steps[2].Command);
+        Assert.Contains("--variant real-noise", webvision.Steps[0].Command);
+        Assert.Contains("--epochs 5 --batch 64", webvision.Steps[1].Command);
 
         // CIFAR-100N: phase 1 sees the images as the cifar100 recipes do (deft detect keys these on --format cifar100).
         var cifarN = ReproducePlanner.Plan(RecipeRegistry.Get("cifar100n"), new PlanOptions(null));
         Assert.Contains("--augment cifar --mean 0.507,0.487,0.441 --std 0.267,0.256,0.276", cifarN.Steps[0].Command);
+        Assert.Contains("--variant synthetic", cifarN.Steps[0].Command);
         Assert.DoesNotContain("--augment", ReproducePlanner.Plan(RecipeRegistry.Get("cifar100-sym-0.2"), new PlanOptions(null)).Steps[1].Command);
     }
 
@@ -108,9 +122,9 @@ public sealed class RecipeTests : IDisposable
         Assert.Equal(860_000L, cifar.TotalImages);
         Assert.Equal(860_000 / 2.0 / 3600, cifar.Hours, 9);
 
-        // Clothing1M draws 32,000 images per run; 38.5% noise leaves 19,680 per phase-2 epoch.
+        // Clothing1M draws 32,000 images per run; 38.5% noise leaves 19,680 per phase-2 epoch, 5 epochs.
         var clothing = ReproducePlanner.Plan(RecipeRegistry.Get("clothing1m"), new PlanOptions(null)).Cost;
-        Assert.Equal((320_000L, 32_000L, 196_800L, 10_526L), (clothing.PhaseOneTrainImages, clothing.DetectionImages, clothing.PhaseTwoTrainImages, clothing.EvaluationImages));
+        Assert.Equal((320_000L, 32_000L, 98_400L, 10_526L), (clothing.PhaseOneTrainImages, clothing.DetectionImages, clothing.PhaseTwoTrainImages, clothing.EvaluationImages));
         Assert.Equal(ReproducePlanner.DefaultImagesPerSecond, clothing.ImagesPerSecond);
 
         Assert.Throws<DeftException>(() => ReproducePlanner.Plan(RecipeRegistry.Get("cifar100n"), new PlanOptions(null, ImagesPerSecond: 0)));
