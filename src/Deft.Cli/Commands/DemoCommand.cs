@@ -69,6 +69,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Row(table, "DeFT, official last-epoch selection", LastEpochQuality(deft), null);
         Row(table, "CLIP label-match", labelMatch.Summary.Quality, null);
         Row(table, "CE on all noisy labels", null, adaptAll.LastTestAccuracy);
+        if (adaptDeft.StartTestAccuracy is { } zeroShot) Row(table, "CLIP zero-shot (phase 2's starting model)", null, zeroShot);
         AnsiConsole.Write(table);
         var markdown = Markdown(setting, settings.Samples, noisy.RealizedRate, deft, labelMatch, adaptDeft, adaptAll, watch.Elapsed);
         IO.AtomicFile.WriteAllText(Path.Combine(settings.Out, "summary.md"), markdown);
@@ -116,6 +117,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Line("DeFT, official last-epoch selection", LastEpochQuality(deft), null);
         Line("CLIP label-match", labelMatch.Summary.Quality, null);
         Line("CE on all noisy labels", null, adaptAll.LastTestAccuracy);
+        if (adaptDeft.StartTestAccuracy is { } zeroShot) Line("CLIP zero-shot (phase 2's starting model)", null, zeroShot);
         md.AppendLine();
         md.AppendLine("DeFT (ours) selects with one unaugmented pass after training (`--selection eval`); the official code keeps the selections of the last training epoch, made on augmented views (second row, same run).");
         md.AppendLine();
