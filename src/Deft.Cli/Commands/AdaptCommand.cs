@@ -128,7 +128,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [CommandOption("--adapter-dim <N>")] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
 
         [CommandOption("--augment <PRESET>")]
-        [Description("auto (cifar at 32 px, shift below, clip above), cifar (random crop 32 + padding 4, resize, flip: the official recipe), shift (random crop at the image's own size + padding 4, resize, flip), clip (random resized crop + flip), none, or steps joined by '+': crop:S:P, center:S, flip (e.g. crop:28:4+flip).")]
+        [Description("auto (cifar at 32 px, none below, clip above), cifar (random crop 32 + padding 4, resize, flip: the official recipe), shift (random crop at the image's own size + padding 4, resize, flip), clip (random resized crop + flip), none, or steps joined by '+': crop:S:P, center:S, flip (e.g. crop:28:4+flip).")]
         [DefaultValue("auto")]
         public string Augment { get; init; } = "auto";
 

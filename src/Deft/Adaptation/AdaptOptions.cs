@@ -62,7 +62,7 @@ public sealed record AdaptOptions
 
     /// <summary>
     /// Training augmentation; null: <see cref="AugmentSpec.ForImageSize"/> of the first training image (<c>cifar</c>, the
-    /// official recipe, at 32 px; <c>shift</c> below; <c>clip</c> above).
+    /// official recipe, at 32 px; <c>none</c> below; <c>clip</c> above).
     /// </summary>
     public AugmentSpec? Augment { get; init; }
 

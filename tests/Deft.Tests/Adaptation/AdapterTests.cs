@@ -364,12 +364,12 @@ public sealed class AdapterTests
     }
 
     [Fact]
-    public void AutoAugmentationKeepsTheCifarRecipeAt32PxAndShiftsSmallerImagesAtTheirOwnScale()
+    public void AutoAugmentationKeepsTheCifarRecipeAt32PxAndLeavesSmallerImagesUnaugmented()
     {
-        Assert.Equal(AugmentSpec.Shift, Adapter.DefaultAugment(new PlantedColours(2, size: 28)));
+        Assert.Equal(AugmentSpec.None, Adapter.DefaultAugment(new PlantedColours(2, size: 28)));
         Assert.Equal(AugmentSpec.Cifar, Adapter.DefaultAugment(new PlantedColours(2, size: 32)));
         Assert.Equal(AugmentSpec.Clip, Adapter.DefaultAugment(new PlantedColours(2, size: 96)));
-        Assert.Equal(AugmentSpec.Shift, AugmentSpec.ForImageSize(16));
+        Assert.Equal(AugmentSpec.None, AugmentSpec.ForImageSize(16));
 
         // Fashion-MNIST (28 px) at the mini CLIP's 28 px: a ±4-px shift at the image's own scale and a flip, no resize.
         Assert.Equal<ImageStep>([new RandomCropWithPadding(28, 4), new RandomHorizontalFlip()], AugmentSpec.Shift.Build(28, 28).Steps);
