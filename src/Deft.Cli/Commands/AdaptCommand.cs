@@ -90,9 +90,25 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         public string Loss { get; init; } = "ce";
 
         [CommandOption("--head-init <INIT>")]
-        [Description("CLIP head: random (nn.Linear default, as the official code) or text (zero-shot weights: normalised class text embeddings · projᵀ, bias 0).")]
-        [DefaultValue("random")]
-        public string HeadInit { get; init; } = "random";
+        [Description("CLIP head: auto (text, except random under --recipe official), text (the zero-shot classifier: normalised class text embeddings · projᵀ times the logit scale over the mean projected-feature norm, bias 0; its test accuracy is measured before epoch 1) or random (nn.Linear default, as the official code).")]
+        [DefaultValue("auto")]
+        public string HeadInit { get; init; } = "auto";
+
+        [CommandOption("--recipe <NAME>")]
+        [Description("CLIP: how tower and head train. low-tower-lr (default: the tower at lr/10), official (one lr for all, random head), lp-ft (head only for the first epoch), linear-probe (tower frozen). Other backbones: official. See docs/results/phase2.md.")]
+        public string? Recipe { get; init; }
+
+        [CommandOption("--tower-lr-scale <F>")]
+        [Description("Overrides the recipe's tower learning rate factor (tower lr = lr · F; 0 freezes the tower).")]
+        public double? TowerLrScale { get; init; }
+
+        [CommandOption("--head-epochs <N>")]
+        [Description("Overrides the recipe's head-only epochs at the start (the tower is frozen for them).")]
+        public int? HeadEpochs { get; init; }
+
+        [CommandOption("--threads <N>")]
+        [Description("Intra-op threads for the tensor maths (default: libtorch's, one per core).")]
+        public int? Threads { get; init; }
 
         [CommandOption("--template <TEXT>")]
         [Description("Prompt template(s) for --head-init text, with {} for the class name (repeatable). Default: \"a photo of a {}.\"")]
@@ -112,7 +128,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [CommandOption("--adapter-dim <N>")] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
 
         [CommandOption("--augment <PRESET>")]
-        [Description("auto (cifar for images of at most 32 px, else clip), cifar (random crop 32 + padding 4, resize, flip: the official recipe), clip (random resized crop + flip) or none.")]
+        [Description("auto (cifar at 32 px, none below, clip above), cifar (random crop 32 + padding 4, resize, flip: the official recipe), shift (random crop at the image's own size + padding 4, resize, flip), clip (random resized crop + flip), none, or steps joined by '+': crop:S:P, center:S, flip (e.g. crop:28:4+flip).")]
         [DefaultValue("auto")]
         public string Augment { get; init; } = "auto";
 
@@ -150,6 +166,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out DIR is required.");
             if (Epochs < 1 || Batch < 1) return ValidationResult.Error("--epochs and --batch must be ≥ 1.");
             if (Resume && Force) return ValidationResult.Error("--resume and --force exclude each other.");
+            if (Threads is < 1) return ValidationResult.Error("--threads must be ≥ 1.");
             return ValidationResult.Success();
         }
     }
@@ -157,6 +174,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var options = BuildOptions(settings);
+        if (settings.Threads is { } threads) TorchSharp.torch.set_num_threads(threads);
         var trainOptions = new DatasetOptions(settings.Data!, settings.Format!, settings.Split, ClassesFile: settings.Classes);
         var train = DatasetFactory.Open(trainOptions);
         var test = settings.Test is null ? null : DatasetFactory.Open(new DatasetOptions(settings.Test, settings.Format!, settings.TestSplit, ClassesFile: settings.Classes));
@@ -188,9 +206,11 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
                 e.LearningRate.ToString("0.0e0", CultureInfo.InvariantCulture), e.SkippedBatches.ToString(CultureInfo.InvariantCulture),
                 (e.TrainSeconds + e.TestSeconds).ToString("0.0", CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
+        if (result.StartTestAccuracy is { } start)
+            AnsiConsole.MarkupLineInterpolated($"Zero-shot test accuracy of the starting model (text head, before epoch 1): [bold]{start:P2}[/]");
         var hp = result.Hyperparameters;
         AnsiConsole.MarkupLineInterpolated(
-            $"{result.Backbone.ToName()} · {hp.Optimizer.ToString().ToLowerInvariant()} lr {hp.LearningRate:0.0e0} wd {hp.WeightDecay:0.0e0} · trained on {result.SelectedSamples:N0} of {result.TrainSamples:N0} samples · {result.TrainImagesPerSecond:0.0} images/s · {result.Elapsed.TotalSeconds:0.0} s");
+            $"{result.Backbone.ToName()} · recipe {result.Recipe.ToName()} · head {result.HeadInit.ToString().ToLowerInvariant()} · augment {result.Augment} · {hp.Optimizer.ToString().ToLowerInvariant()} lr {hp.LearningRate:0.0e0} wd {hp.WeightDecay:0.0e0} · trained on {result.SelectedSamples:N0} of {result.TrainSamples:N0} samples · {result.TrainImagesPerSecond:0.0} images/s · {result.Elapsed.TotalSeconds:0.0} s");
         if (result.LastTestAccuracy is { } last)
             AnsiConsole.MarkupLineInterpolated(
                 $"Test accuracy (last epoch): [bold]{last:P2}[/]   best: {result.BestTestAccuracy:P2} at epoch {result.BestEpoch} (for comparison with the paper's scripts)");
@@ -221,14 +241,18 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
             : throw new DeftException($"Unknown --loss '{s.Loss}'. Valid values: ce, gce, sce, elr."),
         HeadInit = s.HeadInit.Trim().ToLowerInvariant() switch
         {
+            "auto" => null,
             "random" => Deft.Adaptation.HeadInit.Random,
             "text" => Deft.Adaptation.HeadInit.Text,
-            _ => throw new DeftException($"Unknown --head-init '{s.HeadInit}'. Valid values: random, text."),
+            _ => throw new DeftException($"Unknown --head-init '{s.HeadInit}'. Valid values: auto, random, text."),
         },
+        Recipe = s.Recipe is null || string.Equals(s.Recipe.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : AdaptRecipes.Parse(s.Recipe),
+        TowerLearningRateScale = s.TowerLrScale,
+        HeadOnlyEpochs = s.HeadEpochs,
         HeadTemplates = s.Templates is { Length: > 0 } t ? t : ["a photo of a {}."],
         Vocabulary = s.Vocab,
         Peft = s.Peft is null ? null : new PeftOptions(PeftOptions.ParseKinds(s.Peft), s.Partial, s.VptLength, s.LoraRank, s.AdapterDim),
-        Augment = string.Equals(s.Augment.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : ImagePipeline.ParsePreset(s.Augment),
+        Augment = string.Equals(s.Augment.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : AugmentSpec.Parse(s.Augment),
         Resolution = s.Resolution,
         Seed = s.Seed,
         Limit = s.Limit,

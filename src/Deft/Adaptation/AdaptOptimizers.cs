@@ -167,3 +167,66 @@ internal sealed class AdamWOptimizer : IAdaptOptimizer
         }
     }
 }
+
+/// <summary>
+/// Two parameter groups, the tower and the head, each with its own optimizer of the same kind: the head steps at the
+/// run's learning rate, the tower at that rate times <c>towerScale</c>. State names are the groups' own (parameter
+/// names are unique across them), so checkpoints of a grouped run read back into a grouped run.
+/// </summary>
+internal sealed class GroupedOptimizer : IAdaptOptimizer
+{
+    private readonly IAdaptOptimizer _tower;
+    private readonly IAdaptOptimizer _head;
+    private readonly double _towerScale;
+    private double _learningRate;
+
+    public GroupedOptimizer(OptimizerKind kind, IReadOnlyList<(string Name, Parameter Parameter)> tower, IReadOnlyList<(string Name, Parameter Parameter)> head,
+        double learningRate, double towerScale, double momentum, double weightDecay)
+    {
+        if (towerScale < 0) throw new ArgumentOutOfRangeException(nameof(towerScale), $"The tower's learning-rate factor must be ≥ 0, got {towerScale}.");
+        _towerScale = towerScale;
+        _tower = AdaptOptimizers.Create(kind, tower, learningRate * towerScale, momentum, weightDecay);
+        _head = AdaptOptimizers.Create(kind, head, learningRate, momentum, weightDecay);
+        _learningRate = learningRate;
+    }
+
+    /// <summary>The head's learning rate (the tower's is this times the factor).</summary>
+    public double LearningRate
+    {
+        get => _learningRate;
+        set
+        {
+            _learningRate = value;
+            _head.LearningRate = value;
+            _tower.LearningRate = value * _towerScale;
+        }
+    }
+
+    public double TowerLearningRate => _tower.LearningRate;
+
+    public void Step()
+    {
+        _head.Step();
+        _tower.Step();
+    }
+
+    public void ZeroGrad()
+    {
+        _head.ZeroGrad();
+        _tower.ZeroGrad();
+    }
+
+    public IEnumerable<(string Name, Tensor Tensor)> State() => _tower.State().Concat(_head.State());
+
+    public void LoadState(IReadOnlyDictionary<string, Tensor> state)
+    {
+        _tower.LoadState(state);
+        _head.LoadState(state);
+    }
+
+    public void Dispose()
+    {
+        _tower.Dispose();
+        _head.Dispose();
+    }
+}

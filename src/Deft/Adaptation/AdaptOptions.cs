@@ -36,8 +36,20 @@ public sealed record AdaptOptions
     public RobustLossKind Loss { get; init; } = RobustLossKind.CE;
     public RobustLossOptions LossOptions { get; init; } = new();
 
-    /// <summary>CLIP only: how the linear head starts.</summary>
-    public HeadInit HeadInit { get; init; } = HeadInit.Random;
+    /// <summary>
+    /// CLIP only: how the linear head starts; null: <see cref="HeadInit.Text"/> (the zero-shot classifier) for CLIP,
+    /// except under <see cref="AdaptRecipe.Official"/>, which starts from the official code's random head.
+    /// </summary>
+    public HeadInit? HeadInit { get; init; }
+
+    /// <summary>How the tower and the head are trained (<c>--recipe</c>); null: <see cref="AdaptRecipes.Default"/> for CLIP, official for the others.</summary>
+    public AdaptRecipe? Recipe { get; init; }
+
+    /// <summary>Overrides the recipe's tower learning-rate factor (tower lr = lr · factor; 0 freezes the tower).</summary>
+    public double? TowerLearningRateScale { get; init; }
+
+    /// <summary>Overrides the recipe's head-only epochs (the tower is frozen for the first N epochs).</summary>
+    public int? HeadOnlyEpochs { get; init; }
 
     /// <summary>Prompt templates for <see cref="HeadInit.Text"/> ("{}" is the class name).</summary>
     public IReadOnlyList<string> HeadTemplates { get; init; } = ["a photo of a {}."];
@@ -49,10 +61,10 @@ public sealed record AdaptOptions
     public PeftOptions? Peft { get; init; }
 
     /// <summary>
-    /// Training augmentation; null: <see cref="AugmentPreset.Cifar"/> (the official recipe: random crop 32 with padding 4,
-    /// resize, flip) for images of at most 32 px, <see cref="AugmentPreset.Clip"/> (random resized crop, flip) for larger ones.
+    /// Training augmentation; null: <see cref="AugmentSpec.ForImageSize"/> of the first training image (<c>cifar</c>, the
+    /// official recipe, at 32 px; <c>none</c> below; <c>clip</c> above).
     /// </summary>
-    public AugmentPreset? Augment { get; init; }
+    public AugmentSpec? Augment { get; init; }
 
     /// <summary>Input resolution; null: the model's (CLIP and ViT), 224 for ResNet files, the preset's for random ResNets.</summary>
     public int? Resolution { get; init; }
@@ -126,4 +138,10 @@ public sealed record AdaptResult(
     IReadOnlyList<string> Warnings,
     IReadOnlyList<string> Notes,
     /// <summary>The last epoch a resumed run found in its checkpoint (0: started fresh).</summary>
-    int ResumedAfterEpoch);
+    int ResumedAfterEpoch,
+    /// <summary>The resolved recipe, head initialisation and augmentation.</summary>
+    AdaptRecipe Recipe,
+    HeadInit HeadInit,
+    string Augment,
+    /// <summary>Test accuracy of the starting model (before epoch 1) when the head is text-initialised: the zero-shot accuracy.</summary>
+    double? StartTestAccuracy);

@@ -55,8 +55,19 @@ public static class Adapter
 
         using var run = RunDirectory.Prepare(options, train, test, selectedCount, notes.Add);
         var peft = options.Peft ?? new PeftOptions(PeftKind.Full);
-        var build = BackboneLoader.Create(options.Model, options.Backbone, classes.Count, options.Resolution, peft, options.Seed,
-            withTokenizer: options.HeadInit == HeadInit.Text, options.Vocabulary);
+        var autoHead = options.HeadInit is null && options.Recipe != AdaptRecipe.Official;
+        BackboneBuild build;
+        try
+        {
+            build = BackboneLoader.Create(options.Model, options.Backbone, classes.Count, options.Resolution, peft, options.Seed,
+                withTokenizer: options.HeadInit == HeadInit.Text || autoHead, options.Vocabulary);
+        }
+        catch (DeftException ex) when (autoHead)
+        {
+            // The default text head needs the model's vocabulary; without one, start from the random head and say so.
+            build = BackboneLoader.Create(options.Model, options.Backbone, classes.Count, options.Resolution, peft, options.Seed, withTokenizer: false);
+            notes.Add($"the default text head needs the model's vocabulary ({ex.Message.TrimEnd('.')}); starting from a random head (pass --vocab, or --head-init random to silence this)");
+        }
         using var network = build.Network;
         notes.AddRange(build.Notes);
         var kind = network.Kind;
@@ -64,26 +75,46 @@ public static class Adapter
             throw new DeftException($"--peft applies to the CLIP backbone only; this model is a {kind.ToName()}.");
         if (kind != BackboneKind.Clip && options.HeadInit == HeadInit.Text)
             throw new DeftException($"--head-init text needs CLIP's text tower; this model is a {kind.ToName()}.");
-        if (options.HeadInit == HeadInit.Text && run.Checkpoint is null)
-            InitializeHeadFromText((ClipClassifier)network, build.Tokenizer!, classes, options);
+        var recipe = ResolveRecipe(options, kind);
+        var headInit = build.Tokenizer is null && options.HeadInit is null ? HeadInit.Random : ResolveHeadInit(options, kind);
+        var recipeSettings = recipe.Settings(options);
+        if (recipeSettings.HeadOnlyEpochs < 0) throw new DeftException($"--head-epochs must be ≥ 0, got {recipeSettings.HeadOnlyEpochs}.");
+        if (recipeSettings.TowerLearningRateScale < 0) throw new DeftException($"--tower-lr-scale must be ≥ 0, got {recipeSettings.TowerLearningRateScale}.");
+        if (kind != BackboneKind.Clip && recipeSettings != AdaptRecipe.Official.Settings())
+            throw new DeftException($"--recipe {recipe.ToName()} (and --tower-lr-scale, --head-epochs) applies to the CLIP backbone only; this model is a {kind.ToName()}.");
+        if (headInit == HeadInit.Text && run.Checkpoint is null)
+            InitializeHeadFromText((ClipClassifier)network, build.Tokenizer!, classes, options,
+                train, trainIndices, ImagePipeline.Eval(network.Resolution, build.Normalization));
 
         run.Begin();
         var hp = Hyperparameters.For(kind, options);
-        using var optimizer = AdaptOptimizers.Create(hp.Optimizer, network.Trainables, hp.LearningRate, hp.Momentum, hp.WeightDecay);
+        var (tower, head) = SplitTrainables(network);
+        var grouped = recipeSettings != AdaptRecipe.Official.Settings();
+        using var optimizer = grouped
+            ? new GroupedOptimizer(hp.Optimizer, tower, head, hp.LearningRate, recipeSettings.TowerLearningRateScale, hp.Momentum, hp.WeightDecay)
+            : AdaptOptimizers.Create(hp.Optimizer, network.Trainables, hp.LearningRate, hp.Momentum, hp.WeightDecay);
         using var loss = RobustLosses.Create(options.Loss, train.Count, classes.Count, options.LossOptions);
         var normalization = build.Normalization;
         var augment = options.Augment ?? DefaultAugment(train);
-        var loader = new BatchLoader(train, trainIndices, ImagePipeline.ForTraining(augment, network.Resolution, normalization),
+        var loader = new BatchLoader(train, trainIndices, augment.Build(ImageSize(train), network.Resolution, normalization),
             new BatchLoaderOptions(options.BatchSize, Shuffle: true, Seed: options.Seed, Workers: options.Workers));
         var evalPipeline = ImagePipeline.Eval(network.Resolution, normalization);
 
         var history = new List<EpochRecord>();
         var resumedAfter = 0;
+        double? startAccuracy = null;
         if (run.Checkpoint is { } checkpointPath)
         {
-            (resumedAfter, var restored) = AdaptCheckpoint.Load(checkpointPath, network, optimizer, loss, run.Fingerprint);
+            (resumedAfter, var restored, startAccuracy) = AdaptCheckpoint.Load(checkpointPath, network, optimizer, loss, run.Fingerprint);
             history.AddRange(restored);
             notes.Add($"resumed after epoch {resumedAfter} from {checkpointPath}");
+        }
+        else if (headInit == HeadInit.Text && test is not null)
+        {
+            // The starting model is the zero-shot classifier: its accuracy is the bar fine-tuning has to clear.
+            startAccuracy = Evaluate(network, test, evalPipeline, options.BatchSize, options.Workers,
+                (step, steps) => progress?.Report(new AdaptProgress("test", 0, options.Epochs, step, steps, double.NaN, optimizer.LearningRate)),
+                cancellationToken).Accuracy;
         }
 
         var trainSeconds = history.Sum(h => h.TrainSeconds);
@@ -91,6 +122,9 @@ public static class Adapter
         for (var epoch = resumedAfter + 1; epoch <= options.Epochs; epoch++)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            // Head-only epochs (and a tower factor of 0) freeze the tower: no gradient flows into it, so it costs a forward pass only.
+            var towerTrains = epoch > recipeSettings.HeadOnlyEpochs && recipeSettings.TowerLearningRateScale > 0;
+            if (grouped) foreach (var (_, p) in tower) p.requires_grad = towerTrains;
             optimizer.LearningRate = CosineSchedule.LearningRate(hp.LearningRate, epoch - 1, options.Epochs);
             var record = TrainEpoch(network, optimizer, loss, loader, mask, epoch, options.Epochs, progress, cancellationToken);
             double? testAccuracy = null;
@@ -103,26 +137,45 @@ public static class Adapter
             history.Add(record);
             trainSeconds += record.TrainSeconds;
             trainImages += record.TrainedImages;
-            AdaptCheckpoint.Save(run.CheckpointPath, epoch, history, network, optimizer, loss, run.Fingerprint);
+            AdaptCheckpoint.Save(run.CheckpointPath, epoch, history, startAccuracy, network, optimizer, loss, run.Fingerprint);
         }
+        if (grouped) foreach (var (_, p) in tower) p.requires_grad = true;
 
         var tested = history.Where(h => h.TestAccuracy is not null).ToList();
         double? last = tested.Count > 0 ? tested[^1].TestAccuracy : null;
         var bestRecord = tested.OrderByDescending(h => h.TestAccuracy).ThenBy(h => h.Epoch).FirstOrDefault();
         var result = new AdaptResult(Path.GetFullPath(options.OutputDirectory), kind, history, last, bestRecord?.TestAccuracy, bestRecord?.Epoch,
             watch.Elapsed, trainIndices.Length, selectedCount, test?.Count ?? 0,
-            trainSeconds > 0 ? trainImages / trainSeconds : 0, hp, warnings, notes, resumedAfter);
+            trainSeconds > 0 ? trainImages / trainSeconds : 0, hp, warnings, notes, resumedAfter, recipe, headInit, augment.Text, startAccuracy);
         AdaptedModel.Save(options.OutputDirectory, network, classes, normalization, options, result);
         run.Complete(result);
         return result;
     }
 
-    /// <summary>The CIFAR recipe for small images (it crops 32 px), CLIP's random resized crop for larger ones.</summary>
-    internal static AugmentPreset DefaultAugment(IImageDataset train)
+    /// <summary>The augmentation <c>auto</c> picks from the first training image's size (<see cref="AugmentSpec.ForImageSize"/>).</summary>
+    internal static AugmentSpec DefaultAugment(IImageDataset train) => AugmentSpec.ForImageSize(ImageSize(train));
+
+    /// <summary>The longer side of the first training image (32, CIFAR's, for an empty set).</summary>
+    internal static int ImageSize(IImageDataset train)
     {
-        if (train.Count == 0) return AugmentPreset.Cifar;
+        if (train.Count == 0) return 32;
         var first = train.GetImage(0);
-        return Math.Max(first.Width, first.Height) <= 32 ? AugmentPreset.Cifar : AugmentPreset.Clip;
+        return Math.Max(first.Width, first.Height);
+    }
+
+    /// <summary>The recipe a run uses: the option, else <see cref="AdaptRecipes.Default"/> for CLIP and official for the others.</summary>
+    internal static AdaptRecipe ResolveRecipe(AdaptOptions options, BackboneKind kind) =>
+        options.Recipe ?? (kind == BackboneKind.Clip ? AdaptRecipes.Default : AdaptRecipe.Official);
+
+    /// <summary>The head a run starts from: the option, else the zero-shot (text) head for CLIP unless the recipe is official.</summary>
+    internal static HeadInit ResolveHeadInit(AdaptOptions options, BackboneKind kind) =>
+        options.HeadInit ?? (kind == BackboneKind.Clip && options.Recipe != AdaptRecipe.Official ? HeadInit.Text : HeadInit.Random);
+
+    /// <summary>The tower's trainables and the head's (CLIP: <c>head.weight</c>, <c>head.bias</c>; other backbones: all tower).</summary>
+    private static (List<(string Name, TorchSharp.Modules.Parameter Parameter)> Tower, List<(string Name, TorchSharp.Modules.Parameter Parameter)> Head) SplitTrainables(IAdaptNetwork network)
+    {
+        bool IsHead(string name) => network.Kind == BackboneKind.Clip && name is ClipClassifier.HeadWeight or ClipClassifier.HeadBias;
+        return (network.Trainables.Where(t => !IsHead(t.Name)).ToList(), network.Trainables.Where(t => IsHead(t.Name)).ToList());
     }
 
     private static void Validate(AdaptOptions o)
@@ -156,11 +209,33 @@ public static class Adapter
 
     private static string Preview(IReadOnlyList<string> names) => string.Join(", ", names.Take(6)) + (names.Count > 6 ? ", …" : "");
 
-    private static void InitializeHeadFromText(ClipClassifier network, ClipTokenizer tokenizer, IReadOnlyList<string> classes, AdaptOptions options)
+    /// <summary>
+    /// The zero-shot head with CLIP's temperature: W = s · T · projᵀ, s = exp(logit_scale) / mean ‖f · proj‖ over up to
+    /// <see cref="HeadScaleSamples"/> training images, so an image of typical feature norm gets the zero-shot logits.
+    /// </summary>
+    private static void InitializeHeadFromText(ClipClassifier network, ClipTokenizer tokenizer, IReadOnlyList<string> classes, AdaptOptions options,
+        IImageDataset train, int[] trainIndices, ImagePipeline evalPipeline)
     {
         using var zeroShot = ZeroShotClassifier.Create(network.Clip, tokenizer, classes, options.HeadTemplates);
         network.InitializeHeadFromText(zeroShot.ClassEmbeddings);
+        var sample = trainIndices.Take(HeadScaleSamples).ToArray();
+        var loader = new BatchLoader(train, sample, evalPipeline, new BatchLoaderOptions(Math.Max(options.BatchSize, 1), Shuffle: false, Workers: options.Workers));
+        double normSum = 0;
+        using (torch.no_grad())
+            foreach (var batch in loader.ReadEpoch(0))
+                using (batch)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    normSum += network.ProjectedNorms(batch.Images).sum().item<float>();
+                }
+        var meanNorm = normSum / Math.Max(1, sample.Length);
+        using var logitScale = network.Clip.LogitScale.detach().exp();
+        var scale = logitScale.item<float>();
+        if (meanNorm > 0 && double.IsFinite(meanNorm)) network.ScaleHead(scale / meanNorm);
     }
+
+    /// <summary>Training images whose projected-feature norm sets the text head's scale.</summary>
+    internal const int HeadScaleSamples = 256;
 
     private static EpochRecord TrainEpoch(IAdaptNetwork network, IAdaptOptimizer optimizer, IRobustLoss loss, BatchLoader loader,
         SelectionMask mask, int epoch, int epochs, IProgress<AdaptProgress>? progress, CancellationToken cancellationToken)

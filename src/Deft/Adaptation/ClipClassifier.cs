@@ -85,6 +85,22 @@ internal sealed class ClipClassifier : IAdaptNetwork
         _headBias.zero_();
     }
 
+    /// <summary>‖ln_post(class token) · proj‖ per image [B] (what the zero-shot classifier normalises away).</summary>
+    public Tensor ProjectedNorms(Tensor images)
+    {
+        using var scope = torch.NewDisposeScope();
+        var pooled = _clip.Visual.EncodePreProjection(images.to(Device)).to(ScalarType.Float32);
+        return pooled.matmul(_clip.Visual.Proj.to(ScalarType.Float32)).norm(1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Multiplies the head's weights and bias by <paramref name="factor"/> (a temperature: the argmax stays).</summary>
+    public void ScaleHead(double factor)
+    {
+        using var noGrad = torch.no_grad();
+        _headWeight.mul_(factor);
+        _headBias.mul_(factor);
+    }
+
     public Tensor Logits(Tensor images)
     {
         using var scope = torch.NewDisposeScope();

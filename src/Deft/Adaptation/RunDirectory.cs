@@ -177,13 +177,16 @@ internal sealed class RunDirectory : IDisposable
             ["momentum"] = o.Momentum,
             ["loss"] = o.Loss.ToString().ToLowerInvariant(),
             ["loss_options"] = JsonSerializer.SerializeToNode(o.LossOptions, Json),
-            ["head_init"] = o.HeadInit.ToString().ToLowerInvariant(),
-            ["head_templates"] = o.HeadInit == HeadInit.Text ? new JsonArray(o.HeadTemplates.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()) : null,
+            ["head_init"] = o.HeadInit?.ToString().ToLowerInvariant() ?? "auto",
+            ["head_templates"] = o.HeadInit != HeadInit.Random ? new JsonArray(o.HeadTemplates.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()) : null,
             ["peft"] = p is null ? null : new JsonObject
             {
                 ["kinds"] = p.Name, ["partial"] = p.Partial, ["vpt_len"] = p.VptLength, ["lora_rank"] = p.LoraRank, ["adapter_dim"] = p.AdapterDim,
             },
-            ["augment"] = o.Augment?.ToString().ToLowerInvariant() ?? "auto",
+            ["augment"] = o.Augment?.Text ?? "auto",
+            ["recipe"] = o.Recipe?.ToName() ?? "auto",
+            ["tower_lr_scale"] = o.TowerLearningRateScale,
+            ["head_epochs"] = o.HeadOnlyEpochs,
             ["resolution"] = o.Resolution,
             ["seed"] = o.Seed,
             ["limit"] = o.Limit,
@@ -198,7 +201,7 @@ internal sealed class RunDirectory : IDisposable
 /// </summary>
 internal static class AdaptCheckpoint
 {
-    public static void Save(string path, int epoch, IReadOnlyList<EpochRecord> history, IAdaptNetwork network, IAdaptOptimizer optimizer,
+    public static void Save(string path, int epoch, IReadOnlyList<EpochRecord> history, double? startAccuracy, IAdaptNetwork network, IAdaptOptimizer optimizer,
         IRobustLoss loss, string fingerprint)
     {
         using var scope = NewDisposeScope();
@@ -214,10 +217,11 @@ internal static class AdaptCheckpoint
             ["fingerprint"] = fingerprint,
             ["history"] = JsonSerializer.Serialize(history, RunDirectory.Json),
         };
+        if (startAccuracy is { } start) metadata["start_test_accuracy"] = start.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         Safetensors.Save(path, tensors, metadata);
     }
 
-    public static (int Epoch, List<EpochRecord> History) Load(string path, IAdaptNetwork network, IAdaptOptimizer optimizer, IRobustLoss loss,
+    public static (int Epoch, List<EpochRecord> History, double? StartAccuracy) Load(string path, IAdaptNetwork network, IAdaptOptimizer optimizer, IRobustLoss loss,
         string fingerprint)
     {
         var tensors = Safetensors.Load(path, out var metadata);
@@ -240,7 +244,9 @@ internal static class AdaptCheckpoint
                     throw new DeftException($"{path} has no ELR targets; it was written by a run with another loss. Pass --force to start over.");
                 elr.RestoreTargets(targets);
             }
-            return (epoch, history);
+            double? start = metadata.TryGetValue("start_test_accuracy", out var startText)
+                ? double.Parse(startText, System.Globalization.CultureInfo.InvariantCulture) : null;
+            return (epoch, history, start);
         }
         finally
         {

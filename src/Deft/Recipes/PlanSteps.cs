@@ -135,6 +135,8 @@ public sealed record AdaptAction(AdaptOptions Options, DatasetOptions Train, Dat
         if (o.LearningRate is { } lr) args.AddRange(["--lr", Number(lr)]);
         if (o.WeightDecay is { } wd) args.AddRange(["--weight-decay", Number(wd)]);
         if (o.Momentum is { } m) args.AddRange(["--momentum", Number(m)]);
+        if (o.Recipe is { } recipe) args.AddRange(["--recipe", recipe.ToName()]);
+        if (o.HeadInit is { } head) args.AddRange(["--head-init", head.ToString().ToLowerInvariant()]);
         args.AddRange(["--seed", Int(o.Seed), "--out", o.OutputDirectory]);
         return args;
     }

@@ -239,6 +239,9 @@ public static partial class ReproducePlanner
             LearningRate = p2.LearningRate,
             WeightDecay = p2.WeightDecay,
             Momentum = p2.Momentum,
+            // The paper's phase 2: one learning rate for all, from a random head.
+            Recipe = AdaptRecipe.Official,
+            HeadInit = HeadInit.Random,
             Seed = seed,
         };
         var test = new DatasetOptions(root, sameFormatTest.Format, sameFormatTest.Split, ClassesFile: sameFormatTest.Classes);

@@ -20,6 +20,9 @@ public sealed class AdapterTests
         BatchSize = 16,
         LearningRate = lr,
         Augment = AugmentPreset.None,
+        // The official phase 2 (one learning rate, random head); the defaults have tests of their own.
+        Recipe = AdaptRecipe.Official,
+        HeadInit = HeadInit.Random,
         Workers = 1,
     };
 
@@ -205,8 +208,15 @@ public sealed class AdapterTests
         {
             using var clip = ClipLoader.Load("random:tiny");
             using var zeroShot = ZeroShotClassifier.Create(clip, ClipTokenizer.OpenAi(), train.Classes, options.HeadTemplates);
-            using var expected = zeroShot.ClassEmbeddings.matmul(clip.Visual.Proj.t());
-            Assert.True(saved["head.weight"].allclose(expected, rtol: 1e-5, atol: 1e-6));
+            using var unscaled = zeroShot.ClassEmbeddings.matmul(clip.Visual.Proj.t());
+            // The temperature: exp(logit_scale) over the mean ‖ln_post(cls) · proj‖ of the (16 < 256) training images.
+            var pipeline = ImagePipeline.Eval(32, ClipBundle.ModelNormalization(ClipLoader.LoadWithInfo("random:tiny")));
+            using var images = stack(Enumerable.Range(0, train.Count).Select(i => pipeline.ApplyToTensor(train.GetImage(i))).ToArray());
+            using var projected = clip.Visual.EncodePreProjection(images).matmul(clip.Visual.Proj);
+            var meanNorm = projected.norm(1).mean().item<float>();
+            var scale = Math.Exp(clip.LogitScale.item<float>()) / meanNorm;
+            using var expected = unscaled.mul(scale);
+            Assert.True(saved["head.weight"].allclose(expected, rtol: 1e-4, atol: 1e-6));
             Assert.Equal(0f, saved["head.bias"].abs().max().item<float>());
         }
         finally
@@ -354,11 +364,166 @@ public sealed class AdapterTests
     }
 
     [Fact]
-    public void TheDefaultAugmentationIsTheCifarRecipeForSmallImagesOnly()
+    public void AutoAugmentationKeepsTheCifarRecipeAt32PxAndLeavesSmallerImagesUnaugmented()
     {
-        Assert.Equal(AugmentPreset.Cifar, Adapter.DefaultAugment(new PlantedColours(2, size: 28)));
-        Assert.Equal(AugmentPreset.Cifar, Adapter.DefaultAugment(new PlantedColours(2, size: 32)));
-        Assert.Equal(AugmentPreset.Clip, Adapter.DefaultAugment(new PlantedColours(2, size: 96)));
+        Assert.Equal(AugmentSpec.None, Adapter.DefaultAugment(new PlantedColours(2, size: 28)));
+        Assert.Equal(AugmentSpec.Cifar, Adapter.DefaultAugment(new PlantedColours(2, size: 32)));
+        Assert.Equal(AugmentSpec.Clip, Adapter.DefaultAugment(new PlantedColours(2, size: 96)));
+        Assert.Equal(AugmentSpec.None, AugmentSpec.ForImageSize(16));
+
+        // Fashion-MNIST (28 px) at the mini CLIP's 28 px: a ±4-px shift at the image's own scale and a flip, no resize.
+        Assert.Equal<ImageStep>([new RandomCropWithPadding(28, 4), new RandomHorizontalFlip()], AugmentSpec.Shift.Build(28, 28).Steps);
+        // ... and the official recipe shrinks it: the 32-px crop of the padded 28-px image resized back to 28.
+        Assert.Equal<ImageStep>([new RandomCropWithPadding(32, 4), new ResizeTo(28, 28), new RandomHorizontalFlip()], AugmentSpec.Cifar.Build(28, 28).Steps);
+        // At a larger model resolution the shifted crop is resized up.
+        Assert.Equal<ImageStep>([new RandomCropWithPadding(28, 4), new ResizeTo(224, 224), new RandomHorizontalFlip()], AugmentSpec.Shift.Build(28, 224).Steps);
+        // CIFAR (32 px) keeps exactly the official steps, and shift would be the same there.
+        Assert.Equal(ImagePipeline.CifarTrain(224).Steps, AugmentSpec.Cifar.Build(32, 224).Steps);
+        Assert.Equal(ImagePipeline.CifarTrain(224).Steps, AugmentSpec.Shift.Build(32, 224).Steps);
+    }
+
+    [Fact]
+    public void AugmentStepListsParseIntoTheirPipelinesAndBadOnesAreRefused()
+    {
+        Assert.Equal(AugmentSpec.Cifar, AugmentSpec.Parse(" CIFAR "));
+        Assert.Equal(AugmentSpec.Cifar, (AugmentSpec)AugmentPreset.Cifar);
+        Assert.Equal(AugmentSpec.Cifar.Build(28, 28).Steps, AugmentSpec.Parse("crop:32:4+flip").Build(28, 28).Steps);
+        Assert.Equal<ImageStep>([new CenterCrop(32, 32), new ResizeTo(28, 28)], AugmentSpec.Parse("center:32").Build(28, 28).Steps);
+        // Flip only: the evaluation transform, then the flip.
+        Assert.Equal<ImageStep>([.. ImagePipeline.Eval(28).Steps, new RandomHorizontalFlip()], AugmentSpec.Parse("flip").Build(28, 28).Steps);
+        Assert.Equal(ImagePipeline.Eval(28).Steps, AugmentSpec.None.Build(28, 28).Steps);
+        foreach (var bad in new[] { "crop:28", "crop:0:4", "spin", "crop:28:4+", "center:x" })
+            Assert.Contains("Valid values: auto, none, cifar, clip, shift", Assert.Throws<DeftException>(() => AugmentSpec.Parse(bad)).Message);
+
+        // center:32 on a 28-px image: the image sits in the middle of a zero border (2 px each side) and is shrunk back to 28.
+        var image = new RgbImage(28, 28, Enumerable.Repeat((byte)255, 28 * 28 * 3).ToArray());
+        var pixels = AugmentSpec.Parse("center:32").Build(28, 28, new Normalization(new(0, 0, 0), new(1, 1, 1))).Apply(image);
+        Assert.True(pixels[0] < 0.1f, $"corner {pixels[0]}: padding");
+        Assert.Equal(1f, pixels[14 * 28 + 14], 3);
+    }
+
+    [Fact]
+    public void ClipRunsDefaultToTheZeroShotHeadAndTheDefaultRecipeAndOfficialGivesBothBack()
+    {
+        var plain = new AdaptOptions { Model = "m", OutputDirectory = "o" };
+        Assert.Equal(HeadInit.Text, Adapter.ResolveHeadInit(plain, BackboneKind.Clip));
+        Assert.Equal(AdaptRecipes.Default, Adapter.ResolveRecipe(plain, BackboneKind.Clip));
+        Assert.Equal(HeadInit.Random, Adapter.ResolveHeadInit(plain with { HeadInit = HeadInit.Random }, BackboneKind.Clip));
+        Assert.Equal(HeadInit.Random, Adapter.ResolveHeadInit(plain with { Recipe = AdaptRecipe.Official }, BackboneKind.Clip));
+        Assert.Equal(HeadInit.Text, Adapter.ResolveHeadInit(plain with { Recipe = AdaptRecipe.Official, HeadInit = HeadInit.Text }, BackboneKind.Clip));
+        Assert.Equal(HeadInit.Random, Adapter.ResolveHeadInit(plain, BackboneKind.ResNet));
+        Assert.Equal(AdaptRecipe.Official, Adapter.ResolveRecipe(plain, BackboneKind.Vit));
+
+        Assert.Equal(AdaptRecipe.LpFt, AdaptRecipes.Parse("LP-FT"));
+        Assert.Equal("low-tower-lr", AdaptRecipe.LowTowerLr.ToName());
+        Assert.Contains("Valid values: official, lp-ft, low-tower-lr, linear-probe", Assert.Throws<DeftException>(() => AdaptRecipes.Parse("fast")).Message);
+        Assert.Equal(new RecipeSettings(1, 0), AdaptRecipe.Official.Settings());
+        Assert.Equal(new RecipeSettings(0.1, 0), AdaptRecipe.LowTowerLr.Settings());
+        Assert.Equal(new RecipeSettings(0.5, 2), AdaptRecipe.LowTowerLr.Settings(plain with { TowerLearningRateScale = 0.5, HeadOnlyEpochs = 2 }));
+    }
+
+    [Fact]
+    public void TheDefaultRunStartsFromZeroShotAndReportsItsTestAccuracyBeforeEpochOne()
+    {
+        // The repository's tiny CLIP (32 px) with its own vocabulary; lr 0 keeps the starting model through the epoch.
+        using var dir = new TempDir("deft-adapt");
+        string[] names = ["apple", "truck", "dog", "sea"];
+        var train = new PlantedColours(24, seed: 3, classNames: names);
+        var test = new PlantedColours(40, seed: 4, prefix: "test", classNames: names);
+        var options = new AdaptOptions
+        {
+            Model = Fixtures.TinyClip, Vocabulary = Fixtures.TinyVocabulary, OutputDirectory = dir.Path, Epochs = 1, BatchSize = 8,
+            LearningRate = 0, Workers = 1,
+        };
+        var result = Adapter.Train(options, train, test);
+        Assert.Equal(HeadInit.Text, result.HeadInit);
+        Assert.Equal(AdaptRecipes.Default, result.Recipe);
+        Assert.Equal("cifar", result.Augment);
+
+        // The zero-shot classifier, computed here from the text tower: its accuracy on the test set.
+        using var clip = ClipLoader.Load(Fixtures.TinyClip);
+        using var zeroShot = ZeroShotClassifier.Create(clip, Fixtures.TinyTokenizer(), names, options.HeadTemplates);
+        var pipeline = ImagePipeline.Eval(32, ClipBundle.ModelNormalization(ClipLoader.LoadWithInfo(Fixtures.TinyClip)));
+        using var images = stack(Enumerable.Range(0, test.Count).Select(i => pipeline.ApplyToTensor(test.GetImage(i))).ToArray());
+        long[] predicted;
+        using (no_grad())
+        using (var similarities = zeroShot.Similarities(clip.EncodeImage(images)))
+            predicted = similarities.argmax(1).data<long>().ToArray();
+        var expected = (double)Enumerable.Range(0, test.Count).Count(i => predicted[i] == test.GetLabel(i)) / test.Count;
+        Console.WriteLine($"tiny CLIP zero-shot on planted colours: {expected}");
+        Assert.Equal(expected, result.StartTestAccuracy!.Value, 12);
+        // lr 0: the trained model is the starting one.
+        Assert.Equal(expected, result.LastTestAccuracy!.Value, 12);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, "result.json")))!;
+        Assert.Equal(expected, (double)json["start_test_accuracy"]!, 12);
+        Assert.Equal("low-tower-lr", (string?)json["recipe"]);
+
+        // A random head has no zero-shot accuracy to report.
+        var random = Adapter.Train(options with { OutputDirectory = dir.File("random"), HeadInit = HeadInit.Random }, train, test);
+        Assert.Null(random.StartTestAccuracy);
+        Assert.Null(JsonNode.Parse(File.ReadAllText(Path.Combine(dir.File("random"), "result.json")))!["start_test_accuracy"]);
+    }
+
+    [Fact]
+    public void GroupedOptimizerStepsTheTowerAtItsFraction()
+    {
+        using var tower = new TorchSharp.Modules.Parameter(ones(3));
+        using var head = new TorchSharp.Modules.Parameter(ones(2));
+        using var optimizer = new GroupedOptimizer(OptimizerKind.Sgd, [("t", tower)], [("h", head)], 0.1, 0.1, 0, 0);
+        tower.grad = ones(3);
+        head.grad = ones(2);
+        optimizer.Step();
+        Assert.Equal([0.99f, 0.99f, 0.99f], tower.data<float>().ToArray());
+        Assert.Equal([0.9f, 0.9f], head.data<float>().ToArray());
+        optimizer.LearningRate = 0.2;
+        Assert.Equal(0.2, optimizer.LearningRate);
+        Assert.Equal(0.02, optimizer.TowerLearningRate, 12);
+    }
+
+    [Theory]
+    [InlineData(AdaptRecipe.LinearProbe, 2)]
+    [InlineData(AdaptRecipe.LpFt, 1)]
+    public void RecipesThatFreezeTheTowerLeaveItUntouchedWhileTheHeadLearns(AdaptRecipe recipe, int epochs)
+    {
+        using var dir = new TempDir("deft-adapt");
+        var train = new PlantedColours(32, seed: 5);
+        var result = Adapter.Train(Options(dir.Path, epochs: epochs, lr: 0.05) with { Recipe = recipe }, train, null);
+        Assert.Equal(recipe, result.Recipe);
+        using var initial = ClipLoader.Load("random:tiny");
+        var saved = Saved(dir.Path);
+        try
+        {
+            foreach (var (name, p) in initial.NamedClipParameters().Where(p => p.Name.StartsWith("visual.", StringComparison.Ordinal)))
+                Assert.True(BackboneTests.Same(p, saved[name]), name);
+            Assert.True(result.Epochs[^1].TrainLoss < result.Epochs[0].TrainLoss || epochs == 1);
+        }
+        finally
+        {
+            DisposeAll(saved);
+        }
+        // One epoch more and LP-FT's tower trains.
+        if (recipe == AdaptRecipe.LpFt)
+        {
+            Adapter.Train(Options(dir.File("two"), epochs: 2, lr: 0.05) with { Recipe = recipe }, train, null);
+            var after = Saved(dir.File("two"));
+            try
+            {
+                Assert.False(BackboneTests.Same(initial.NamedClipParameters().First(p => p.Name == "visual.transformer.resblocks.0.attn.in_proj_weight").Parameter,
+                    after["visual.transformer.resblocks.0.attn.in_proj_weight"]));
+            }
+            finally
+            {
+                DisposeAll(after);
+            }
+        }
+    }
+
+    [Fact]
+    public void RecipesOtherThanOfficialAreRefusedForOtherBackbones()
+    {
+        using var dir = new TempDir("deft-adapt");
+        var ex = Assert.Throws<DeftException>(() => Adapter.Train(Options(dir.File("a")) with { Model = "random:resnet-tiny", Recipe = AdaptRecipe.LowTowerLr }, new PlantedColours(8), null));
+        Assert.Contains("--recipe low-tower-lr", ex.Message);
     }
 
     [Fact]

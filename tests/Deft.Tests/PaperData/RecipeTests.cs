@@ -75,7 +75,7 @@ public sealed class RecipeTests : IDisposable
             plan.Steps[1].Command);
         Assert.Equal(
             "./deft adapt --model '/models/my clip' --backbone clip --data ROOT --format cub200 --split train --selection out/cub200-idn-0.2/detect/samples.csv " +
-            "--test ROOT --test-split test --epochs 10 --batch 64 --optimizer sgd --lr 0.0005 --weight-decay 0.0005 --momentum 0.9 --seed 3 --out out/cub200-idn-0.2/adapt",
+            "--test ROOT --test-split test --epochs 10 --batch 64 --optimizer sgd --lr 0.0005 --weight-decay 0.0005 --momentum 0.9 --recipe official --head-init random --seed 3 --out out/cub200-idn-0.2/adapt",
             plan.Steps[2].Command);
         Assert.Equal([StepKind.Noise, StepKind.Detect, StepKind.Adapt], plan.Steps.Select(s => s.Kind));
         Assert.Equal([Path.Combine("out", "cub200-idn-0.2", "noise"), Path.Combine("out", "cub200-idn-0.2", "detect"), Path.Combine("out", "cub200-idn-0.2", "adapt")],
