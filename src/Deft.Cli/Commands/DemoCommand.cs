@@ -69,7 +69,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Row(table, DeftName, deft.Summary.Quality, null);
         Row(table, "CLIP label-match", labelMatch.Summary.Quality, null);
         Row(table, "CE on all noisy labels", null, adaptAll.LastTestAccuracy);
-        if (adaptDeft.StartTestAccuracy is { } zeroShot) Row(table, "CLIP zero-shot (phase 2's starting model)", null, zeroShot);
+        if (adaptChosen.StartTestAccuracy is { } zeroShot) Row(table, "CLIP zero-shot (phase 2's starting model)", null, zeroShot);
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("[grey]precision / recall / F1 are those of the kept (clean) samples against the true labels.[/]");
         var markdown = Markdown(setting, settings.Samples, noisy.RealizedRate, chosen, deft, labelMatch, adaptChosen, adaptAll, watch.Elapsed);
@@ -115,7 +115,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Line(DeftName, deft.Summary.Quality, null);
         Line("CLIP label-match", labelMatch.Summary.Quality, null);
         Line("CE on all noisy labels", null, adaptAll.LastTestAccuracy);
-        if (adaptDeft.StartTestAccuracy is { } zeroShot) Line("CLIP zero-shot (phase 2's starting model)", null, zeroShot);
+        if (adaptChosen.StartTestAccuracy is { } zeroShot) Line("CLIP zero-shot (phase 2's starting model)", null, zeroShot);
         md.AppendLine();
         md.AppendLine("Precision, recall and F1 are those of the kept (clean) samples. clip-posterior is `deft detect`'s default: CLIP's zero-shot probabilities with a label-noise transition fitted to the given labels (EM); the posterior that a label is right is its label quality. DeFT is the paper's method (`--method deft`), here on the frozen image tower.");
         md.AppendLine();
