@@ -80,7 +80,8 @@ public static class DetectionOutputs
     private static string Name(IReadOnlyList<string> classes, int label) =>
         label >= 0 && label < classes.Count ? classes[label] : label.ToString(CultureInfo.InvariantCulture);
 
-    private static string Number(double v) => v.ToString("0.########", CultureInfo.InvariantCulture);
+    // Nine significant digits, not fixed decimals: posteriors near 0 (1e-12) must keep their order for the ranking.
+    private static string Number(double v) => v.ToString("G9", CultureInfo.InvariantCulture);
 
     /// <summary>RFC 4180 quoting where a field holds a comma, quote or line break.</summary>
     public static string Escape(string field) =>

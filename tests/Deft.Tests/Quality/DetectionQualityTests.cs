@@ -129,7 +129,7 @@ public sealed class DetectionQualityTests(QualityWorkspace ws, ITestOutputHelper
 
         // summary.json reports the same quality, computed by the library from the same rows.
         var q = MethodRuns.Summary(dir)["quality"]!;
-        Close(auroc, (double)q["auroc"]!, 1e-4, "summary.json auroc");   // samples.csv rounds label_quality to 8 decimals
+        Close(auroc, (double)q["auroc"]!, 1e-4, "summary.json auroc");   // samples.csv keeps 9 significant digits of label_quality
         Assert.Equal(cleanF1, (double)q["f1"]!, 9);
         Assert.Equal(noisy, (int)q["truly_noisy"]!);
         Assert.Equal(flagged == 0 ? 0 : (double)hits / flagged, (double)q["issue_precision"]!, 9);
