@@ -61,6 +61,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
             (p, ct) => ws.EnsurePretrainedModel(MiniProtocol.PretrainDefaults, p, ct),
             p => (p.Epoch, p.Epochs, p.Step, p.StepsPerEpoch, $"loss {p.Loss:0.000}"), cancellationToken);
         var classes = MiniRuns.WriteClassNames(s.Work);
+        var named = ws.WithPromptNames(classes);
         var downstream = ws.Downstream(s.Samples);
         var rows = new List<Row>();
         var earlier = TimeSpan.Zero;
@@ -103,7 +104,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
                 var q = report.Summary.Quality;
                 double? accuracy = null, adaptSeconds = null;
                 if (adaptMethods.Contains(method))
-                    (accuracy, adaptSeconds) = Adapt(ws, MiniRuns.Adapt(model, Path.Combine(dir, method, "adapt"), Path.Combine(dir, method, DetectionOutputs.SamplesFile), null, s.Epochs) with { Seed = seed }, cancellationToken);
+                    (accuracy, adaptSeconds) = Adapt(named, MiniRuns.Adapt(model, Path.Combine(dir, method, "adapt"), Path.Combine(dir, method, DetectionOutputs.SamplesFile), null, s.Epochs) with { Seed = seed }, cancellationToken);
                 rows.Add(new Row(setting.Name, method, q?.Precision, q?.Recall, q?.F1, q?.Auroc, report.Summary.EstimatedNoiseRate, accuracy,
                     report.Summary.TimingsSeconds.GetValueOrDefault("total_seconds"), adaptSeconds, seed));
                 Save(); // after every method: a stopped run keeps what it finished
@@ -114,7 +115,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
                     rows.Add(kept);
                 else
                 {
-                    var (acc, secs) = Adapt(ws, MiniRuns.Adapt(model, Path.Combine(dir, "ce-all-noisy"), null, labels, s.Epochs) with { Seed = seed }, cancellationToken);
+                    var (acc, secs) = Adapt(named, MiniRuns.Adapt(model, Path.Combine(dir, "ce-all-noisy"), null, labels, s.Epochs) with { Seed = seed }, cancellationToken);
                     rows.Add(new Row(setting.Name, CeOnAllMethod, null, null, null, null, null, acc, 0, secs, seed));
                 }
                 Save();
@@ -125,10 +126,10 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         return 0;
     }
 
-    private static (double?, double?) Adapt(MiniWorkspace ws, AdaptOptions options, CancellationToken ct)
+    private static (double?, double?) Adapt((Data.IImageDataset Train, Data.IImageDataset Test) named, AdaptOptions options, CancellationToken ct)
     {
         var result = ProgressRunner.Run<AdaptProgress, AdaptResult>(false, "adapt",
-            (p, c) => Adapter.Train(options, ws.Train, ws.Test, p, c),
+            (p, c) => Adapter.Train(options, named.Train, named.Test, p, c),
             p => (p.Epoch, p.Epochs, p.Step, Math.Max(1, p.Steps), p.Phase == "test" ? "testing" : $"loss {p.Loss:0.000}"), ct);
         return (result.LastTestAccuracy, result.Elapsed.TotalSeconds);
     }

@@ -49,6 +49,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         var noisy = ws.WriteNoisyLabels(setting, ws.Downstream(settings.Samples), (ulong)settings.Seed, labels);
         AnsiConsole.MarkupLineInterpolated($"    realized noise rate {noisy.RealizedRate:P1}: {labels}");
         var classes = MiniRuns.WriteClassNames(settings.Out);
+        var named = ws.WithPromptNames(classes);
 
         AnsiConsole.MarkupLine("[bold]3/5[/] detect: Deft's default (clip-posterior), the paper's DeFT (dual prompts, frozen tower) and CLIP label-match");
         var defaultDir = Path.Combine(settings.Out, "clip-posterior");
@@ -60,8 +61,8 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         var labelMatch = Detect(MiniRuns.Detect(ws, model, labels, classes, Path.Combine(settings.Out, "label-match"), DetectionMethod.LabelMatch, Peft.PeftKind.None), ws, cancellationToken);
 
         AnsiConsole.MarkupLine("[bold]4/5[/] phase 2: fine-tune on the default detector's clean samples, and on all noisy labels (CE)");
-        var adaptChosen = Adapt(MiniRuns.Adapt(model, Path.Combine(defaultDir, "adapt"), Path.Combine(defaultDir, DetectionOutputs.SamplesFile), null, settings.Epochs) with { Seed = settings.Seed }, ws, cancellationToken);
-        var adaptAll = Adapt(MiniRuns.Adapt(model, Path.Combine(settings.Out, "ce-all-noisy"), null, labels, settings.Epochs) with { Seed = settings.Seed }, ws, cancellationToken);
+        var adaptChosen = Adapt(MiniRuns.Adapt(model, Path.Combine(defaultDir, "adapt"), Path.Combine(defaultDir, DetectionOutputs.SamplesFile), null, settings.Epochs) with { Seed = settings.Seed }, named, cancellationToken);
+        var adaptAll = Adapt(MiniRuns.Adapt(model, Path.Combine(settings.Out, "ce-all-noisy"), null, labels, settings.Epochs) with { Seed = settings.Seed }, named, cancellationToken);
 
         AnsiConsole.MarkupLine("[bold]5/5[/] summary");
         var table = new Table().AddColumns("method", "precision", "recall", "F1", "AUROC", "test accuracy");
@@ -88,9 +89,9 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         return report;
     }
 
-    private static AdaptResult Adapt(AdaptOptions options, MiniWorkspace ws, CancellationToken ct) =>
+    private static AdaptResult Adapt(AdaptOptions options, (Data.IImageDataset Train, Data.IImageDataset Test) named, CancellationToken ct) =>
         ProgressRunner.Run<AdaptProgress, AdaptResult>(false, "adapt",
-            (p, c) => Adapter.Train(options, ws.Train, ws.Test, p, c),
+            (p, c) => Adapter.Train(options, named.Train, named.Test, p, c),
             p => (p.Epoch, p.Epochs, p.Step, Math.Max(1, p.Steps), p.Phase == "test" ? "testing" : $"loss {p.Loss:0.000}"), ct);
 
     private const string DefaultName = "clip-posterior (Deft's default)";
