@@ -199,10 +199,13 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         return $"{mean.ToString(format, CultureInfo.InvariantCulture)} ± {sd.ToString(format, CultureInfo.InvariantCulture)}";
     }
 
-    /// <summary>One line per (setting, method), in first-seen order, aggregated over the seeds present.</summary>
+    /// <summary>One line per (setting, method), aggregated over the seeds present.</summary>
     internal static IEnumerable<string> TableLines(IReadOnlyList<Row> rows)
     {
-        foreach (var g in rows.GroupBy(r => (r.Setting, r.Method)))
+        // Settings in first-seen order, methods in AllMethods' order (phase 2 only last), whatever order runs added rows in.
+        var settingOrder = rows.Select(r => r.Setting).Distinct().ToList();
+        static int MethodRank(string m) => Array.IndexOf(AllMethods, m) is var i and >= 0 ? i : AllMethods.Length;
+        foreach (var g in rows.GroupBy(r => (r.Setting, r.Method)).OrderBy(g => settingOrder.IndexOf(g.Key.Setting)).ThenBy(g => MethodRank(g.Key.Method)))
         {
             var r = g.ToList();
             yield return $"| {g.Key.Setting} | {g.Key.Method} | {r.Count} | {MeanSd(r.Select(x => x.Precision), "0.000")} | {MeanSd(r.Select(x => x.Recall), "0.000")} | " +

@@ -64,5 +64,10 @@ public sealed class BenchMiniResumeTests
         Assert.Contains("| asym-0.4 | gmm | 1 |", lines[1]);
         Assert.Contains("| 75.12 |", lines[1]);
         Assert.Equal("—", BenchMiniCommand.MeanSd([null, null], "0.000"));
+        // Rows added later (a method run with --resume) still print in the methods' order within their setting.
+        var ordered = BenchMiniCommand.TableLines([Row("sym-0.4", "gmm"), Row("asym-0.4", "gmm"), Row("sym-0.4", "clip-posterior")]).ToList();
+        Assert.Contains("| sym-0.4 | clip-posterior |", ordered[0]);
+        Assert.Contains("| sym-0.4 | gmm |", ordered[1]);
+        Assert.Contains("| asym-0.4 | gmm |", ordered[2]);
     }
 }
