@@ -87,7 +87,8 @@ public static class NoiseTransition
         return new NoiseTransitionFit(r, t, scale, iterations, converged, meanLogLikelihood);
     }
 
-    private static void Softmax(double[,] logits, double scale, double[,] p)
+    /// <summary>p = row-wise softmax(scale · logits), numerically stable.</summary>
+    internal static void Softmax(double[,] logits, double scale, double[,] p)
     {
         var (n, k) = (logits.GetLength(0), logits.GetLength(1));
         for (var i = 0; i < n; i++)

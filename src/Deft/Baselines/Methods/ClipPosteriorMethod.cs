@@ -1,7 +1,4 @@
-using Deft.Clip;
 using Deft.Detection;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Deft.Baselines.Methods;
 
@@ -18,22 +15,17 @@ public sealed class ClipPosteriorMethod : IDetectionMethod
 
     public MethodOutcome Run(MethodContext context, CancellationToken cancellationToken)
     {
-        var templates = PromptTemplates.Resolve(context.Options.Templates);
-        var model = context.Bundle.Model;
-        model.eval();
-        using var source = context.FrozenFeatures(cancellationToken);
-        using var classifier = ZeroShotClassifier.Create(model, context.Bundle.Tokenizer, context.Classes, templates);
-        var logits = Logits(classifier, source.Features, model.LogitScale);
+        var zeroShot = LabelMatchMethod.ZeroShot(context, cancellationToken);
         cancellationToken.ThrowIfCancellationRequested();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var fit = NoiseTransition.Fit(logits, context.Labels.Labels);
+        var fit = NoiseTransition.Fit(zeroShot.Logits, context.Labels.Labels);
         context.Timings["noise_fit_seconds"] = clock.Elapsed.TotalSeconds;
         var scores = Scores(fit, context.Labels.Labels);
         var k = context.Classes.Count;
         var settings = new Dictionary<string, object?>
         {
-            ["templates"] = templates,
-            ["logit_scale"] = Math.Exp(model.LogitScale.detach().to(ScalarType.Float64).item<double>()),
+            ["templates"] = zeroShot.Templates,
+            ["logit_scale"] = zeroShot.LogitScale,
             ["fitted_logit_factor"] = fit.LogitScale,
             ["em_iterations"] = fit.Iterations,
             ["em_converged"] = fit.Converged,
@@ -44,15 +36,6 @@ public sealed class ClipPosteriorMethod : IDetectionMethod
         if (k <= 20)
             settings["transition"] = Enumerable.Range(0, k).Select(c => Enumerable.Range(0, k).Select(j => Math.Round(fit.Transition[c, j], 4)).ToArray()).ToArray();
         return new MethodOutcome(scores, "posterior", [], settings);
-    }
-
-    /// <summary>Zero-shot logits [N, K] in float64: exp(logit_scale) · cosine similarity.</summary>
-    public static double[,] Logits(ZeroShotClassifier classifier, Tensor imageFeatures, Tensor logitScale)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var logits = classifier.Similarities(imageFeatures).to(ScalarType.Float64) * logitScale.detach().to(ScalarType.Float64).exp().cpu();
-        return LabelMatchMethod.ToMatrix(logits);
     }
 
     /// <summary>Label quality = posterior of the given label; issue below ½; suggestion = the posterior's (first) argmax.</summary>

@@ -16,29 +16,38 @@ public sealed class LabelMatchMethod : IDetectionMethod
 
     public MethodOutcome Run(MethodContext context, CancellationToken cancellationToken)
     {
-        var templates = PromptTemplates.Resolve(context.Options.Templates);
-        var model = context.Bundle.Model;
-        model.eval();
-        using var source = context.FrozenFeatures(cancellationToken);
-        using var classifier = ZeroShotClassifier.Create(model, context.Bundle.Tokenizer, context.Classes, templates);
-        var probabilities = Probabilities(classifier, source.Features, model.LogitScale);
-        var scores = Scores(probabilities, context.Labels.Labels);
+        var zeroShot = ZeroShot(context, cancellationToken);
+        var scores = Scores(Softmax(zeroShot.Logits), context.Labels.Labels);
         var settings = new Dictionary<string, object?>
         {
-            ["templates"] = templates,
-            ["logit_scale"] = Math.Exp(model.LogitScale.detach().to(ScalarType.Float64).item<double>()),
+            ["templates"] = zeroShot.Templates,
+            ["logit_scale"] = zeroShot.LogitScale,
             ["rule"] = "clean when the zero-shot argmax equals the given label; label_quality = zero-shot probability of the given label",
         };
         return new MethodOutcome(scores, "zero-shot", [], settings);
     }
 
-    /// <summary>Zero-shot probabilities [N, K]: softmax over classes of exp(logit_scale) · cosine similarity.</summary>
-    public static double[,] Probabilities(ZeroShotClassifier classifier, Tensor imageFeatures, Tensor logitScale)
+    /// <summary>Zero-shot logits [N, K] (float64, exp(logit_scale) · cosine) of every participating sample, with the templates and scale used.</summary>
+    internal static (double[,] Logits, IReadOnlyList<string> Templates, double LogitScale) ZeroShot(MethodContext context, CancellationToken cancellationToken)
     {
+        var templates = PromptTemplates.Resolve(context.Options.Templates);
+        var model = context.Bundle.Model;
+        model.eval();
+        using var source = context.FrozenFeatures(cancellationToken);
+        using var classifier = ZeroShotClassifier.Create(model, context.Bundle.Tokenizer, context.Classes, templates);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var logits = classifier.Similarities(imageFeatures).to(ScalarType.Float64) * logitScale.detach().to(ScalarType.Float64).exp().cpu();
-        return ToMatrix(logits.softmax(1));
+        var scale = model.LogitScale.detach().to(ScalarType.Float64).exp().cpu();
+        var logits = ToMatrix(classifier.Similarities(source.Features).to(ScalarType.Float64) * scale);
+        return (logits, templates, scale.item<double>());
+    }
+
+    /// <summary>Row-wise softmax of logits [N, K].</summary>
+    internal static double[,] Softmax(double[,] logits)
+    {
+        var p = new double[logits.GetLength(0), logits.GetLength(1)];
+        NoiseTransition.Softmax(logits, 1.0, p);
+        return p;
     }
 
     /// <summary>Verdicts from zero-shot probabilities: an issue exactly when the (first) argmax differs from the given label.</summary>
