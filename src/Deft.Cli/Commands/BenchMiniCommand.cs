@@ -86,7 +86,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
                 if (Reusable(earlierRows, setting.Name, method, seed, adaptMethods.Contains(method)) is { } kept)
                 {
                     rows.Add(kept);
-                    AnsiConsole.MarkupLineInterpolated($"{setting.Name} {method}: kept from {s.Out}");
+                    AnsiConsole.MarkupLineInterpolated($"{setting.Name} s{seed} {method}: kept from {s.Out}");
                     continue;
                 }
                 var (kind, peft, selection) = method switch
