@@ -239,13 +239,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         Loss = Enum.TryParse<RobustLossKind>(s.Loss, ignoreCase: true, out var loss) && Enum.IsDefined(loss)
             ? loss
             : throw new DeftException($"Unknown --loss '{s.Loss}'. Valid values: ce, gce, sce, elr."),
-        HeadInit = s.HeadInit.Trim().ToLowerInvariant() switch
-        {
-            "auto" => null,
-            "random" => Deft.Adaptation.HeadInit.Random,
-            "text" => Deft.Adaptation.HeadInit.Text,
-            _ => throw new DeftException($"Unknown --head-init '{s.HeadInit}'. Valid values: auto, random, text."),
-        },
+        HeadInit = ParseHeadInit(s.HeadInit),
         Recipe = s.Recipe is null || string.Equals(s.Recipe.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : AdaptRecipes.Parse(s.Recipe),
         TowerLearningRateScale = s.TowerLrScale,
         HeadOnlyEpochs = s.HeadEpochs,
@@ -259,5 +253,14 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         Workers = s.Workers,
         Resume = s.Resume,
         Force = s.Force,
+    };
+
+    /// <summary>--head-init: auto (null: the options decide; text for CLIP except under the official recipe), random or text.</summary>
+    internal static HeadInit? ParseHeadInit(string value) => value.Trim().ToLowerInvariant() switch
+    {
+        "auto" => null,
+        "random" => Deft.Adaptation.HeadInit.Random,
+        "text" => Deft.Adaptation.HeadInit.Text,
+        _ => throw new DeftException($"Unknown --head-init '{value}'. Valid values: auto, random, text."),
     };
 }

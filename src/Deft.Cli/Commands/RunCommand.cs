@@ -26,9 +26,9 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
         public double? AdaptLearningRate { get; init; }
 
         [CommandOption("--head-init <INIT>")]
-        [Description("random (the official code) or text (zero-shot weights through proj).")]
-        [DefaultValue("random")]
-        public string HeadInit { get; init; } = "random";
+        [Description("Phase-2 CLIP head, as `deft adapt`: auto (the zero-shot text head), text, or random (the official code).")]
+        [DefaultValue("auto")]
+        public string HeadInit { get; init; } = "auto";
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -41,12 +41,7 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
             Epochs = settings.AdaptEpochs,
             BatchSize = settings.AdaptBatch,
             LearningRate = settings.AdaptLearningRate,
-            HeadInit = settings.HeadInit.Trim().ToLowerInvariant() switch
-            {
-                "random" => HeadInit.Random,
-                "text" => HeadInit.Text,
-                _ => throw new DeftException($"Unknown --head-init '{settings.HeadInit}'. Valid values: random, text."),
-            },
+            HeadInit = AdaptCommand.ParseHeadInit(settings.HeadInit),
             Vocabulary = settings.Vocab,
             Seed = detect.Seed,
             Resume = detect.Resume,
