@@ -94,6 +94,11 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [DefaultValue("auto")]
         public string HeadInit { get; init; } = "auto";
 
+        [CommandOption("--schedule <SCHEDULE>")]
+        [Description("Learning rate over the epochs: cosine (main_phase2.py) or constant (main_real_phase2.py never steps its scheduler).")]
+        [DefaultValue("cosine")]
+        public string Schedule { get; init; } = "cosine";
+
         [CommandOption("--recipe <NAME>")]
         [Description("CLIP: how tower and head train. low-tower-lr (default: the tower at lr/10), official (one lr for all, random head), lp-ft (head only for the first epoch), linear-probe (tower frozen). Other backbones: official. See docs/results/phase2.md.")]
         public string? Recipe { get; init; }
@@ -240,6 +245,12 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
             ? loss
             : throw new DeftException($"Unknown --loss '{s.Loss}'. Valid values: ce, gce, sce, elr."),
         HeadInit = ParseHeadInit(s.HeadInit),
+        ConstantLearningRate = s.Schedule.Trim().ToLowerInvariant() switch
+        {
+            "cosine" => false,
+            "constant" => true,
+            _ => throw new DeftException($"Unknown --schedule '{s.Schedule}'. Valid values: cosine, constant."),
+        },
         Recipe = s.Recipe is null || string.Equals(s.Recipe.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : AdaptRecipes.Parse(s.Recipe),
         TowerLearningRateScale = s.TowerLrScale,
         HeadOnlyEpochs = s.HeadEpochs,

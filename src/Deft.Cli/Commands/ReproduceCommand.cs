@@ -258,7 +258,7 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         Console.WriteLine($"phase 2: full fine-tuning, SGD lr {ReproducePlanner.Number(p2.LearningRate)} momentum {ReproducePlanner.Number(p2.Momentum)} " +
             $"weight decay {ReproducePlanner.Number(p2.WeightDecay)}, batch {p2.BatchSize}, {p2.Epochs} epochs (" +
             (p2.ConstantLearningRate
-                ? $"official main_real_phase2.py: forced to {p2.Epochs}, constant lr; deft adapt runs cosine, a known difference"
+                ? $"official main_real_phase2.py: forced to {p2.Epochs}, constant lr, as deft adapt --schedule constant"
                 : "official main_phase2.py: cosine; deft adapt: the same") +
             $"; the config's warm-up {p2.WarmupEpochs} is read by neither official phase-2 script)" +
             (p2.TrainSubsample is { } n2 ? $", {n2.ToString("N0", inv)} class-balanced images per run (phase 1's draw)" : ""));

@@ -27,6 +27,12 @@ public sealed record AdaptOptions
     public string? LabelsPath { get; init; }
 
     public int Epochs { get; init; } = 10;
+
+    /// <summary>
+    /// Cosine annealing over the epochs (main_phase2.py), or the learning rate held constant: main_real_phase2.py never
+    /// steps its scheduler, and the real-noise rows of <c>reproduce</c> use that.
+    /// </summary>
+    public bool ConstantLearningRate { get; init; }
     public int BatchSize { get; init; } = 64;
     public OptimizerKind? Optimizer { get; init; }
     public double? LearningRate { get; init; }

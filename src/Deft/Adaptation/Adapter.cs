@@ -125,7 +125,7 @@ public static class Adapter
             // Head-only epochs (and a tower factor of 0) freeze the tower: no gradient flows into it, so it costs a forward pass only.
             var towerTrains = epoch > recipeSettings.HeadOnlyEpochs && recipeSettings.TowerLearningRateScale > 0;
             if (grouped) foreach (var (_, p) in tower) p.requires_grad = towerTrains;
-            optimizer.LearningRate = CosineSchedule.LearningRate(hp.LearningRate, epoch - 1, options.Epochs);
+            optimizer.LearningRate = options.ConstantLearningRate ? hp.LearningRate : CosineSchedule.LearningRate(hp.LearningRate, epoch - 1, options.Epochs);
             var record = TrainEpoch(network, optimizer, loss, loader, mask, epoch, options.Epochs, progress, cancellationToken);
             double? testAccuracy = null;
             var testWatch = Stopwatch.StartNew();

@@ -185,6 +185,7 @@ internal sealed class RunDirectory : IDisposable
             },
             ["augment"] = o.Augment?.Text ?? "auto",
             ["recipe"] = o.Recipe?.ToName() ?? "auto",
+            ["schedule"] = o.ConstantLearningRate ? "constant" : "cosine",
             ["tower_lr_scale"] = o.TowerLearningRateScale,
             ["head_epochs"] = o.HeadOnlyEpochs,
             ["resolution"] = o.Resolution,

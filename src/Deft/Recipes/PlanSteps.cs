@@ -137,6 +137,7 @@ public sealed record AdaptAction(AdaptOptions Options, DatasetOptions Train, Dat
         if (o.Momentum is { } m) args.AddRange(["--momentum", Number(m)]);
         if (o.Recipe is { } recipe) args.AddRange(["--recipe", recipe.ToName()]);
         if (o.HeadInit is { } head) args.AddRange(["--head-init", head.ToString().ToLowerInvariant()]);
+        if (o.ConstantLearningRate) args.AddRange(["--schedule", "constant"]);
         args.AddRange(["--seed", Int(o.Seed), "--out", o.OutputDirectory]);
         return args;
     }

@@ -63,7 +63,7 @@ public sealed record PhaseOneSettings(
 /// Phase 2 (model adaptation) hyper-parameters, from the official FFT configs: full fine-tuning on the clean samples.
 /// <paramref name="WarmupEpochs"/> is the config files' value, which neither official phase-2 script reads.
 /// <paramref name="ConstantLearningRate"/>: the official script never steps its scheduler (<c>main_real_phase2.py</c>);
-/// <c>deft adapt</c> has no constant schedule, so the plan says it runs cosine instead.
+/// the plan runs <c>deft adapt --schedule constant</c>.
 /// </summary>
 public sealed record PhaseTwoSettings(
     double LearningRate = 5e-4,

@@ -242,6 +242,8 @@ public static partial class ReproducePlanner
             // The paper's phase 2: one learning rate for all, from a random head.
             Recipe = AdaptRecipe.Official,
             HeadInit = HeadInit.Random,
+            // main_real_phase2.py never steps its scheduler; main_phase2.py anneals.
+            ConstantLearningRate = p2.ConstantLearningRate,
             Seed = seed,
         };
         var test = new DatasetOptions(root, sameFormatTest.Format, sameFormatTest.Split, ClassesFile: sameFormatTest.Classes);

@@ -90,6 +90,18 @@ public sealed class AdapterTests
     }
 
     [Fact]
+    public void AConstantScheduleKeepsTheLearningRateWhereCosineDecaysIt()
+    {
+        // main_real_phase2.py never steps its scheduler; main_phase2.py anneals: 0.01 · (1 + cos(π·e/3)) / 2 for e = 0, 1, 2.
+        using var dir = new TempDir("deft-adapt-schedule");
+        var train = new PlantedColours(32, seed: 1);
+        var constant = Adapter.Train(Options(dir.File("constant"), epochs: 3) with { ConstantLearningRate = true }, train, null);
+        var cosine = Adapter.Train(Options(dir.File("cosine"), epochs: 3), train, null);
+        Assert.Equal([0.01, 0.01, 0.01], constant.Epochs.Select(e => e.LearningRate));
+        Assert.Equal([0.01, 0.0075, 0.0025], cosine.Epochs.Select(e => Math.Round(e.LearningRate, 12)));
+    }
+
+    [Fact]
     public void FashionMnistSubsetIsLearnedClearlyAboveChance()
     {
         var path = KnownLocations.FashionMnist() ?? throw new InvalidOperationException("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist).");

@@ -128,6 +128,18 @@ public sealed class ReproduceCommandLineTests
         Assert.ThrowsAny<CommandParseException>(() => Parse(["adapt", "--model", "m", "--data", "d", "--format", "cifar100", "--out", "o", "--finetune", "full"]));
     }
 
+    [Theory]
+    [InlineData("clothing1m", true)]
+    [InlineData("webvision", true)]
+    [InlineData("cifar100n", false)]
+    [InlineData("cifar100-sym-0.4", false)]
+    public void Real_noise_rows_run_phase_two_at_a_constant_rate_as_main_real_phase2(string recipe, bool constant)
+    {
+        var step = ReproducePlanner.Plan(RecipeRegistry.Get(recipe), new PlanOptions(null, "m")).Steps.Single(s => s.Kind == StepKind.Adapt);
+        Assert.Equal(constant, Assert.IsType<AdaptAction>(step.Action).Options.ConstantLearningRate);
+        Assert.Equal(constant, step.Command.Contains("--schedule constant"));
+    }
+
     [Fact]
     public void Smoke_override_sets_both_phases_and_caps_the_warm_up()
     {
