@@ -65,15 +65,20 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         var adaptAll = Adapt(MiniRuns.Adapt(model, Path.Combine(settings.Out, "ce-all-noisy"), null, labels, settings.Epochs) with { Seed = settings.Seed }, named, cancellationToken);
 
         AnsiConsole.MarkupLine("[bold]5/5[/] summary");
+        // One list of rows feeds the console table and summary.md.
+        List<(string Name, DetectionQuality? Quality, double? Accuracy)> rows =
+        [
+            (DefaultName, chosen.Summary.Quality, adaptChosen.LastTestAccuracy),
+            (DeftName, deft.Summary.Quality, null),
+            ("CLIP label-match", labelMatch.Summary.Quality, null),
+            ("CE on all noisy labels", null, adaptAll.LastTestAccuracy),
+        ];
+        if (adaptChosen.StartTestAccuracy is { } zeroShot) rows.Add(("CLIP zero-shot (phase 2's starting model)", null, zeroShot));
         var table = new Table().AddColumns("method", "precision", "recall", "F1", "AUROC", "test accuracy");
-        Row(table, DefaultName, chosen.Summary.Quality, adaptChosen.LastTestAccuracy);
-        Row(table, DeftName, deft.Summary.Quality, null);
-        Row(table, "CLIP label-match", labelMatch.Summary.Quality, null);
-        Row(table, "CE on all noisy labels", null, adaptAll.LastTestAccuracy);
-        if (adaptChosen.StartTestAccuracy is { } zeroShot) Row(table, "CLIP zero-shot (phase 2's starting model)", null, zeroShot);
+        foreach (var (name, q, accuracy) in rows) table.AddRow(Cells(name, q, accuracy));
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("[grey]precision / recall / F1 are those of the kept (clean) samples against the true labels.[/]");
-        var markdown = Markdown(setting, settings.Samples, noisy.RealizedRate, chosen, deft, labelMatch, adaptChosen, adaptAll, watch.Elapsed);
+        var markdown = Markdown(setting, settings.Samples, noisy.RealizedRate, rows, watch.Elapsed);
         IO.AtomicFile.WriteAllText(Path.Combine(settings.Out, "summary.md"), markdown);
         AnsiConsole.MarkupLineInterpolated($"Report: [link]{Path.GetFullPath(Path.Combine(defaultDir, DetectionHtmlReport.FileName))}[/]");
         AnsiConsole.MarkupLineInterpolated($"Summary: {Path.GetFullPath(Path.Combine(settings.Out, "summary.md"))} · total {watch.Elapsed.TotalMinutes:0.0} min");
@@ -97,26 +102,20 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
     private const string DefaultName = "clip-posterior (Deft's default)";
     private const string DeftName = "DeFT (paper; frozen tower, last-epoch selection)";
 
-    private static void Row(Table table, string name, DetectionQuality? q, double? accuracy) =>
-        table.AddRow(name, F(q?.Precision), F(q?.Recall), F(q?.F1), F(q?.Auroc), accuracy is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "—");
+    private static string[] Cells(string name, DetectionQuality? q, double? accuracy) =>
+        [name, F(q?.Precision), F(q?.Recall), F(q?.F1), F(q?.Auroc), accuracy is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "—"];
 
     private static string F(double? v) => v is { } x && !double.IsNaN(x) ? x.ToString("0.000", CultureInfo.InvariantCulture) : "—";
 
-    private static string Markdown(MiniSetting setting, int samples, double realized, DetectionReport chosen, DetectionReport deft, DetectionReport labelMatch,
-        AdaptResult adaptChosen, AdaptResult adaptAll, TimeSpan elapsed)
+    private static string Markdown(MiniSetting setting, int samples, double realized,
+        IEnumerable<(string Name, DetectionQuality? Quality, double? Accuracy)> rows, TimeSpan elapsed)
     {
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"# Deft demo: Fashion-MNIST, {setting.Name} noise on {samples:N0} downstream images (realized {realized:P1})");
         md.AppendLine();
         md.AppendLine("| method | precision | recall | F1 | AUROC | test accuracy |");
         md.AppendLine("|---|---|---|---|---|---|");
-        void Line(string name, DetectionQuality? q, double? acc) =>
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {F(q?.Precision)} | {F(q?.Recall)} | {F(q?.F1)} | {F(q?.Auroc)} | {(acc is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "—")} |");
-        Line(DefaultName, chosen.Summary.Quality, adaptChosen.LastTestAccuracy);
-        Line(DeftName, deft.Summary.Quality, null);
-        Line("CLIP label-match", labelMatch.Summary.Quality, null);
-        Line("CE on all noisy labels", null, adaptAll.LastTestAccuracy);
-        if (adaptChosen.StartTestAccuracy is { } zeroShot) Line("CLIP zero-shot (phase 2's starting model)", null, zeroShot);
+        foreach (var (name, q, accuracy) in rows) md.AppendLine($"| {string.Join(" | ", Cells(name, q, accuracy))} |");
         md.AppendLine();
         md.AppendLine("Precision, recall and F1 are those of the kept (clean) samples. clip-posterior is `deft detect`'s default: CLIP's zero-shot probabilities with a label-noise transition fitted to the given labels (EM); the posterior that a label is right is its label quality. DeFT is the paper's method (`--method deft`), here on the frozen image tower.");
         md.AppendLine();
