@@ -80,7 +80,9 @@ public static class Adapter
         var recipeSettings = recipe.Settings(options);
         if (recipeSettings.HeadOnlyEpochs < 0) throw new DeftException($"--head-epochs must be ≥ 0, got {recipeSettings.HeadOnlyEpochs}.");
         if (recipeSettings.TowerLearningRateScale < 0) throw new DeftException($"--tower-lr-scale must be ≥ 0, got {recipeSettings.TowerLearningRateScale}.");
-        if (kind != BackboneKind.Clip && recipeSettings != AdaptRecipe.Official.Settings())
+        // Any recipe but the official one trains tower and head as two optimizer groups.
+        var grouped = recipeSettings != AdaptRecipe.Official.Settings();
+        if (kind != BackboneKind.Clip && grouped)
             throw new DeftException($"--recipe {recipe.ToName()} (and --tower-lr-scale, --head-epochs) applies to the CLIP backbone only; this model is a {kind.ToName()}.");
         if (headInit == HeadInit.Text && run.Checkpoint is null)
             InitializeHeadFromText((ClipClassifier)network, build.Tokenizer!, classes, options,
@@ -89,7 +91,6 @@ public static class Adapter
         run.Begin();
         var hp = Hyperparameters.For(kind, options);
         var (tower, head) = SplitTrainables(network);
-        var grouped = recipeSettings != AdaptRecipe.Official.Settings();
         using var optimizer = grouped
             ? new GroupedOptimizer(hp.Optimizer, tower, head, hp.LearningRate, recipeSettings.TowerLearningRateScale, hp.Momentum, hp.WeightDecay)
             : AdaptOptimizers.Create(hp.Optimizer, network.Trainables, hp.LearningRate, hp.Momentum, hp.WeightDecay);

@@ -57,7 +57,7 @@ public readonly record struct EpochRule(bool ClassifyAll, bool SymmetricCrossEnt
     public static EpochRule For(DeftVariant variant, int epoch, int warmup) => variant switch
     {
         DeftVariant.RealNoise => new(epoch <= warmup, epoch <= warmup, epoch > 1, RequireTopClass: true),
-        _ => new(epoch <= warmup, false, epoch > warmup, false),
+        _ => Synthetic(epoch <= warmup),
     };
 
     /// <summary>The synthetic script's warm-up (<c>true</c>) or post-warm-up epoch.</summary>
