@@ -40,7 +40,7 @@ internal sealed class DoctorCommand : Command<DoctorCommand.Settings>
         table.AddRow("threads", report.Threads.ToString());
         table.AddRow("CPU", Markup.Escape($"{report.CpuModel} ({Environment.ProcessorCount} logical cores)"));
         table.AddRow("AVX-512 / AVX512-BF16 / AMX-BF16", $"{YesNo(report.Avx512)} / {YesNo(report.Avx512Bf16)} / {YesNo(report.AmxBf16)}");
-        table.AddRow("GLIBC_TUNABLES", Markup.Escape(Environment.GetEnvironmentVariable("GLIBC_TUNABLES") ?? "(not set: large tensors pay page faults; use ./deft)"));
+        table.AddRow("malloc tuning", Markup.Escape(MallocTuning.Apply()));
         table.AddRow("Fashion-MNIST", Markup.Escape(report.FashionMnist ?? "not found: apt-get install -y dataset-fashion-mnist"));
         table.AddRow("CLIP vocabulary", Markup.Escape(report.ClipVocabulary ?? ""));
         AnsiConsole.Write(table);

@@ -60,7 +60,7 @@ internal interface IAdaptNetwork : IDisposable
 
     void SetTraining(bool training);
 
-    /// <summary>Every tensor a saved model needs, under the names <see cref="LoadSaved"/> expects.</summary>
+    /// <summary>Every tensor a saved model needs, under the names <c>LoadSaved</c> expects.</summary>
     IEnumerable<(string Name, Tensor Tensor)> SavedState();
 
     /// <summary>Architecture description for the model directory's config (enough to rebuild the modules).</summary>

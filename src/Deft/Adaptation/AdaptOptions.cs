@@ -138,16 +138,16 @@ public sealed record AdaptResult(
     int TrainSamples,
     int SelectedSamples,
     int TestSamples,
-    /// <summary>Images through forward and backward per second of training time (evaluation excluded).</summary>
+    // Images through forward and backward per second of training time (evaluation excluded).
     double TrainImagesPerSecond,
     Hyperparameters Hyperparameters,
     IReadOnlyList<string> Warnings,
     IReadOnlyList<string> Notes,
-    /// <summary>The last epoch a resumed run found in its checkpoint (0: started fresh).</summary>
+    // The last epoch a resumed run found in its checkpoint (0: started fresh).
     int ResumedAfterEpoch,
-    /// <summary>The resolved recipe, head initialisation and augmentation.</summary>
+    // The resolved recipe, head initialisation and augmentation.
     AdaptRecipe Recipe,
     HeadInit HeadInit,
     string Augment,
-    /// <summary>Test accuracy of the starting model (before epoch 1) when the head is text-initialised: the zero-shot accuracy.</summary>
+    // Test accuracy of the starting model (before epoch 1) when the head is text-initialised: the zero-shot accuracy.
     double? StartTestAccuracy);

@@ -14,7 +14,7 @@ namespace Deft.Adaptation;
 /// that <c>--resume</c> continues only the same run and a different run refuses to overwrite it without
 /// <c>--force</c>; <c>checkpoint.safetensors</c> holds the state after the last finished epoch and is removed when
 /// the run completes. The directory's lock (<see cref="OutputDirectory.Lock"/>) is held from
-/// <see cref="Prepare"/> until dispose.
+/// <c>Prepare</c> until dispose.
 /// </summary>
 internal sealed class RunDirectory : IDisposable
 {

@@ -29,7 +29,7 @@ public sealed record EncoderBenchmarkResult(
     double ImagesPerSecond,
     double MillisecondsPerBatch,
     double? MinCosineVsFloat32,
-    /// <summary>Processor time the process used while timing (all threads); unlike wall time it hardly grows when other processes share the cores.</summary>
+    // Processor time the process used while timing (all threads); unlike wall time it hardly grows when other processes share the cores.
     double CpuSeconds,
     double ImagesPerCpuSecond,
     double LoadAverageBefore,

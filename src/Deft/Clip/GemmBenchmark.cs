@@ -9,7 +9,7 @@ public sealed record GemmBenchmarkRow(
     [property: System.Text.Json.Serialization.JsonPropertyName("dtype")] string DType,
     double MillisecondsPerProduct,
     double GigaflopsPerSecond,
-    /// <summary>Images/s of the chosen preset's image tower if every multiply-add ran at this speed (an upper bound).</summary>
+    // Images/s of the chosen preset's image tower if every multiply-add ran at this speed (an upper bound).
     double ImagesPerSecondCeiling);
 
 /// <summary>The result of <see cref="GemmBenchmark.Run"/>.</summary>

@@ -62,9 +62,9 @@ public interface IVisionBlockPeft
 /// <summary>
 /// Token injection before vision blocks (VPT). Attach with <see cref="VisionTransformer.PromptInjector"/> (a module is
 /// registered as <c>visual.prompt_injector</c>). <see cref="BeforeBlock"/> is called before every block
-/// <paramref name="layer"/> = 0 … layers−1 with the token sequence x [B, T, W] entering it (after ln_pre for layer 0)
+/// <c>layer</c> = 0 … layers−1 with the token sequence x [B, T, W] entering it (after ln_pre for layer 0)
 /// and the original sequence length (class token + patches); it returns the sequence the block runs on, [B, T', W].
-/// VPT-deep drops tokens beyond <paramref name="originalLength"/> and appends this layer's prompts; VPT-shallow
+/// VPT-deep drops tokens beyond the original length and appends this layer's prompts; VPT-shallow
 /// appends prompts only before layer 0 and returns x unchanged afterwards. The class token must stay at index 0:
 /// ln_post reads token 0 after the last block. x must not be modified in place.
 /// </summary>

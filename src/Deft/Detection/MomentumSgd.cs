@@ -88,7 +88,7 @@ public sealed class MomentumSgd : IDisposable
 
 /// <summary>
 /// <c>torch.optim.lr_scheduler.CosineAnnealingLR</c> stepped once per epoch: the rate for the epoch after
-/// <paramref name="completedEpochs"/> scheduler steps, in closed form (PyTorch's recursive form agrees to rounding).
+/// <c>completedEpochs</c> scheduler steps, in closed form (PyTorch's recursive form agrees to rounding).
 /// </summary>
 public static class CosineSchedule
 {

@@ -2,7 +2,7 @@ namespace Deft.Noise;
 
 /// <summary>
 /// exp and log from IEEE basic operations only, so results are bit-identical on every machine. <see cref="Math.Exp"/>
-/// and <see cref="Math.Log"/> call the platform's C library, whose last-bit rounding differs between libm versions
+/// and <see cref="Math.Log(double)"/> call the platform's C library, whose last-bit rounding differs between libm versions
 /// and operating systems; noise files must not. Accuracy is a few ulp, far below what label sampling can notice.
 /// </summary>
 public static class PortableMath
