@@ -5,6 +5,7 @@ using System.Text;
 using Deft.Adaptation;
 using Deft.Benchmarks;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Pretraining;
 using Deft.Reporting;
 using Spectre.Console;

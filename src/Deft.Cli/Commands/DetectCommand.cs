@@ -5,6 +5,7 @@ using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Transforms;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Peft;
 using Deft.Prompts;
 using Spectre.Console;

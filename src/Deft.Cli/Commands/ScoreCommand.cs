@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Deft.Data;
 using Deft.Detection;
+using Deft.Methods;
 using Spectre.Console;
 using Spectre.Console.Cli;
 

@@ -4,6 +4,7 @@ using Deft.Adaptation;
 using Deft.Data;
 using Deft.Detection;
 using Deft.IO;
+using Deft.Methods;
 using Deft.Reporting;
 
 namespace Deft.Pipeline;

@@ -7,6 +7,7 @@ using Deft.Adaptation;
 using Deft.Data;
 using Deft.Detection;
 using Deft.IO;
+using Deft.Methods;
 using Deft.Noise;
 using Deft.Reporting;
 

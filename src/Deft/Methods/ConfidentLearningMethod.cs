@@ -1,7 +1,8 @@
+using Deft.Baselines;
 using Deft.Detection;
 using TorchSharp;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// Confident learning and two simpler filters on the same probabilities: out-of-sample P [n, K] from K-fold

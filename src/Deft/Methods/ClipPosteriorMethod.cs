@@ -1,6 +1,7 @@
+using Deft.Baselines;
 using Deft.Detection;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// CLIP's zero-shot prior with an estimated label-noise channel (<see cref="NoiseTransition"/>): the zero-shot

@@ -1,9 +1,10 @@
+using Deft.Baselines;
 using Deft.Clip;
 using Deft.Detection;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// The paper's "CLIP label-match" baseline: zero-shot CLIP (prompt template(s) filled with the class names, as

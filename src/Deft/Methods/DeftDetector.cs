@@ -4,34 +4,14 @@ using System.Text.Json;
 using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Transforms;
+using Deft.Detection;
 using Deft.IO;
 using Deft.Peft;
 using Deft.Prompts;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Deft.Detection;
-
-/// <summary>
-/// Intra-op threads per phase. libtorch's thread team synchronises on every operation; for small operations (a tiny
-/// tower, or the text-only steps of the frozen-tower path) that costs more than a second core gives, and on a busy
-/// machine much more (measured on the 2-core box: tiny LoRA epochs 1 s with one thread, 2–17 s with two). Image
-/// passes of a large tower are compute-bound and use every core.
-/// </summary>
-public sealed record ThreadPlan(int Images, int Training)
-{
-    /// <summary>Multiply-accumulates of one image-tower forward per batch above which all cores pay off.</summary>
-    public const double HeavyBatchMacs = 10e9;
-
-    public static ThreadPlan Choose(int? threads, PeftOptions peft, int batchSize, ClipVisionConfig vision, int cores)
-    {
-        if (threads is { } t) return new(t, t);
-        var tokens = vision.SequenceLength + (peft.Has(PeftKind.VptDeep) || peft.Has(PeftKind.VptShallow) ? peft.VptLength : 0);
-        var macs = (double)batchSize * tokens * vision.Layers * 12.0 * vision.Width * vision.Width;
-        var images = macs >= HeavyBatchMacs ? cores : 1;
-        return new(images, peft.AdaptsImageTower ? images : 1);
-    }
-}
+namespace Deft.Methods;
 
 /// <summary>Options of <see cref="DeftDetector.Score"/>: a trained detector applied to (new) data.</summary>
 public sealed record ScoreOptions
@@ -69,7 +49,7 @@ public static class DeftDetector
         CancellationToken cancellationToken = default)
     {
         options.Validate();
-        if (options.Method != DetectionMethod.Deft) return Deft.Baselines.Methods.BaselineDetector.Detect(options, progress, warn, cancellationToken);
+        if (options.Method != DetectionMethod.Deft) return BaselineDetector.Detect(options, progress, warn, cancellationToken);
         var total = Stopwatch.StartNew();
         var timings = new Dictionary<string, double>();
         var checkpointPath = Path.Combine(options.OutputDirectory, TrainingCheckpoint.FileName);

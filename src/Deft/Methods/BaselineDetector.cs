@@ -6,7 +6,7 @@ using Deft.Detection;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// Runs a baseline detector (<see cref="DetectOptions.Method"/> ≠ deft) with DeFT's data, label and model handling

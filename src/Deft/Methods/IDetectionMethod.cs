@@ -4,7 +4,7 @@ using Deft.Data.Transforms;
 using Deft.Detection;
 using TorchSharp;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// A noisy-label detector other than DeFT's dual prompts. Given the opened data, labels and CLIP model it decides,
