@@ -7,9 +7,9 @@ using TorchSharp;
 namespace Deft.Methods;
 
 /// <summary>
-/// A noisy-label detector other than DeFT's dual prompts. Given the opened data, labels and CLIP model it decides,
+/// A noisy-label detector: DeFT's dual prompts (<see cref="DeftMethod"/>) or a baseline. Given the opened data, labels and CLIP model it decides,
 /// per participating sample, the label quality, whether the label is an issue and a suggested label;
-/// <see cref="BaselineDetector"/> turns that into the same report and files as DeFT's.
+/// <see cref="DetectionRun"/> turns that into the report and files, the same for every method.
 /// </summary>
 public interface IDetectionMethod
 {
@@ -61,7 +61,11 @@ public sealed record MethodScores(double[] LabelQuality, bool[] IsIssue, int[] S
 /// <param name="Selection">How the final verdicts were reached (summary.json's "selection").</param>
 /// <param name="Epochs">Training epochs (empty for methods that do not train).</param>
 /// <param name="Settings">Method-specific settings and fit statistics for summary.json's config.</param>
-public sealed record MethodOutcome(MethodScores Scores, string Selection, IReadOnlyList<EpochRecord> Epochs, IReadOnlyDictionary<string, object?> Settings);
+public sealed record MethodOutcome(MethodScores Scores, string Selection, IReadOnlyList<EpochRecord> Epochs, IReadOnlyDictionary<string, object?> Settings)
+{
+    /// <summary>What the method trained that can be applied to new data (saved as the detector file); null: nothing. The runner disposes it.</summary>
+    public ITrainedDetector? Detector { get; init; }
+}
 
 /// <summary>Everything a method may use: the options, the opened data and labels, the model, and the detector's sources.</summary>
 public sealed class MethodContext
@@ -89,11 +93,14 @@ public sealed class MethodContext
     /// Frozen-tower image features of every participating sample (eval transform), through the detector's feature
     /// cache: the same entry <c>--method deft --peft none</c> uses. The caller owns the source.
     /// </summary>
-    public CachedTrainingSource FrozenFeatures(CancellationToken cancellationToken)
+    public CachedTrainingSource FrozenFeatures(CancellationToken cancellationToken) => FrozenFeatures(EvalPipeline, cancellationToken);
+
+    /// <summary>As <see cref="FrozenFeatures(CancellationToken)"/> with the given evaluation transform (DeFT's CIFAR resize).</summary>
+    internal CachedTrainingSource FrozenFeatures(ImagePipeline evalPipeline, CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         string? note = null;
-        var source = DeftDetector.CachedSource(Options, Bundle, Dataset, Labels, EvalPipeline, ref note, cancellationToken, Warn);
+        var source = DetectionRun.CachedSource(Options, Bundle, Dataset, Labels, evalPipeline, ref note, cancellationToken, Warn);
         Timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;
         UsedFeatureCache = true;
         FeatureCacheNote = note;

@@ -36,7 +36,7 @@ public static class EndToEndRun
         var adaptDir = Path.Combine(outputDirectory, AdaptFolder);
         var detection = DeftDetector.Detect(detect with { OutputDirectory = detectDir }, detectProgress, warn, cancellationToken);
         var (train, _) = DeftDetector.OpenDataset(detect.Data, detect.Format, detect.Split, detect.ClassesFile);
-        var reportPath = DetectionHtmlReport.Write(detectDir, detection, train);
+        var reportPath = Path.Combine(detectDir, DetectionHtmlReport.FileName);
 
         var (test, _) = DeftDetector.OpenDataset(detect.Data, detect.Format, testSplit, detect.ClassesFile);
         var adaptOptions = adapt with
