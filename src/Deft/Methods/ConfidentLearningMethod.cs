@@ -54,7 +54,7 @@ public sealed class ConfidentLearningMethod : IDetectionMethod
                 _ => "the k samples of lowest self-confidence P[i, given], k = the prune-by-noise-rate count",
             },
         };
-        return new MethodOutcome(scores, "out-of-sample", [], settings);
+        return new MethodOutcome(scores, "out-of-sample", [], settings) { Probabilities = outOfSample.Probabilities };
     }
 
     /// <summary>Verdicts of <paramref name="method"/> on out-of-sample probabilities, and the prune-by-noise-rate count.</summary>

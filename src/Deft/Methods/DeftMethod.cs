@@ -49,7 +49,7 @@ internal sealed class DeftMethod : IDetectionMethod
     {
         var options = context.Options;
         var (labels, progress, warn, net) = (context.Labels, context.Progress, context.Warn, trained.Network);
-        var checkpointPath = Path.Combine(options.OutputDirectory, TrainingCheckpoint.FileName);
+        var checkpointPath = context.CheckpointPath;
         torch.set_num_threads(threads.Images);
         var (trainPipeline, evalPipeline) = DeftDetector.Pipelines(options.Format, context.Augment, context.Bundle.Resolution, context.Normalization);
         using TrainingSource source = options.Peft.AdaptsImageTower
@@ -63,15 +63,15 @@ internal sealed class DeftMethod : IDetectionMethod
         {
             Progress = TestHooks.Active ? new PausingProgress(progress) : progress,
             Warn = warn,
-            EpochCompleted = state => TrainingCheckpoint.Save(checkpointPath, state, net.Trainables, sgd, fingerprint),
+            EpochCompleted = checkpointPath is null ? null : state => TrainingCheckpoint.Save(checkpointPath, state, net.Trainables, sgd, fingerprint),
         };
-        if (options.Resume && File.Exists(checkpointPath))
+        if (checkpointPath is not null && options.Resume && File.Exists(checkpointPath))
         {
             TrainingCheckpoint.Load(checkpointPath, trainer.State, net.Trainables, sgd, fingerprint, labels.Count);
             warn?.Invoke($"resuming from {checkpointPath} after epoch {trainer.State.CompletedEpochs} of {options.Epochs}.");
         }
         // The checkpoint is the state now; outputs of an earlier (interrupted or finished) pass must not look current.
-        if (options.Resume) DetectionWriter.RemoveFinalOutputs(options.OutputDirectory);
+        if (checkpointPath is not null && options.Resume) DetectionWriter.RemoveFinalOutputs(options.OutputDirectory);
 
         try
         {
@@ -81,7 +81,7 @@ internal sealed class DeftMethod : IDetectionMethod
         catch (NonFiniteLossException ex)
         {
             var last = trainer.State.CompletedEpochs > 0
-                ? $"The last good checkpoint is {checkpointPath} (after epoch {trainer.State.CompletedEpochs}); continue from it with --resume."
+                ? checkpointPath is null ? $"Training diverged after epoch {trainer.State.CompletedEpochs}." : $"The last good checkpoint is {checkpointPath} (after epoch {trainer.State.CompletedEpochs}); continue from it with --resume."
                 : "No checkpoint was written yet.";
             throw new DeftException($"{ex.Message} {last}", ex);
         }

@@ -35,7 +35,6 @@ public static class DetectionRun
         CancellationToken cancellationToken = default)
     {
         options.Validate();
-        var method = CreateMethod(options.Method);
         var deft = options.Method == DetectionMethod.Deft;
         var total = Stopwatch.StartNew();
         var timings = new Dictionary<string, double>();
@@ -54,28 +53,53 @@ public static class DetectionRun
         var augment = options.ResolveAugment();
         timings["load_seconds"] = clock.Elapsed.TotalSeconds;
 
+        using var result = Run(options, bundle, dataset, classes, labels, normalization, augment, timings, total, progress, warn, inMemory: false,
+            cancellationToken);
+        DetectionWriter.Write(options.OutputDirectory, result.Report, result.Detector, dataset, options.ReportTitle);
+        return result.Report;
+    }
+
+    /// <summary>What <see cref="Run"/> produced: the report, what the method trained (disposed with this) and its probabilities.</summary>
+    internal sealed record Result(DetectionReport Report, ITrainedDetector? Detector, double[,]? Probabilities) : IDisposable
+    {
+        public void Dispose() => Detector?.Dispose();
+    }
+
+    /// <summary>
+    /// The in-memory core: runs the method on opened data, labels and model and builds the report; writes nothing
+    /// except, for file runs, DeFT's per-epoch checkpoint and the feature cache (<paramref name="inMemory"/>: neither).
+    /// </summary>
+    internal static Result Run(DetectOptions options, ClipBundle bundle, IImageDataset dataset, IReadOnlyList<string> classes, LabelAssignment labels,
+        Normalization normalization, AugmentPreset augment, Dictionary<string, double> timings, Stopwatch total, IProgress<DetectProgress>? progress,
+        Action<string>? warn, bool inMemory, CancellationToken cancellationToken)
+    {
+        var method = CreateMethod(options.Method);
         var context = new MethodContext
         {
             Options = options, Bundle = bundle, Dataset = dataset, Classes = classes, Labels = labels, Normalization = normalization,
-            Augment = augment, Timings = timings, Progress = progress, Warn = warn,
+            Augment = augment, Timings = timings, Progress = progress, Warn = warn, InMemory = inMemory,
         };
         var outcome = method.Run(context, cancellationToken);
-        using var detector = outcome.Detector;
-        outcome.Scores.CheckCount(labels.Count);
-
-        var rows = Verdicts(labels, outcome.Scores, dataset);
-        if (rows.All(r => r.IsLabelIssue))
-            warn?.Invoke(deft
-                ? "no sample was selected as clean: every label is flagged. The prompts may need more epochs or a higher --lr."
-                : $"--method {options.Method.ToName()} flagged every label.");
-        var config = Config(options, bundle, classes, labels, normalization, augment, context);
-        foreach (var (key, value) in outcome.Settings) config[key] = value;
-        timings["total_seconds"] = total.Elapsed.TotalSeconds;
-        var summary = DetectionSummaryBuilder.Summary(rows, classes, outcome.Selection, outcome.Epochs, timings, config)
-            with { Method = options.Method.ToName(), LabelsFingerprint = labels.Fingerprint() };
-        var report = new DetectionReport(classes.ToArray(), rows, summary);
-        DetectionWriter.Write(options.OutputDirectory, report, detector, dataset, options.ReportTitle);
-        return report;
+        try
+        {
+            outcome.Scores.CheckCount(labels.Count);
+            var rows = Verdicts(labels, outcome.Scores, dataset);
+            if (rows.All(r => r.IsLabelIssue))
+                warn?.Invoke(options.Method == DetectionMethod.Deft
+                    ? "no sample was selected as clean: every label is flagged. The prompts may need more epochs or a higher --lr."
+                    : $"--method {options.Method.ToName()} flagged every label.");
+            var config = Config(options, bundle, classes, labels, normalization, augment, context);
+            foreach (var (key, value) in outcome.Settings) config[key] = value;
+            timings["total_seconds"] = total.Elapsed.TotalSeconds;
+            var summary = DetectionSummaryBuilder.Summary(rows, classes, outcome.Selection, outcome.Epochs, timings, config)
+                with { Method = options.Method.ToName(), LabelsFingerprint = labels.Fingerprint() };
+            return new Result(new DetectionReport(classes.ToArray(), rows, summary), outcome.Detector, outcome.Probabilities);
+        }
+        catch
+        {
+            outcome.Detector?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The report rows in data-set index order.</summary>
@@ -97,8 +121,14 @@ public static class DetectionRun
     /// weights' and every participating image's (or container's) bytes; see <see cref="FeatureCache"/>.
     /// </summary>
     internal static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
-        ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken, Action<string>? warn = null)
+        ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken, Action<string>? warn = null, bool cache = true)
     {
+        if (!cache)
+        {
+            note = "computed in memory (no feature cache)";
+            return new CachedTrainingSource(ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken),
+                labels, dataset, evalPipeline, options.BatchSize, options.Seed);
+        }
         var key = FeatureCache.Key(
             FeatureCache.KeyVersion, FeatureCache.ModelIdentity(bundle.Loaded), FeatureCache.DataIdentity(dataset, labels.Indices, options.Data),
             options.Format.ToLowerInvariant(), options.Split.ToLowerInvariant(), dataset.Count.ToString(CultureInfo.InvariantCulture),

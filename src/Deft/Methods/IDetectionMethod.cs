@@ -65,6 +65,9 @@ public sealed record MethodOutcome(MethodScores Scores, string Selection, IReadO
 {
     /// <summary>What the method trained that can be applied to new data (saved as the detector file); null: nothing. The runner disposes it.</summary>
     public ITrainedDetector? Detector { get; init; }
+
+    /// <summary>The method's class probabilities [N, K] by assignment position, where it has them (the report's pred_probs); null: none.</summary>
+    public double[,]? Probabilities { get; init; }
 }
 
 /// <summary>Everything a method may use: the options, the opened data and labels, the model, and the detector's sources.</summary>
@@ -81,6 +84,10 @@ public sealed class MethodContext
     public required Dictionary<string, double> Timings { get; init; }
     public IProgress<DetectProgress>? Progress { get; init; }
     public Action<string>? Warn { get; init; }
+    /// <summary>An in-memory run writes nothing: frozen-tower features skip the on-disk cache and DeFT keeps no checkpoint.</summary>
+    public bool InMemory { get; init; }
+    /// <summary>Where DeFT keeps its per-epoch checkpoint; null for in-memory runs (no checkpoint, no resume).</summary>
+    public string? CheckpointPath => InMemory ? null : Path.Combine(Options.OutputDirectory, TrainingCheckpoint.FileName);
 
     /// <summary>Whether the image side came from cached frozen-tower features (set by the source helpers).</summary>
     public bool UsedFeatureCache { get; private set; }
@@ -100,7 +107,7 @@ public sealed class MethodContext
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         string? note = null;
-        var source = DetectionRun.CachedSource(Options, Bundle, Dataset, Labels, evalPipeline, ref note, cancellationToken, Warn);
+        var source = DetectionRun.CachedSource(Options, Bundle, Dataset, Labels, evalPipeline, ref note, cancellationToken, Warn, cache: !InMemory);
         Timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;
         UsedFeatureCache = true;
         FeatureCacheNote = note;
