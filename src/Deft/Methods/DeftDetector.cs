@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
 using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Transforms;

@@ -18,6 +18,7 @@ public sealed class FolderDependencyTests
         // The scan must see the library's real structure, or a passing test means nothing.
         Assert.Contains("Detection", graph.Edges["Methods"].Keys);
         Assert.Contains("Clip", graph.Edges["Detection"].Keys);
+        Assert.Contains("Methods", graph.Edges["Api"].Keys);
 
         var cycle = FindCycle(graph.Edges.ToDictionary(e => e.Key, e => (IEnumerable<string>)e.Value.Keys));
         Assert.True(cycle is null, cycle is null ? "" :
