@@ -48,8 +48,12 @@ public static class LabelIssueDetector
         if (classes.Count < 2) throw new DeftException($"Label-noise detection needs at least two classes; the images have {classes.Count}.");
         var total = Stopwatch.StartNew();
         var assignment = new LabelAssignment(Enumerable.Range(0, labels.Length).ToArray(), labels, new int?[labels.Length], classes.Count, "labels");
-        using var result = DetectionRun.Run(options, clip, images, classes, assignment, clip.Normalization, options.ResolveAugment(),
-            new Dictionary<string, double>(), total, progress, warn, inMemory: true, cancellationToken);
+        var context = new MethodContext
+        {
+            Options = options, Bundle = clip, Dataset = images, Classes = classes, Labels = assignment, Normalization = clip.Normalization,
+            Augment = options.ResolveAugment(), Timings = [], Progress = progress, Warn = warn, InMemory = true,
+        };
+        using var result = DetectionRun.Run(context, total, cancellationToken);
         // Positions are sample indices here (every image takes part, in order), so the method's rows are by index.
         return new LabelIssueReport(result.Report, result.Probabilities, images);
     }

@@ -53,8 +53,12 @@ public static class DetectionRun
         var augment = options.ResolveAugment();
         timings["load_seconds"] = clock.Elapsed.TotalSeconds;
 
-        using var result = Run(options, bundle, dataset, classes, labels, normalization, augment, timings, total, progress, warn, inMemory: false,
-            cancellationToken);
+        var context = new MethodContext
+        {
+            Options = options, Bundle = bundle, Dataset = dataset, Classes = classes, Labels = labels, Normalization = normalization,
+            Augment = augment, Timings = timings, Progress = progress, Warn = warn,
+        };
+        using var result = Run(context, total, cancellationToken);
         DetectionWriter.Write(options.OutputDirectory, result.Report, result.Detector, dataset, options.ReportTitle);
         return result.Report;
     }
@@ -66,32 +70,27 @@ public static class DetectionRun
     }
 
     /// <summary>
-    /// The in-memory core: runs the method on opened data, labels and model and builds the report; writes nothing
-    /// except, for file runs, DeFT's per-epoch checkpoint and the feature cache (<paramref name="inMemory"/>: neither).
+    /// The in-memory core: runs <see cref="DetectOptions.Method"/> on the context's opened data, labels and model and
+    /// builds the report. It writes nothing, except for file runs DeFT's per-epoch checkpoint and the feature cache
+    /// (<see cref="MethodContext.InMemory"/>: neither). <paramref name="total"/> times the whole run for summary.json.
     /// </summary>
-    internal static Result Run(DetectOptions options, ClipBundle bundle, IImageDataset dataset, IReadOnlyList<string> classes, LabelAssignment labels,
-        Normalization normalization, AugmentPreset augment, Dictionary<string, double> timings, Stopwatch total, IProgress<DetectProgress>? progress,
-        Action<string>? warn, bool inMemory, CancellationToken cancellationToken)
+    internal static Result Run(MethodContext context, Stopwatch total, CancellationToken cancellationToken)
     {
+        var (options, dataset, classes, labels) = (context.Options, context.Dataset, context.Classes, context.Labels);
         var method = CreateMethod(options.Method);
-        var context = new MethodContext
-        {
-            Options = options, Bundle = bundle, Dataset = dataset, Classes = classes, Labels = labels, Normalization = normalization,
-            Augment = augment, Timings = timings, Progress = progress, Warn = warn, InMemory = inMemory,
-        };
         var outcome = method.Run(context, cancellationToken);
         try
         {
             outcome.Scores.CheckCount(labels.Count);
             var rows = Verdicts(labels, outcome.Scores, dataset);
             if (rows.All(r => r.IsLabelIssue))
-                warn?.Invoke(options.Method == DetectionMethod.Deft
+                context.Warn?.Invoke(options.Method == DetectionMethod.Deft
                     ? "no sample was selected as clean: every label is flagged. The prompts may need more epochs or a higher --lr."
                     : $"--method {options.Method.ToName()} flagged every label.");
-            var config = Config(options, bundle, classes, labels, normalization, augment, context);
+            var config = Config(context);
             foreach (var (key, value) in outcome.Settings) config[key] = value;
-            timings["total_seconds"] = total.Elapsed.TotalSeconds;
-            var summary = DetectionSummaryBuilder.Summary(rows, classes, outcome.Selection, outcome.Epochs, timings, config)
+            context.Timings["total_seconds"] = total.Elapsed.TotalSeconds;
+            var summary = DetectionSummaryBuilder.Summary(rows, classes, outcome.Selection, outcome.Epochs, context.Timings, config)
                 with { Method = options.Method.ToName(), LabelsFingerprint = labels.Fingerprint() };
             return new Result(new DetectionReport(classes.ToArray(), rows, summary), outcome.Detector, outcome.Probabilities);
         }
@@ -143,9 +142,9 @@ public static class DetectionRun
     /// summary.json's "config": the model, data, labels and preprocessing every method records; the training methods
     /// add DeFT's schedule, prompts and PEFT (the baselines share them), the others where their image features came from.
     /// </summary>
-    private static Dictionary<string, object?> Config(DetectOptions o, ClipBundle bundle, IReadOnlyList<string> classes, LabelAssignment labels,
-        Normalization normalization, AugmentPreset augment, MethodContext context)
+    private static Dictionary<string, object?> Config(MethodContext context)
     {
+        var (o, bundle, classes, labels, normalization) = (context.Options, context.Bundle, context.Classes, context.Labels, context.Normalization);
         var config = new Dictionary<string, object?>
         {
             ["model"] = o.Model,
@@ -184,7 +183,7 @@ public static class DetectionRun
         config["lr"] = o.LearningRate;
         config["momentum"] = o.Momentum;
         config["weight_decay"] = o.WeightDecay;
-        config["augment"] = context.UsedFeatureCache ? "none (frozen tower: features computed once with the eval transform)" : augment.ToString().ToLowerInvariant();
+        config["augment"] = context.UsedFeatureCache ? "none (frozen tower: features computed once with the eval transform)" : context.Augment.ToString().ToLowerInvariant();
         if (o.Method == DetectionMethod.Deft) config["selection"] = o.Selection.ToName();
         config["variant"] = o.Variant.ToName();
         config["lr_schedule"] = o.Variant.ConstantLearningRate() ? "constant" : "cosine";
