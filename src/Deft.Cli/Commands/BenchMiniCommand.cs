@@ -6,6 +6,7 @@ using System.Text.Json;
 using Deft.Adaptation;
 using Deft.Benchmarks;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Peft;
 using Deft.Pretraining;
 using Spectre.Console;

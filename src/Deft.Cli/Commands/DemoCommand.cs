@@ -5,6 +5,7 @@ using System.Text;
 using Deft.Adaptation;
 using Deft.Benchmarks;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Pretraining;
 using Deft.Reporting;
 using Spectre.Console;
@@ -88,9 +89,8 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
     private static DetectionReport Detect(DetectOptions options, MiniWorkspace ws, CancellationToken ct)
     {
         var report = ProgressRunner.Run<DetectProgress, DetectionReport>(false, options.Method.ToName(),
-            (p, c) => DeftDetector.Detect(options, p, null, c),
+            (p, c) => DeftDetector.Detect(options with { ReportTitle = $"Deft demo: {options.Method.ToName()}" }, p, null, c),
             p => (Math.Max(1, p.Epoch), Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), ct);
-        DetectionHtmlReport.Write(options.OutputDirectory, report, ws.Train, $"Deft demo: {options.Method.ToName()}");
         return report;
     }
 

@@ -5,6 +5,7 @@ using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Transforms;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Peft;
 using Deft.Prompts;
 using Spectre.Console;
@@ -176,8 +177,6 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         var options = settings.ToOptions();
         var warnings = new List<string>();
         Action<string> warn = settings.Json ? w => JsonLine(new { @event = "warning", message = w }) : warnings.Add;
-        // Held until report.html is written too; the library call takes the same lock again.
-        using var outputLock = Deft.IO.OutputDirectory.Lock(options.OutputDirectory, warn);
         DetectionReport report;
         try
         {
@@ -218,10 +217,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             return 130;
         }
 
-        // The HTML report opens the data set again only for the thumbnails of the issues it shows.
-        TestHooks.PauseBefore("report");
-        var reportPath = Reporting.DetectionHtmlReport.Write(options.OutputDirectory, report,
-            DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile).Dataset);
+        var reportPath = Path.Combine(options.OutputDirectory, Reporting.DetectionHtmlReport.FileName);
         if (settings.Json)
         {
             JsonLine(new { @event = "done", output = Path.GetFullPath(options.OutputDirectory), report = reportPath, summary = report.Summary });

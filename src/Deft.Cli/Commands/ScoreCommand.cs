@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Deft.Data;
 using Deft.Detection;
+using Deft.Methods;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -52,12 +53,11 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
             ClassesFile = settings.Classes, Model = settings.Model, Vocab = settings.Vocab, BatchSize = settings.Batch, OutputDirectory = settings.Out,
         };
         var output = settings.Out ?? Path.Combine(settings.Run!, "score");
-        using var outputLock = Deft.IO.OutputDirectory.Lock(output);
         DetectionReport report;
         if (settings.Json)
         {
             report = DeftDetector.Score(options, null, cancellationToken);
-            DetectCommand.JsonLine(new { @event = "done", output = Path.GetFullPath(output), report = WriteHtml(settings, output, report), summary = report.Summary });
+            DetectCommand.JsonLine(new { @event = "done", output = Path.GetFullPath(output), report = Path.Combine(output, Reporting.DetectionHtmlReport.FileName), summary = report.Summary });
             return 0;
         }
         report = null!;
@@ -71,13 +71,7 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
             });
             report = DeftDetector.Score(options, progress, cancellationToken);
         });
-        WriteHtml(settings, output, report);
         DetectCommand.PrintSummary(report, output);
         return 0;
     }
-
-    /// <summary>report.html beside the CSVs; the data set is opened again only for the issue thumbnails.</summary>
-    private static string WriteHtml(Settings settings, string output, DetectionReport report) =>
-        Reporting.DetectionHtmlReport.Write(output, report,
-            DeftDetector.OpenDataset(settings.Data!, settings.Format!, settings.Split, settings.Classes).Dataset, "Deft label-quality scores");
 }

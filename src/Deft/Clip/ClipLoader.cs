@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Deft.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 

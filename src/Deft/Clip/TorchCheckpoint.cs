@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using Deft.IO;
 using static TorchSharp.torch;
 
 namespace Deft.Clip;
@@ -15,9 +16,7 @@ internal static class TorchCheckpoint
     public enum Kind { StateDictPickle, TorchScript }
 
     /// <summary>The one-line conversion to a plain state dict, for archives Deft cannot read as data.</summary>
-    internal const string ConversionCommand =
-        "python -c \"import torch; torch.save(torch.jit.load('MODEL.pt', map_location='cpu').state_dict(), 'weights.pt')\" " +
-        "(this runs the archive's code: do it only for a file you trust), or convert to .safetensors.";
+    internal const string ConversionCommand = TorchPickle.ConversionCommand;
 
     /// <summary>Classifies a file by content: a zip with code/ or constants.pkl is TorchScript, a zip with data.pkl a torch.save pickle.</summary>
     public static Kind Detect(string path)

@@ -77,6 +77,9 @@ public sealed record DetectOptions
     /// <summary>Loader threads; null: one per core.</summary>
     public int? Workers { get; init; }
 
+    /// <summary>The title of report.html; null: "Deft label-issue report".</summary>
+    public string? ReportTitle { get; init; }
+
     /// <summary>Which detector runs (<c>--method</c>); the options below apply to the baselines only.</summary>
     public DetectionMethod Method { get; init; } = DetectionMethod.Deft;
     /// <summary>small-loss: the forget rate the schedule ramps up to (the assumed noise rate).</summary>

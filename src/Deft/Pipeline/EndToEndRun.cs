@@ -4,6 +4,7 @@ using Deft.Adaptation;
 using Deft.Data;
 using Deft.Detection;
 using Deft.IO;
+using Deft.Methods;
 using Deft.Reporting;
 
 namespace Deft.Pipeline;
@@ -35,7 +36,7 @@ public static class EndToEndRun
         var adaptDir = Path.Combine(outputDirectory, AdaptFolder);
         var detection = DeftDetector.Detect(detect with { OutputDirectory = detectDir }, detectProgress, warn, cancellationToken);
         var (train, _) = DeftDetector.OpenDataset(detect.Data, detect.Format, detect.Split, detect.ClassesFile);
-        var reportPath = DetectionHtmlReport.Write(detectDir, detection, train);
+        var reportPath = Path.Combine(detectDir, DetectionHtmlReport.FileName);
 
         var (test, _) = DeftDetector.OpenDataset(detect.Data, detect.Format, testSplit, detect.ClassesFile);
         var adaptOptions = adapt with

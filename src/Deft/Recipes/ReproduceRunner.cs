@@ -7,6 +7,7 @@ using Deft.Adaptation;
 using Deft.Data;
 using Deft.Detection;
 using Deft.IO;
+using Deft.Methods;
 using Deft.Noise;
 using Deft.Reporting;
 
@@ -163,8 +164,6 @@ public static class ReproduceRunner
                     p.Phase == "train" ? (p.Epoch - 1 + (double)p.Step / Math.Max(1, p.Steps)) / Math.Max(1, p.Epochs) : (double)p.Step / Math.Max(1, p.Steps),
                     DescribeDetect(p)));
                 var detection = DeftDetector.Detect(options, detectProgress, warn, cancellationToken);
-                var (train, _) = DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile);
-                DetectionHtmlReport.Write(options.OutputDirectory, detection, train);
                 return hadCheckpoint ? StepStatus.Resumed : StepStatus.Ran;
             }
             case AdaptAction a:

@@ -1,5 +1,5 @@
 using Deft.Baselines;
-using Deft.Baselines.Methods;
+using Deft.Methods;
 
 namespace Deft.Tests.Baselines;
 

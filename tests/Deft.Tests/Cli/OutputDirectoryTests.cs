@@ -3,6 +3,7 @@ using System.Text.Json;
 using Deft.Adaptation;
 using Deft.Detection;
 using Deft.IO;
+using Deft.Methods;
 
 namespace Deft.Tests.Cli;
 

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using Deft.Clip;
+using Deft.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,5 @@
 using Deft.Clip;
+using Deft.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 

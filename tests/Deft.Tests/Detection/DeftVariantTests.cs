@@ -1,4 +1,5 @@
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Peft;
 using Deft.Prompts;
 using TorchSharp;

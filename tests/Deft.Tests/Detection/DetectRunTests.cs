@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Deft.Clip;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Peft;
 using Deft.Prompts;
 using TorchSharp;

@@ -2,6 +2,7 @@ using System.Text;
 using Deft.Clip;
 using Deft.Data;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Peft;
 using Deft.Prompts;
 using static TorchSharp.torch;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
 using Deft.Clip;
+using Deft.IO;
 using Deft.Data;
 using Deft.Detection;
 using Deft.Noise;

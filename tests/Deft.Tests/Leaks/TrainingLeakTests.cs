@@ -2,6 +2,7 @@ using Deft.Adaptation;
 using Deft.Clip;
 using Deft.Data.Transforms;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Peft;
 using Deft.Prompts;
 using Deft.Tests.Adaptation;

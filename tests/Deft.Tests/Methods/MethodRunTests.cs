@@ -4,6 +4,7 @@ using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Transforms;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Peft;
 using Deft.Tests.Detection;
 using Spectre.Console.Cli;
@@ -144,11 +145,11 @@ public sealed class MethodRunTests(MethodRuns runs) : IClassFixture<MethodRuns>
     {
         var schedule = SmallLoss.Schedule(0.4, 3, 5);   // 0, 0.2, 0.4, 0.4, 0.4
         double[] losses = [0.9, 0.1, 0.5, 2.0, 0.3, 0.7, 0.2, 1.5, 0.4, 0.8];
-        Assert.All(Deft.Baselines.Methods.SmallLossMethod.Selector(schedule)(1, losses), Assert.True);
+        Assert.All(Deft.Methods.SmallLossMethod.Selector(schedule)(1, losses), Assert.True);
         // Epoch 2 forgets 20 %: the two largest losses (2.0 at 3, 1.5 at 7) go.
-        Assert.Equal([true, true, true, false, true, true, true, false, true, true], Deft.Baselines.Methods.SmallLossMethod.Selector(schedule)(2, losses));
+        Assert.Equal([true, true, true, false, true, true, true, false, true, true], Deft.Methods.SmallLossMethod.Selector(schedule)(2, losses));
         // Epoch 4 forgets 40 %: also 0.9 (0) and 0.8 (9).
-        Assert.Equal([false, true, true, false, true, true, true, false, true, false], Deft.Baselines.Methods.SmallLossMethod.Selector(schedule)(4, losses));
+        Assert.Equal([false, true, true, false, true, true, true, false, true, false], Deft.Methods.SmallLossMethod.Selector(schedule)(4, losses));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Deft.Detection;
+using Deft.Methods;
 using Deft.Peft;
 using Deft.Tests.Detection;
 

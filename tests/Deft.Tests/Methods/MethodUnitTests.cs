@@ -1,5 +1,5 @@
 using Deft.Baselines;
-using Deft.Baselines.Methods;
+using Deft.Methods;
 using Deft.Detection;
 using TorchSharp;
 using static TorchSharp.torch;

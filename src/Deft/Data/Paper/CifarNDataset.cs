@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.IO.Compression;
 using System.Text;
-using Deft.Clip;
+using Deft.IO;
 
 namespace Deft.Data.Paper;
 

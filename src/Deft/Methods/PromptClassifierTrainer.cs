@@ -6,7 +6,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// The plain CoOp classifier the training baselines use: DeFT's network (same CLIP, same PEFT modules, same prompt

@@ -1,7 +1,8 @@
+using Deft.Baselines;
 using Deft.Detection;
 using TorchSharp;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// Confident learning and two simpler filters on the same probabilities: out-of-sample P [n, K] from K-fold
@@ -53,7 +54,7 @@ public sealed class ConfidentLearningMethod : IDetectionMethod
                 _ => "the k samples of lowest self-confidence P[i, given], k = the prune-by-noise-rate count",
             },
         };
-        return new MethodOutcome(scores, "out-of-sample", [], settings);
+        return new MethodOutcome(scores, "out-of-sample", [], settings) { Probabilities = outOfSample.Probabilities };
     }
 
     /// <summary>Verdicts of <paramref name="method"/> on out-of-sample probabilities, and the prune-by-noise-rate count.</summary>

@@ -6,7 +6,7 @@ using System.Text.RegularExpressions;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Deft.Clip;
+namespace Deft.IO;
 
 /// <summary>
 /// A restricted unpickler for PyTorch zip archives (torch.save and TorchScript's torch.jit.save). It executes
@@ -39,6 +39,11 @@ internal sealed class TorchPickle
     }
 
     /// <summary>The dictionary key for Python's None (dictionaries cannot hold a null key).</summary>
+    /// <summary>The one-line conversion of a TorchScript archive to a plain state dict, for archives Deft cannot read as data.</summary>
+    internal const string ConversionCommand =
+        "python -c \"import torch; torch.save(torch.jit.load('MODEL.pt', map_location='cpu').state_dict(), 'weights.pt')\" " +
+        "(this runs the archive's code: do it only for a file you trust), or convert to .safetensors.";
+
     internal static readonly object NoneKey = new();
 
     private static readonly Dictionary<string, ScalarType> Storages = new(StringComparer.Ordinal)
@@ -335,7 +340,7 @@ internal sealed class TorchPickle
             case ScriptObject o:
                 throw new DeftException($"{_source}: refusing to load: TorchScript class '{TextClip.Clip(o.ClassName, 80)}' (byte {at}) restores " +
                     "its state through __setstate__, which is code; Deft reads tensor data only and never runs an archive's code. " +
-                    "Export a state dict instead: " + TorchCheckpoint.ConversionCommand);
+                    "Export a state dict instead: " + ConversionCommand);
             case Tensor:
                 break; // torch.save of a tensor with Python attributes: the state is not weights.
             case Dictionary<object, object?> d when state is Dictionary<object, object?> s:

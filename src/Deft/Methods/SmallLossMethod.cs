@@ -1,6 +1,7 @@
+using Deft.Baselines;
 using Deft.Detection;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// Small-loss selection (Co-teaching's criterion, one network): the CoOp classifier trains as DeFT's phase 1 would,

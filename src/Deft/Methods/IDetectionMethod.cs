@@ -4,12 +4,12 @@ using Deft.Data.Transforms;
 using Deft.Detection;
 using TorchSharp;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
-/// A noisy-label detector other than DeFT's dual prompts. Given the opened data, labels and CLIP model it decides,
+/// A noisy-label detector: DeFT's dual prompts (<see cref="DeftMethod"/>) or a baseline. Given the opened data, labels and CLIP model it decides,
 /// per participating sample, the label quality, whether the label is an issue and a suggested label;
-/// <see cref="BaselineDetector"/> turns that into the same report and files as DeFT's.
+/// <see cref="DetectionRun"/> turns that into the report and files, the same for every method.
 /// </summary>
 public interface IDetectionMethod
 {
@@ -61,7 +61,14 @@ public sealed record MethodScores(double[] LabelQuality, bool[] IsIssue, int[] S
 /// <param name="Selection">How the final verdicts were reached (summary.json's "selection").</param>
 /// <param name="Epochs">Training epochs (empty for methods that do not train).</param>
 /// <param name="Settings">Method-specific settings and fit statistics for summary.json's config.</param>
-public sealed record MethodOutcome(MethodScores Scores, string Selection, IReadOnlyList<EpochRecord> Epochs, IReadOnlyDictionary<string, object?> Settings);
+public sealed record MethodOutcome(MethodScores Scores, string Selection, IReadOnlyList<EpochRecord> Epochs, IReadOnlyDictionary<string, object?> Settings)
+{
+    /// <summary>What the method trained that can be applied to new data (saved as the detector file); null: nothing. The runner disposes it.</summary>
+    public ITrainedDetector? Detector { get; init; }
+
+    /// <summary>The method's class probabilities [N, K] by assignment position, where it has them (the report's pred_probs); null: none.</summary>
+    public double[,]? Probabilities { get; init; }
+}
 
 /// <summary>Everything a method may use: the options, the opened data and labels, the model, and the detector's sources.</summary>
 public sealed class MethodContext
@@ -77,6 +84,10 @@ public sealed class MethodContext
     public required Dictionary<string, double> Timings { get; init; }
     public IProgress<DetectProgress>? Progress { get; init; }
     public Action<string>? Warn { get; init; }
+    /// <summary>An in-memory run writes nothing: frozen-tower features skip the on-disk cache and DeFT keeps no checkpoint.</summary>
+    public bool InMemory { get; init; }
+    /// <summary>Where DeFT keeps its per-epoch checkpoint; null for in-memory runs (no checkpoint, no resume).</summary>
+    public string? CheckpointPath => InMemory ? null : Path.Combine(Options.OutputDirectory, TrainingCheckpoint.FileName);
 
     /// <summary>Whether the image side came from cached frozen-tower features (set by the source helpers).</summary>
     public bool UsedFeatureCache { get; private set; }
@@ -89,11 +100,14 @@ public sealed class MethodContext
     /// Frozen-tower image features of every participating sample (eval transform), through the detector's feature
     /// cache: the same entry <c>--method deft --peft none</c> uses. The caller owns the source.
     /// </summary>
-    public CachedTrainingSource FrozenFeatures(CancellationToken cancellationToken)
+    public CachedTrainingSource FrozenFeatures(CancellationToken cancellationToken) => FrozenFeatures(EvalPipeline, cancellationToken);
+
+    /// <summary>As <see cref="FrozenFeatures(CancellationToken)"/> with the given evaluation transform (DeFT's CIFAR resize).</summary>
+    internal CachedTrainingSource FrozenFeatures(ImagePipeline evalPipeline, CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         string? note = null;
-        var source = DeftDetector.CachedSource(Options, Bundle, Dataset, Labels, EvalPipeline, ref note, cancellationToken, Warn);
+        var source = DetectionRun.CachedSource(Options, Bundle, Dataset, Labels, evalPipeline, ref note, cancellationToken, Warn, cache: !InMemory);
         Timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;
         UsedFeatureCache = true;
         FeatureCacheNote = note;

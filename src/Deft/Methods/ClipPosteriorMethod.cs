@@ -1,6 +1,7 @@
+using Deft.Baselines;
 using Deft.Detection;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// CLIP's zero-shot prior with an estimated label-noise channel (<see cref="NoiseTransition"/>): the zero-shot
@@ -35,7 +36,7 @@ public sealed class ClipPosteriorMethod : IDetectionMethod
         };
         if (k <= 20)
             settings["transition"] = Enumerable.Range(0, k).Select(c => Enumerable.Range(0, k).Select(j => Math.Round(fit.Transition[c, j], 4)).ToArray()).ToArray();
-        return new MethodOutcome(scores, "posterior", [], settings);
+        return new MethodOutcome(scores, "posterior", [], settings) { Probabilities = fit.Posterior };
     }
 
     /// <summary>Label quality = posterior of the given label; issue below ½; suggestion = the posterior's (first) argmax.</summary>

@@ -1,6 +1,7 @@
+using Deft.Baselines;
 using Deft.Detection;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// DivideMix's clean/noisy split as a detector: the CoOp classifier trains on every sample (cross-entropy on the given

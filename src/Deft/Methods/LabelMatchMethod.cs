@@ -1,9 +1,10 @@
+using Deft.Baselines;
 using Deft.Clip;
 using Deft.Detection;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Deft.Baselines.Methods;
+namespace Deft.Methods;
 
 /// <summary>
 /// The paper's "CLIP label-match" baseline: zero-shot CLIP (prompt template(s) filled with the class names, as
@@ -17,14 +18,15 @@ public sealed class LabelMatchMethod : IDetectionMethod
     public MethodOutcome Run(MethodContext context, CancellationToken cancellationToken)
     {
         var zeroShot = ZeroShot(context, cancellationToken);
-        var scores = Scores(Softmax(zeroShot.Logits), context.Labels.Labels);
+        var probabilities = Softmax(zeroShot.Logits);
+        var scores = Scores(probabilities, context.Labels.Labels);
         var settings = new Dictionary<string, object?>
         {
             ["templates"] = zeroShot.Templates,
             ["logit_scale"] = zeroShot.LogitScale,
             ["rule"] = "clean when the zero-shot argmax equals the given label; label_quality = zero-shot probability of the given label",
         };
-        return new MethodOutcome(scores, "zero-shot", [], settings);
+        return new MethodOutcome(scores, "zero-shot", [], settings) { Probabilities = probabilities };
     }
 
     /// <summary>Zero-shot logits [N, K] (float64, exp(logit_scale) · cosine) of every participating sample, with the templates and scale used.</summary>

@@ -1,0 +1,193 @@
+using System.Globalization;
+using System.Text.Json;
+using Deft.Clip;
+using Deft.Data.Transforms;
+using Deft.Detection;
+using Deft.Peft;
+using Deft.Prompts;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Deft.Methods;
+
+/// <summary>
+/// DeFT phase 1 (the paper's method): trains the dual positive/negative prompts (and PEFT modules) on the given labels
+/// with a per-epoch checkpoint (resumable), and reports per sample the probability that its label is right. The
+/// selections come from the last epoch's augmented views or from one deterministic pass after training
+/// (<see cref="DetectOptions.Selection"/>). The trained prompts and PEFT weights are handed back as the detector file.
+/// </summary>
+internal sealed class DeftMethod : IDetectionMethod
+{
+    public DetectionMethod Method => DetectionMethod.Deft;
+
+    public MethodOutcome Run(MethodContext context, CancellationToken cancellationToken)
+    {
+        var options = context.Options;
+        var bundle = context.Bundle;
+        var clip = bundle.Model;
+        var trained = TrainedDeft.Create(context);
+        try
+        {
+            var coreThreads = torch.get_num_threads();
+            try
+            {
+                return Train(context, trained, ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, clip.Config.Vision, coreThreads), cancellationToken);
+            }
+            finally
+            {
+                torch.set_num_threads(coreThreads);
+            }
+        }
+        catch
+        {
+            trained.Dispose();
+            throw;
+        }
+    }
+
+    private static MethodOutcome Train(MethodContext context, TrainedDeft trained, ThreadPlan threads, CancellationToken cancellationToken)
+    {
+        var options = context.Options;
+        var (labels, progress, warn, net) = (context.Labels, context.Progress, context.Warn, trained.Network);
+        var checkpointPath = context.CheckpointPath;
+        torch.set_num_threads(threads.Images);
+        var (trainPipeline, evalPipeline) = DeftDetector.Pipelines(options.Format, context.Augment, context.Bundle.Resolution, context.Normalization);
+        using TrainingSource source = options.Peft.AdaptsImageTower
+            ? new ImageTrainingSource(context.Dataset, labels, trainPipeline, evalPipeline, options.BatchSize, options.Seed, options.Workers)
+            : context.FrozenFeatures(evalPipeline, cancellationToken);
+
+        var fingerprint = Fingerprint(options, labels, context.Normalization, context.Augment);
+        using var sgd = new MomentumSgd(net.Trainables.Select(t => (Tensor)t.Parameter).ToArray(),
+            options.LearningRate, options.Momentum, options.WeightDecay);
+        var trainer = new DeftTrainer(net, labels, options, source, sgd)
+        {
+            Progress = TestHooks.Active ? new PausingProgress(progress) : progress,
+            Warn = warn,
+            EpochCompleted = checkpointPath is null ? null : state => TrainingCheckpoint.Save(checkpointPath, state, net.Trainables, sgd, fingerprint),
+        };
+        if (checkpointPath is not null && options.Resume && File.Exists(checkpointPath))
+        {
+            TrainingCheckpoint.Load(checkpointPath, trainer.State, net.Trainables, sgd, fingerprint, labels.Count);
+            warn?.Invoke($"resuming from {checkpointPath} after epoch {trainer.State.CompletedEpochs} of {options.Epochs}.");
+        }
+        // The checkpoint is the state now; outputs of an earlier (interrupted or finished) pass must not look current.
+        if (checkpointPath is not null && options.Resume) DetectionWriter.RemoveFinalOutputs(options.OutputDirectory);
+
+        try
+        {
+            torch.set_num_threads(threads.Training);
+            trainer.Train(cancellationToken);
+        }
+        catch (NonFiniteLossException ex)
+        {
+            var last = trainer.State.CompletedEpochs > 0
+                ? checkpointPath is null ? $"Training diverged after epoch {trainer.State.CompletedEpochs}." : $"The last good checkpoint is {checkpointPath} (after epoch {trainer.State.CompletedEpochs}); continue from it with --resume."
+                : "No checkpoint was written yet.";
+            throw new DeftException($"{ex.Message} {last}", ex);
+        }
+        torch.set_num_threads(threads.Images);
+        context.Timings["train_seconds"] = trainer.State.TrainSeconds;
+
+        PassScores scores;
+        if (options.Selection == SelectionSource.Eval)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken, options.Variant);
+            context.Timings["eval_seconds"] = clock.Elapsed.TotalSeconds;
+        }
+        else
+        {
+            scores = trainer.State.LastEpochScores ?? throw new InvalidOperationException("Training finished without scores.");
+        }
+        var settings = new Dictionary<string, object?> { ["threads"] = threads.Images, ["train_threads"] = threads.Training };
+        return new MethodOutcome(ToMethodScores(scores), options.Selection.ToName(), trainer.State.Epochs, settings) { Detector = trained };
+    }
+
+    /// <summary>p_clean of the given label, the selection verdict, and the predicted class with its probability.</summary>
+    internal static MethodScores ToMethodScores(PassScores scores)
+    {
+        var n = scores.CleanProbability.Length;
+        var isIssue = new bool[n];
+        for (var p = 0; p < n; p++) isIssue[p] = !scores.IsSelected(p);
+        return new MethodScores(scores.CleanProbability.Select(v => (double)v).ToArray(), isIssue, scores.Predicted.ToArray(),
+            scores.PredictedProbability.Select(v => (double)v).ToArray());
+    }
+
+    /// <summary>Forwards training progress and honours <see cref="TestHooks"/>' <c>train:E:S</c> stages.</summary>
+    private sealed class PausingProgress(IProgress<DetectProgress>? inner) : IProgress<DetectProgress>
+    {
+        public void Report(DetectProgress value)
+        {
+            inner?.Report(value);
+            if (value.Phase == "train") TestHooks.PauseBefore(FormattableString.Invariant($"train:{value.Epoch}:{value.Step}"));
+        }
+    }
+
+    /// <summary>The prompts, PEFT modules and the network around the CLIP model; saved as the detector file.</summary>
+    private sealed class TrainedDeft : ITrainedDetector
+    {
+        private readonly Generator _generator;
+        private readonly DualPromptLearner _prompts;
+        private readonly VisionPeft _peft;
+        private readonly DetectorConfig _config;
+
+        private TrainedDeft(Generator generator, DualPromptLearner prompts, VisionPeft peft, DeftNetwork network, DetectorConfig config) =>
+            (_generator, _prompts, _peft, Network, _config) = (generator, prompts, peft, network, config);
+
+        public DeftNetwork Network { get; }
+
+        public static TrainedDeft Create(MethodContext context)
+        {
+            var (options, bundle) = (context.Options, context.Bundle);
+            var clip = bundle.Model;
+            // One generator, drawn in a fixed order (prompt contexts, then PEFT modules), so a seed fixes the start.
+            var generator = new Generator((ulong)options.Seed);
+            DualPromptLearner? prompts = null;
+            VisionPeft? peft = null;
+            try
+            {
+                prompts = new DualPromptLearner(context.Classes, options.Prompts, new ClipPromptTokenizer(bundle.Tokenizer),
+                    clip.TokenEmbedding, clip.Config.Text.ContextLength, generator);
+                peft = VisionPeft.Create(options.Peft, clip.Config.Vision, generator);
+                var net = new DeftNetwork(clip, peft, prompts);
+                return new TrainedDeft(generator, prompts, peft, net, DetectorConfig.From(options, context.Classes, context.Normalization));
+            }
+            catch
+            {
+                peft?.Dispose();
+                prompts?.Dispose();
+                generator.Dispose();
+                throw;
+            }
+        }
+
+        public void Save(string path) => DetectorFile.Save(path, _config, Network.Trainables);
+
+        public void Dispose()
+        {
+            Network.Dispose();
+            _peft.Dispose();
+            _prompts.Dispose();
+            _generator.Dispose();
+        }
+    }
+
+    /// <summary>The settings a resumed run must share with the run that wrote the checkpoint.</summary>
+    private static string Fingerprint(DetectOptions o, LabelAssignment labels, Normalization normalization, AugmentPreset augment) =>
+        JsonSerializer.Serialize(new SortedDictionary<string, string?>
+        {
+            ["model"] = o.Model,
+            ["data"] = Path.GetFullPath(o.Data),
+            ["format"] = o.Format.ToLowerInvariant(),
+            ["split"] = o.Split.ToLowerInvariant(),
+            ["labels"] = labels.Fingerprint(),
+            ["peft"] = $"{o.Peft.Name} partial={o.Peft.Partial} vpt={o.Peft.VptLength} rank={o.Peft.LoraRank} adapter={o.Peft.AdapterDim}",
+            ["prompts"] = $"{o.Prompts.ContextLength} {o.Prompts.Position.ToName()} csc={o.Prompts.ClassSpecific} init={o.Prompts.InitWords}",
+            ["schedule"] = FormattableString.Invariant($"epochs={o.Epochs} warmup={o.Warmup} batch={o.BatchSize} lr={o.LearningRate} momentum={o.Momentum} wd={o.WeightDecay}"),
+            ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
+            ["dtype"] = o.Precision.ToString(),
+            ["preprocess"] = $"{normalization} {augment}",
+            // Absent for the synthetic variant, so checkpoints written before variants existed still resume.
+            ["variant"] = o.Variant == DeftVariant.Synthetic ? null : o.Variant.ToName(),
+        });
+}

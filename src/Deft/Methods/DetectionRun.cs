@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using System.Globalization;
+using Deft.Clip;
+using Deft.Data;
+using Deft.Data.Transforms;
+using Deft.Detection;
+using Deft.IO;
+using Deft.Prompts;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Deft.Methods;
+
+/// <summary>
+/// One detection, whatever the method: takes the output directory, opens the data, its class names and the given
+/// labels, loads the CLIP bundle (in the chosen precision), resolves normalization and augmentation, runs the
+/// <see cref="IDetectionMethod"/> and hands the result to <see cref="DetectionWriter"/>. DeFT and the baselines differ
+/// only in the method object.
+/// </summary>
+public static class DetectionRun
+{
+    /// <summary>The method object behind <paramref name="method"/>.</summary>
+    public static IDetectionMethod CreateMethod(DetectionMethod method) => method switch
+    {
+        DetectionMethod.Deft => new DeftMethod(),
+        DetectionMethod.LabelMatch => new LabelMatchMethod(),
+        DetectionMethod.ClipPosterior => new ClipPosteriorMethod(),
+        DetectionMethod.SmallLoss => new SmallLossMethod(),
+        DetectionMethod.Gmm => new GmmMethod(),
+        DetectionMethod.ConfidentLearning or DetectionMethod.PredictedNeqGiven or DetectionMethod.SelfConfidence => new ConfidentLearningMethod(method),
+        _ => throw new ArgumentOutOfRangeException(nameof(method), method, $"Valid methods: {string.Join(", ", DetectionMethods.ValidNames)}."),
+    };
+
+    public static DetectionReport Detect(DetectOptions options, IProgress<DetectProgress>? progress = null, Action<string>? warn = null,
+        CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        var deft = options.Method == DetectionMethod.Deft;
+        var total = Stopwatch.StartNew();
+        var timings = new Dictionary<string, double>();
+        using var outputLock = DetectionWriter.PrepareOutputDirectory(options, warn);
+
+        var clock = Stopwatch.StartNew();
+        var (dataset, classes) = DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile);
+        var labels = options.Labels is null
+            ? LabelAssignment.FromDataset(dataset, $"{options.Data} ({options.Split})")
+            : LabelAssignment.FromLabelFile(options.Labels, dataset);
+        if (classes.Count < 2)
+            throw new DeftException($"{options.Data}: {(deft ? "DeFT" : "label-noise detection")} needs at least two classes; the data set has {classes.Count}.");
+        using var bundle = ClipBundle.Load(options.Model, options.Vocab, new ClipLoadOptions());
+        if (options.Precision == TowerPrecision.Bf16) bundle.Model.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
+        var normalization = options.ResolveNormalization(bundle.Normalization);
+        var augment = options.ResolveAugment();
+        timings["load_seconds"] = clock.Elapsed.TotalSeconds;
+
+        var context = new MethodContext
+        {
+            Options = options, Bundle = bundle, Dataset = dataset, Classes = classes, Labels = labels, Normalization = normalization,
+            Augment = augment, Timings = timings, Progress = progress, Warn = warn,
+        };
+        using var result = Run(context, total, cancellationToken);
+        DetectionWriter.Write(options.OutputDirectory, result.Report, result.Detector, dataset, options.ReportTitle);
+        return result.Report;
+    }
+
+    /// <summary>What <see cref="Run"/> produced: the report, what the method trained (disposed with this) and its probabilities.</summary>
+    internal sealed record Result(DetectionReport Report, ITrainedDetector? Detector, double[,]? Probabilities) : IDisposable
+    {
+        public void Dispose() => Detector?.Dispose();
+    }
+
+    /// <summary>
+    /// The in-memory core: runs <see cref="DetectOptions.Method"/> on the context's opened data, labels and model and
+    /// builds the report. It writes nothing, except for file runs DeFT's per-epoch checkpoint and the feature cache
+    /// (<see cref="MethodContext.InMemory"/>: neither). <paramref name="total"/> times the whole run for summary.json.
+    /// </summary>
+    internal static Result Run(MethodContext context, Stopwatch total, CancellationToken cancellationToken)
+    {
+        var (options, dataset, classes, labels) = (context.Options, context.Dataset, context.Classes, context.Labels);
+        var method = CreateMethod(options.Method);
+        var outcome = method.Run(context, cancellationToken);
+        try
+        {
+            outcome.Scores.CheckCount(labels.Count);
+            var rows = Verdicts(labels, outcome.Scores, dataset);
+            if (rows.All(r => r.IsLabelIssue))
+                context.Warn?.Invoke(options.Method == DetectionMethod.Deft
+                    ? "no sample was selected as clean: every label is flagged. The prompts may need more epochs or a higher --lr."
+                    : $"--method {options.Method.ToName()} flagged every label.");
+            var config = Config(context);
+            foreach (var (key, value) in outcome.Settings) config[key] = value;
+            context.Timings["total_seconds"] = total.Elapsed.TotalSeconds;
+            var summary = DetectionSummaryBuilder.Summary(rows, classes, outcome.Selection, outcome.Epochs, context.Timings, config)
+                with { Method = options.Method.ToName(), LabelsFingerprint = labels.Fingerprint() };
+            return new Result(new DetectionReport(classes.ToArray(), rows, summary), outcome.Detector, outcome.Probabilities);
+        }
+        catch
+        {
+            outcome.Detector?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The report rows in data-set index order.</summary>
+    public static IReadOnlyList<SampleVerdict> Verdicts(LabelAssignment labels, MethodScores scores, IImageDataset dataset)
+    {
+        scores.CheckCount(labels.Count);
+        var rows = new SampleVerdict[labels.Count];
+        for (var p = 0; p < labels.Count; p++)
+        {
+            var index = labels.Indices[p];
+            rows[p] = new SampleVerdict(index, dataset.GetSource(index), labels.Labels[p], scores.LabelQuality[p], scores.IsIssue[p],
+                scores.Suggested[p], scores.SuggestedProbability[p], labels.TrueLabels[p]);
+        }
+        return rows.OrderBy(r => r.Index).ToArray();
+    }
+
+    /// <summary>
+    /// Frozen-tower image features of the participating samples through the feature cache, keyed by content: the
+    /// weights' and every participating image's (or container's) bytes; see <see cref="FeatureCache"/>.
+    /// </summary>
+    internal static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
+        ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken, Action<string>? warn = null, bool cache = true)
+    {
+        if (!cache)
+        {
+            note = "computed in memory (no feature cache)";
+            return new CachedTrainingSource(ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken),
+                labels, dataset, evalPipeline, options.BatchSize, options.Seed);
+        }
+        var key = FeatureCache.Key(
+            FeatureCache.KeyVersion, FeatureCache.ModelIdentity(bundle.Loaded), FeatureCache.DataIdentity(dataset, labels.Indices, options.Data),
+            options.Format.ToLowerInvariant(), options.Split.ToLowerInvariant(), dataset.Count.ToString(CultureInfo.InvariantCulture),
+            FeatureCache.Key(string.Join(",", labels.Indices)), evalPipeline.ToString(), options.Precision.ToString());
+        var (features, fromCache, path) = FeatureCache.GetOrCompute(options.CacheDirectory ?? FeatureCache.DefaultDirectory(), key, labels.Count,
+            () => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken), warn);
+        note = (fromCache ? "loaded from " : "computed and stored in ") + path;
+        return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
+    }
+
+    /// <summary>
+    /// summary.json's "config": the model, data, labels and preprocessing every method records; the training methods
+    /// add DeFT's schedule, prompts and PEFT (the baselines share them), the others where their image features came from.
+    /// </summary>
+    private static Dictionary<string, object?> Config(MethodContext context)
+    {
+        var (o, bundle, classes, labels, normalization) = (context.Options, context.Bundle, context.Classes, context.Labels, context.Normalization);
+        var config = new Dictionary<string, object?>
+        {
+            ["model"] = o.Model,
+            ["tokenizer"] = bundle.TokenizerSource,
+            ["resolution"] = bundle.Resolution,
+            ["data"] = o.Data,
+            ["format"] = o.Format,
+            ["split"] = o.Split,
+            ["labels"] = o.Labels ?? labels.Source,
+            ["classes"] = classes.Count,
+            ["batch"] = o.BatchSize,
+            ["seed"] = o.Seed,
+            ["dtype"] = o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32",
+            ["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B },
+            ["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B },
+            ["threads"] = torch.get_num_threads(),
+        };
+        var imageFeatures = context.UsedFeatureCache ? context.FeatureCacheNote : "computed every step through the adapted tower";
+        if (!o.Method.Trains())
+        {
+            config["image_features"] = imageFeatures;
+            config["method"] = o.Method.ToName();
+            return config;
+        }
+        config["peft"] = o.Peft.Name;
+        config["partial"] = o.Peft.Partial;
+        config["vpt_len"] = o.Peft.VptLength;
+        config["lora_rank"] = o.Peft.LoraRank;
+        config["adapter_dim"] = o.Peft.AdapterDim;
+        config["n_ctx"] = o.Prompts.ContextLength;
+        config["class_token_position"] = o.Prompts.Position.ToName();
+        config["class_specific_contexts"] = o.Prompts.ClassSpecific;
+        config["ctx_init"] = o.Prompts.InitWords;
+        config["epochs"] = o.Epochs;
+        config["warmup"] = o.Warmup;
+        config["lr"] = o.LearningRate;
+        config["momentum"] = o.Momentum;
+        config["weight_decay"] = o.WeightDecay;
+        config["augment"] = context.UsedFeatureCache ? "none (frozen tower: features computed once with the eval transform)" : context.Augment.ToString().ToLowerInvariant();
+        if (o.Method == DetectionMethod.Deft) config["selection"] = o.Selection.ToName();
+        config["variant"] = o.Variant.ToName();
+        config["lr_schedule"] = o.Variant.ConstantLearningRate() ? "constant" : "cosine";
+        config["image_features"] = imageFeatures;
+        if (o.Method != DetectionMethod.Deft)
+        {
+            config["classifier"] = "CoOp: the positive prompts only, cross-entropy on the given labels";
+            config["method"] = o.Method.ToName();
+        }
+        return config;
+    }
+}
