@@ -72,15 +72,25 @@ public sealed class ClipBundle : IDisposable
     /// <summary>The model directory's preprocess_cfg mean/std (open_clip_config.json, as pretrain writes it), else CLIP's.</summary>
     public static Normalization ModelNormalization(LoadedClip loaded) => ModelPreprocess(loaded).Normalization;
 
-    /// <summary>The model directory's open_clip_config.json preprocess_cfg, else OpenAI CLIP's at the model's image size.</summary>
+    /// <summary>
+    /// The model directory's preprocessing: open_clip_config.json's preprocess_cfg, else Hugging Face's
+    /// preprocessor_config.json, else OpenAI CLIP's at the model's image size.
+    /// </summary>
     public static ClipPreprocessConfig ModelPreprocess(LoadedClip loaded)
     {
-        var dir = loaded.WeightsPath is { } w ? Path.GetDirectoryName(Path.GetFullPath(w)) : null;
-        var configPath = dir is null ? null : Path.Combine(dir, ClipLoader.OpenClipConfigName);
-        return configPath is not null && File.Exists(configPath)
-            ? ClipConfigs.ReadOpenClipConfigFile(configPath).Preprocess
-            : ClipPreprocessConfig.OpenAi(loaded.Model.Config.Vision.ImageSize);
+        var imageSize = loaded.Model.Config.Vision.ImageSize;
+        if (loaded.WeightsPath is not { } w) return ClipPreprocessConfig.OpenAi(imageSize);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(w))!;
+        var openClip = Path.Combine(dir, ClipLoader.OpenClipConfigName);
+        if (File.Exists(openClip)) return ClipConfigs.ReadOpenClipConfigFile(openClip).Preprocess;
+        var huggingFace = Path.Combine(dir, HuggingFacePreprocessorName);
+        return File.Exists(huggingFace)
+            ? ClipConfigs.ReadHuggingFacePreprocessorFile(huggingFace, imageSize)
+            : ClipPreprocessConfig.OpenAi(imageSize);
     }
+
+    /// <summary>Hugging Face's image-processor settings file beside config.json.</summary>
+    public const string HuggingFacePreprocessorName = "preprocessor_config.json";
 
     /// <summary>Parses "--mean 0.48,0.45,0.40" style options; null when not given.</summary>
     public static Normalization Resolve(Normalization modelDefault, string? mean, string? std)

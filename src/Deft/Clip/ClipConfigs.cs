@@ -186,6 +186,41 @@ public static class ClipConfigs
     }
 
     /// <summary>
+    /// A Hugging Face <c>preprocessor_config.json</c> (CLIPImageProcessor: image_mean, image_std, resample, crop_size;
+    /// it resizes the shorter side, then crops the centre); absent fields are OpenAI's, at <paramref name="defaultSize"/> pixels.
+    /// </summary>
+    public static ClipPreprocessConfig ReadHuggingFacePreprocessorFile(string path, int defaultSize)
+    {
+        var f = new JsonFields(path);
+        var o = f.Object(Parse(ReadText(path), path), "", "an object (CLIPImageProcessor settings)");
+        int? SquareSize(string key)
+        {
+            var node = o[key];
+            if (node is null || node is JsonValue) return f.Positive(o, key, key);
+            var d = f.Object(node, key, "a number or an object");
+            if (f.Positive(d, "shortest_edge", $"{key}.shortest_edge") is { } edge) return edge;
+            var h = f.Positive(d, "height", $"{key}.height");
+            var w = f.Positive(d, "width", $"{key}.width");
+            if (h is null && w is null) return null;
+            return h == w ? h : throw new DeftException($"{path}: {key} is {h}×{w}; Deft's input is square.");
+        }
+        var size = SquareSize("crop_size") ?? SquareSize("size") ?? defaultSize;
+        var mean = Triple(f, o, "image_mean") ?? [Normalization.Clip.Mean.R, Normalization.Clip.Mean.G, Normalization.Clip.Mean.B];
+        var std = Triple(f, o, "image_std") ?? [Normalization.Clip.Std.R, Normalization.Clip.Std.G, Normalization.Clip.Std.B];
+        if (std.Any(v => !(v > 0)))
+            throw new DeftException($"{path}: image_std = [{string.Join(", ", std)}]; standard deviations must be positive.");
+        // PIL's resampling codes, as transformers stores them.
+        var interpolation = f.Number(o, "resample", "resample") switch
+        {
+            null or 3 => ClipInterpolation.Bicubic,
+            2 => ClipInterpolation.Bilinear,
+            0 => ClipInterpolation.Nearest,
+            var other => throw new DeftException($"{path}: resample = {other} is not supported (valid: 0 nearest, 2 bilinear, 3 bicubic)."),
+        };
+        return new ClipPreprocessConfig(size, Normalization.From(mean, std), interpolation);
+    }
+
+    /// <summary>
     /// A Hugging Face CLIPModel <c>config.json</c> as a whole config, with transformers' defaults for absent fields
     /// (ViT-B/32's sizes); errors name the file and the field.
     /// </summary>

@@ -316,4 +316,43 @@ public sealed class ClipConfigsTests : IDisposable
         Assert.Contains(Path.Combine(dir, "open_clip_config.json"), ex.Message);
         Assert.Contains("model_cfg.vision_cfg.layers means 3, but the weights in open_clip_model.safetensors have 2", ex.Message);
     }
+
+    // The CLIPImageProcessor fields of openai/clip-vit-base-patch32's preprocessor_config.json.
+    private const string OpenAiPreprocessor = """
+        {"crop_size": {"height": 224, "width": 224}, "do_center_crop": true, "do_normalize": true, "do_resize": true,
+         "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_processor_type": "CLIPImageProcessor",
+         "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "rescale_factor": 0.00392156862745098,
+         "size": {"shortest_edge": 224}}
+        """;
+
+    [Fact]
+    public void Hugging_face_preprocessor_config_reads_into_the_same_record()
+    {
+        var path = Path.Combine(_dir, "preprocessor_config.json");
+        File.WriteAllText(path, OpenAiPreprocessor);
+        Assert.Equal(ClipPreprocessConfig.OpenAi(224), ClipConfigs.ReadHuggingFacePreprocessorFile(path, defaultSize: 32));
+        File.WriteAllText(path, """{"crop_size": 96, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25], "resample": 2}""");
+        Assert.Equal(new ClipPreprocessConfig(96, Normalization.From([0.5f, 0.5f, 0.5f], [0.25f, 0.25f, 0.25f]), ClipInterpolation.Bilinear),
+            ClipConfigs.ReadHuggingFacePreprocessorFile(path, defaultSize: 32));
+        File.WriteAllText(path, """{"crop_size": {"height": 224, "width": 200}}""");
+        var ex = Assert.Throws<DeftException>(() => ClipConfigs.ReadHuggingFacePreprocessorFile(path, 32));
+        Assert.Contains(path, ex.Message);
+        Assert.Contains("crop_size is 224×200", ex.Message);
+        File.WriteAllText(path, """{"resample": 5}""");
+        ex = Assert.Throws<DeftException>(() => ClipConfigs.ReadHuggingFacePreprocessorFile(path, 32));
+        Assert.Contains("resample = 5 is not supported", ex.Message);
+    }
+
+    [Fact]
+    public void A_hugging_face_directory_brings_its_preprocessing()
+    {
+        var dir = Path.Combine(_dir, "hf");
+        Directory.CreateDirectory(dir);
+        foreach (var file in Directory.GetFiles(Fixtures.Path("clip-tiny-hf"))) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
+        using (var plain = ClipBundle.Load(dir)) Assert.Equal(ClipPreprocessConfig.OpenAi(32), plain.Preprocess);
+        File.WriteAllText(Path.Combine(dir, "preprocessor_config.json"), """{"crop_size": 32, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}""");
+        using var bundle = ClipBundle.Load(dir);
+        Assert.Equal(new ClipPreprocessConfig(32, Normalization.From([0.5f, 0.5f, 0.5f], [0.25f, 0.25f, 0.25f])), bundle.Preprocess);
+        Assert.Equal(bundle.Preprocess.Normalization, bundle.Normalization);
+    }
 }
