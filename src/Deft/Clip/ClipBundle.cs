@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Deft.Clip.Tokenization;
 using Deft.Data.Transforms;
 using TorchSharp;
@@ -13,18 +12,20 @@ namespace Deft.Clip;
 /// </summary>
 public sealed class ClipBundle : IDisposable
 {
-    private ClipBundle(LoadedClip loaded, ClipTokenizer tokenizer, Normalization normalization, string tokenizerSource)
+    private ClipBundle(LoadedClip loaded, ClipTokenizer tokenizer, ClipPreprocessConfig preprocess, string tokenizerSource)
     {
         Loaded = loaded;
         Tokenizer = tokenizer;
-        Normalization = normalization;
+        Preprocess = preprocess;
         TokenizerSource = tokenizerSource;
     }
 
     public LoadedClip Loaded { get; }
     public ClipModel Model => Loaded.Model;
     public ClipTokenizer Tokenizer { get; }
-    public Normalization Normalization { get; }
+    /// <summary>The model's preprocessing (open_clip_config.json's preprocess_cfg, else OpenAI CLIP's at the model's image size).</summary>
+    public ClipPreprocessConfig Preprocess { get; }
+    public Normalization Normalization => Preprocess.Normalization;
     public string TokenizerSource { get; }
     public int Resolution => Model.Config.Vision.ImageSize;
 
@@ -38,7 +39,7 @@ public sealed class ClipBundle : IDisposable
                 throw new DeftException(
                     $"The tokenizer from {source} has {tokenizer.VocabSize} tokens but the model's token embedding has " +
                     $"{loaded.Model.Config.Text.VocabSize} rows; pass the vocabulary the model was trained with (--vocab).");
-            return new ClipBundle(loaded, tokenizer, ModelNormalization(loaded), source);
+            return new ClipBundle(loaded, tokenizer, ModelPreprocess(loaded), source);
         }
         catch
         {
@@ -69,23 +70,27 @@ public sealed class ClipBundle : IDisposable
     }
 
     /// <summary>The model directory's preprocess_cfg mean/std (open_clip_config.json, as pretrain writes it), else CLIP's.</summary>
-    public static Normalization ModelNormalization(LoadedClip loaded)
+    public static Normalization ModelNormalization(LoadedClip loaded) => ModelPreprocess(loaded).Normalization;
+
+    /// <summary>
+    /// The model directory's preprocessing: open_clip_config.json's preprocess_cfg, else Hugging Face's
+    /// preprocessor_config.json, else OpenAI CLIP's at the model's image size.
+    /// </summary>
+    public static ClipPreprocessConfig ModelPreprocess(LoadedClip loaded)
     {
-        var dir = loaded.WeightsPath is { } w ? Path.GetDirectoryName(Path.GetFullPath(w)) : null;
-        var configPath = dir is null ? null : Path.Combine(dir, "open_clip_config.json");
-        if (configPath is null || !File.Exists(configPath)) return Normalization.Clip;
-        try
-        {
-            var pre = JsonNode.Parse(File.ReadAllText(configPath))?["preprocess_cfg"];
-            var mean = pre?["mean"]?.AsArray().Select(n => n!.GetValue<float>()).ToList();
-            var std = pre?["std"]?.AsArray().Select(n => n!.GetValue<float>()).ToList();
-            return mean is null || std is null ? Normalization.Clip : Normalization.From(mean, std);
-        }
-        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException)
-        {
-            throw new DeftException($"{configPath}: preprocess_cfg mean/std cannot be read ({ex.Message}).", ex);
-        }
+        var imageSize = loaded.Model.Config.Vision.ImageSize;
+        if (loaded.WeightsPath is not { } w) return ClipPreprocessConfig.OpenAi(imageSize);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(w))!;
+        var openClip = Path.Combine(dir, ClipLoader.OpenClipConfigName);
+        if (File.Exists(openClip)) return ClipConfigs.ReadOpenClipConfigFile(openClip).Preprocess;
+        var huggingFace = Path.Combine(dir, HuggingFacePreprocessorName);
+        return File.Exists(huggingFace)
+            ? ClipConfigs.ReadHuggingFacePreprocessorFile(huggingFace, imageSize)
+            : ClipPreprocessConfig.OpenAi(imageSize);
     }
+
+    /// <summary>Hugging Face's image-processor settings file beside config.json.</summary>
+    public const string HuggingFacePreprocessorName = "preprocessor_config.json";
 
     /// <summary>Parses "--mean 0.48,0.45,0.40" style options; null when not given.</summary>
     public static Normalization Resolve(Normalization modelDefault, string? mean, string? std)

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 
 namespace Deft.Clip;
 
@@ -72,28 +71,11 @@ public sealed partial record ClipConfig
     }
 
     /// <summary>
-    /// open_clip's <c>open_clip_config.json</c> (<c>{"model_cfg": {...}}</c>): QuickGELU only when <c>quick_gelu</c> is true
-    /// (open_clip's default is exact GELU); null when the file does not say.
+    /// The activation an open_clip <c>open_clip_config.json</c> declares: QuickGELU only when <c>quick_gelu</c> is
+    /// true (open_clip's default is exact GELU). The file is read whole by <see cref="ClipConfigs.ReadOpenClipConfigFile"/>.
     /// </summary>
-    public static ClipActivation? ReadOpenClipActivation(string openClipConfigPath)
-    {
-        JsonNode? root;
-        try
-        {
-            root = JsonNode.Parse(File.ReadAllText(openClipConfigPath));
-        }
-        catch (System.Text.Json.JsonException ex)
-        {
-            throw new DeftException($"{openClipConfigPath}: not valid JSON ({ex.Message}).", ex);
-        }
-        var cfg = root?["model_cfg"] as JsonObject ?? root as JsonObject;
-        if (cfg is null) return null;
-        foreach (var tower in new[] { "vision_cfg", "text_cfg" })
-            foreach (var key in new[] { "timm_model_name", "hf_model_name" })
-                if (cfg[tower]?[key] is JsonValue v && v.TryGetValue<string>(out var s) && !string.IsNullOrEmpty(s))
-                    throw new DeftException($"{openClipConfigPath}: {tower}.{key} = '{s}': towers from timm or Hugging Face are not the CLIP transformer Deft implements.");
-        return cfg["quick_gelu"] is JsonValue q && q.TryGetValue<bool>(out var quick) ? (quick ? ClipActivation.QuickGelu : ClipActivation.Gelu) : ClipActivation.Gelu;
-    }
+    public static ClipActivation? ReadOpenClipActivation(string openClipConfigPath) =>
+        ClipConfigs.ReadOpenClipConfigFile(openClipConfigPath).Model.Activation;
 
     /// <summary>Parses "quick_gelu"/"quickgelu"/"gelu" (case-insensitive); the guard message lists the valid names.</summary>
     public static ClipActivation ParseActivation(string name) => name.Trim().ToLowerInvariant().Replace("-", "_") switch
@@ -102,18 +84,6 @@ public sealed partial record ClipConfig
         "gelu" => ClipActivation.Gelu,
         _ => throw new DeftException($"Unknown activation '{name}'. Valid: quick_gelu, gelu."),
     };
-
-    private static ClipActivation ParseHfActivation(JsonNode? node, string path, string field)
-    {
-        if (node is null) return ClipActivation.QuickGelu; // transformers' CLIP default
-        var name = node.GetValue<string>();
-        return name switch
-        {
-            "quick_gelu" => ClipActivation.QuickGelu,
-            "gelu" => ClipActivation.Gelu,
-            _ => throw new DeftException($"{path}: {field} = '{name}' is not supported (valid: quick_gelu, gelu)."),
-        };
-    }
 
     private static int CountLayers(IReadOnlyDictionary<string, long[]> shapes, string prefix, string source)
     {

@@ -6,13 +6,14 @@ namespace Deft.Clip;
 public enum ClipActivation { QuickGelu, Gelu }
 
 /// <summary>Vision tower configuration (open_clip's <c>vision_cfg</c>).</summary>
+[JsonConverter(typeof(ClipVisionConfigJsonConverter))]
 public sealed record ClipVisionConfig(
-    [property: JsonPropertyName("image_size")] int ImageSize,
-    [property: JsonPropertyName("patch_size")] int PatchSize,
-    [property: JsonPropertyName("width")] int Width,
-    [property: JsonPropertyName("layers")] int Layers,
-    [property: JsonPropertyName("heads")] int Heads,
-    [property: JsonPropertyName("mlp_ratio")] double MlpRatio = 4.0)
+    int ImageSize,
+    int PatchSize,
+    int Width,
+    int Layers,
+    int Heads,
+    double MlpRatio = 4.0)
 {
     public int GridSize => ImageSize / PatchSize;
     /// <summary>Tokens per image: class token + patches.</summary>
@@ -33,37 +34,45 @@ public sealed record ClipVisionConfig(
 }
 
 /// <summary>Text tower configuration (open_clip's <c>text_cfg</c>).</summary>
+[JsonConverter(typeof(ClipTextConfigJsonConverter))]
 public sealed record ClipTextConfig(
-    [property: JsonPropertyName("context_length")] int ContextLength,
-    [property: JsonPropertyName("vocab_size")] int VocabSize,
-    [property: JsonPropertyName("width")] int Width,
-    [property: JsonPropertyName("layers")] int Layers,
-    [property: JsonPropertyName("heads")] int Heads,
-    [property: JsonPropertyName("mlp_ratio")] double MlpRatio = 4.0);
+    int ContextLength,
+    int VocabSize,
+    int Width,
+    int Layers,
+    int Heads,
+    double MlpRatio = 4.0);
 
-/// <summary>A whole CLIP model configuration, mirroring open_clip's model config JSON.</summary>
+/// <summary>
+/// A whole CLIP model configuration, mirroring open_clip's model config JSON; made, read and written by
+/// <see cref="ClipConfigs"/> (the JSON shape is open_clip's, also through System.Text.Json).
+/// </summary>
+/// <param name="InitLogitScale">The temperature a new model starts from (log scale; open_clip's <c>init_logit_scale</c>,
+/// Hugging Face's <c>logit_scale_init_value</c>); loaded weights bring their own.</param>
+[JsonConverter(typeof(ClipConfigJsonConverter))]
 public sealed partial record ClipConfig(
-    [property: JsonPropertyName("embed_dim")] int EmbedDim,
-    [property: JsonPropertyName("vision_cfg")] ClipVisionConfig Vision,
-    [property: JsonPropertyName("text_cfg")] ClipTextConfig Text,
-    [property: JsonPropertyName("hidden_act")] ClipActivation Activation = ClipActivation.QuickGelu,
-    [property: JsonPropertyName("layer_norm_eps")] double LayerNormEps = 1e-5)
+    int EmbedDim,
+    ClipVisionConfig Vision,
+    ClipTextConfig Text,
+    ClipActivation Activation = ClipActivation.QuickGelu,
+    double LayerNormEps = 1e-5,
+    double InitLogitScale = ClipConfig.OpenAiInitLogitScale)
 {
-    public static ClipConfig ViTB32 { get; } = new(512, new(224, 32, 768, 12, 12), new(77, 49408, 512, 12, 8));
-    public static ClipConfig ViTB16 { get; } = new(512, new(224, 16, 768, 12, 12), new(77, 49408, 512, 12, 8));
-    public static ClipConfig ViTL14 { get; } = new(768, new(224, 14, 1024, 24, 16), new(77, 49408, 768, 12, 12));
-    /// <summary>A tiny CLIP for tests and smoke runs: 32 px, patch 8, width 128, 2 layers, 2 heads; embed 64; CLIP's full vocabulary.</summary>
-    public static ClipConfig Tiny { get; } = new(64, new(32, 8, 128, 2, 2), new(77, 49408, 128, 2, 2));
+    /// <summary>ln(1/0.07), OpenAI's initial temperature.</summary>
+    public const double OpenAiInitLogitScale = 2.6592600369327779;
+
+    /// <summary>The embedded preset ViT-B-32 (model_configs/ViT-B-32.json).</summary>
+    public static ClipConfig ViTB32 => ClipConfigs.Preset("ViT-B-32");
+    /// <summary>The embedded preset ViT-B-16 (model_configs/ViT-B-16.json).</summary>
+    public static ClipConfig ViTB16 => ClipConfigs.Preset("ViT-B-16");
+    /// <summary>The embedded preset ViT-L-14 (model_configs/ViT-L-14.json).</summary>
+    public static ClipConfig ViTL14 => ClipConfigs.Preset("ViT-L-14");
+    /// <summary>A tiny CLIP for tests and smoke runs (model_configs/tiny.json): 32 px, patch 8, width 128, 2 layers, 2 heads; embed 64; CLIP's full vocabulary.</summary>
+    public static ClipConfig Tiny => ClipConfigs.Preset("tiny");
 
     /// <summary>Preset names accepted by <see cref="FromPreset"/> (and by <c>random:&lt;preset&gt;</c> model specs).</summary>
-    public static IReadOnlyList<string> PresetNames { get; } = ["ViT-B-32", "ViT-B-16", "ViT-L-14", "tiny"];
+    public static IReadOnlyList<string> PresetNames => ClipConfigs.PresetNames;
 
-    public static ClipConfig FromPreset(string name) => name.Replace('/', '-').ToUpperInvariant() switch
-    {
-        "VIT-B-32" => ViTB32,
-        "VIT-B-16" => ViTB16,
-        "VIT-L-14" => ViTL14,
-        "TINY" => Tiny,
-        _ => throw new DeftException($"Unknown CLIP preset '{name}'. Valid presets: {string.Join(", ", PresetNames)}."),
-    };
+    /// <summary>An embedded preset by name (see <see cref="ClipConfigs.Preset"/>).</summary>
+    public static ClipConfig FromPreset(string name) => ClipConfigs.Preset(name);
 }

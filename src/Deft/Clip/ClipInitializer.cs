@@ -7,7 +7,7 @@ namespace Deft.Clip;
 /// OpenAI's <c>initialize_parameters</c>, drawn from a private generator so a seed always gives the same model:
 /// embeddings N(0, 0.02) / N(0, 0.01), class token, positional embedding and projections N(0, width^-½), attention
 /// in-projections N(0, width^-½), output projections N(0, width^-½·(2·layers)^-½), c_fc N(0, (2·width)^-½), zero
-/// biases, unit layer norms, logit_scale = ln(1/0.07). The same block initialisation is used for both towers (OpenAI
+/// biases, unit layer norms, logit_scale = the config's InitLogitScale (OpenAI: ln(1/0.07)). The same block initialisation is used for both towers (OpenAI
 /// leaves the vision blocks at PyTorch's defaults) so random models have activations of a trained model's scale.
 /// </summary>
 internal static class ClipInitializer
@@ -33,7 +33,7 @@ internal static class ClipInitializer
         model.PositionalEmbedding.normal_(0, 0.01, generator);
         InitBlocks(model.TextBlocks, tw, generator);
         model.TextProjection.normal_(0, Math.Pow(tw, -0.5), generator);
-        model.LogitScale.fill_(Math.Log(1 / 0.07));
+        model.LogitScale.fill_(config.InitLogitScale);
 
         // Layer norms: ones and zeros; every bias zero.
         foreach (var (name, p) in model.NamedClipParameters())

@@ -55,6 +55,9 @@ public static class ClipLoader
     /// <summary>Keys that some checkpoints carry but are not weights (OpenAI's JIT metadata, HF's position ids).</summary>
     private static readonly HashSet<string> IgnoredKeys = new(StringComparer.Ordinal) { "input_resolution", "context_length", "vocab_size", "attn_mask" };
 
+    /// <summary>open_clip's hub config file name (model_cfg + preprocess_cfg).</summary>
+    public const string OpenClipConfigName = "open_clip_config.json";
+
     private static readonly string[] SafetensorsNames = ["model.safetensors", "open_clip_model.safetensors"];
     private static readonly string[] PickleNames = ["pytorch_model.bin", "open_clip_pytorch_model.bin"];
 
@@ -98,11 +101,12 @@ public static class ClipLoader
             }
             else
             {
-                var openClipConfig = Path.Combine(directory, "open_clip_config.json");
-                var act = options.Activation
-                    ?? (File.Exists(openClipConfig) ? ClipConfig.ReadOpenClipActivation(openClipConfig) : null)
-                    ?? ClipActivation.QuickGelu;
-                config = ClipConfig.FromOpenAiStateDict(Shapes(stateDict), act, source: weightsPath);
+                var openClipConfig = Path.Combine(directory, OpenClipConfigName);
+                var declared = File.Exists(openClipConfig) ? ClipConfigs.ReadOpenClipConfigFile(openClipConfig).Model : null;
+                var act = options.Activation ?? declared?.Activation ?? ClipActivation.QuickGelu;
+                config = ClipConfig.FromOpenAiStateDict(Shapes(stateDict), act, declared?.LayerNormEps ?? ClipConfigs.DefaultLayerNormEps,
+                    declared?.Vision.Heads, declared?.Text.Heads, weightsPath);
+                if (declared is not null) CheckAgainst(declared, config, openClipConfig, weightsPath);
             }
 
             var model = new ClipModel(config, device);
@@ -294,6 +298,31 @@ public static class ClipLoader
         }
         throw new DeftException($"Model '{spec}' not found. Pass {RandomPrefix}<preset>[@seed] (presets: {string.Join(", ", ClipConfig.PresetNames)}), " +
             "a .safetensors/.pt file, or a Hugging Face / open_clip model directory.");
+    }
+
+    /// <summary>Throws naming the first field of an open_clip model_cfg that the weights contradict.</summary>
+    private static void CheckAgainst(ClipConfig declared, ClipConfig fromWeights, string configPath, string weightsPath)
+    {
+        var fields = new (string Field, double Declared, double Actual)[]
+        {
+            ("model_cfg.embed_dim", declared.EmbedDim, fromWeights.EmbedDim),
+            ("model_cfg.vision_cfg.image_size", declared.Vision.ImageSize, fromWeights.Vision.ImageSize),
+            ("model_cfg.vision_cfg.patch_size", declared.Vision.PatchSize, fromWeights.Vision.PatchSize),
+            ("model_cfg.vision_cfg.width", declared.Vision.Width, fromWeights.Vision.Width),
+            ("model_cfg.vision_cfg.layers", declared.Vision.Layers, fromWeights.Vision.Layers),
+            // Compared as hidden widths: open_clip writes rounded ratios such as 4.9231 for 8192/1664.
+            ("model_cfg.vision_cfg.mlp_ratio × width", Math.Round(declared.Vision.MlpRatio * declared.Vision.Width), Math.Round(fromWeights.Vision.MlpRatio * fromWeights.Vision.Width)),
+            ("model_cfg.text_cfg.context_length", declared.Text.ContextLength, fromWeights.Text.ContextLength),
+            ("model_cfg.text_cfg.vocab_size", declared.Text.VocabSize, fromWeights.Text.VocabSize),
+            ("model_cfg.text_cfg.width", declared.Text.Width, fromWeights.Text.Width),
+            ("model_cfg.text_cfg.layers", declared.Text.Layers, fromWeights.Text.Layers),
+            ("model_cfg.text_cfg.mlp_ratio × width", Math.Round(declared.Text.MlpRatio * declared.Text.Width), Math.Round(fromWeights.Text.MlpRatio * fromWeights.Text.Width)),
+        };
+        foreach (var (field, d, a) in fields)
+            if (d != a)
+                throw new DeftException(string.Create(CultureInfo.InvariantCulture,
+                    $"{configPath}: {field} means {d}, but the weights in {Path.GetFileName(weightsPath)} have {a}. ") +
+                    "The open_clip_config.json does not belong to these weights; fix the field or use the model's own config.");
     }
 
     private static string? FindTokenizerDirectory(string directory)

@@ -22,6 +22,9 @@ internal sealed class HuggingFaceConfigFile
     public int VisionHeads { get; private set; }
     public int TextHeads { get; private set; }
 
+    /// <summary>The whole config, with transformers' CLIPConfig defaults (ViT-B/32's sizes) for absent fields.</summary>
+    public ClipConfig Config { get; private set; } = null!;
+
     public static HuggingFaceConfigFile Read(string path)
     {
         JsonNode? node;
@@ -77,6 +80,21 @@ internal sealed class HuggingFaceConfigFile
         file.Size(text, "max_position_embeddings", "text_config", c => c.Text.ContextLength);
         file.Size(text, "vocab_size", "text_config", c => c.Text.VocabSize);
         file.Size(root, "projection_dim", "", c => c.EmbedDim);
+
+        int Or(JsonObject o, string key, string tower, int fallback) => file.Positive(o, key, tower.Length == 0 ? key : $"{tower}.{key}") ?? fallback;
+        var visionWidth = Or(vision, "hidden_size", "vision_config", 768);
+        var textWidth = Or(text, "hidden_size", "text_config", 512);
+        var logitScale = file.Number(root, "logit_scale_init_value", "logit_scale_init_value");
+        if (logitScale is { } ls && !(ls > 0 && ls < 20))
+            throw new DeftException($"{path}: logit_scale_init_value = {ls}; it is a log temperature such as 2.6592 (ln 1/0.07).");
+        file.Config = new ClipConfig(Or(root, "projection_dim", "", 512),
+            new ClipVisionConfig(Or(vision, "image_size", "vision_config", 224), Or(vision, "patch_size", "vision_config", 32), visionWidth,
+                Or(vision, "num_hidden_layers", "vision_config", 12), file.VisionHeads, (double)Or(vision, "intermediate_size", "vision_config", 3072) / visionWidth),
+            new ClipTextConfig(Or(text, "max_position_embeddings", "text_config", 77), Or(text, "vocab_size", "text_config", 49408), textWidth,
+                Or(text, "num_hidden_layers", "text_config", 12), file.TextHeads, (double)Or(text, "intermediate_size", "text_config", 2048) / textWidth),
+            file.Activation, file.LayerNormEps,
+            // transformers writes ln(1/0.07) rounded to 2.6592; absent means OpenAI's value.
+            logitScale ?? ClipConfig.OpenAiInitLogitScale);
         return file;
     }
 

@@ -26,6 +26,6 @@ public static class PromptTemplates
             return lines.Count > 0 ? lines : throw new DeftException($"{spec} holds no templates (one per line, with {{}} for the class name).");
         }
         if (spec.Contains("{}", StringComparison.Ordinal)) return [spec];
-        throw new DeftException($"--templates '{spec}' is neither a file nor a template with {{}}. Valid: default, ensemble7, a file, or e.g. \"a photo of a {{}}.\"");
+        throw new DeftException($"Prompt templates '{spec}': neither a file nor a template with {{}}. Valid: default, ensemble7, a file, or e.g. \"a photo of a {{}}.\"");
     }
 }
