@@ -39,7 +39,7 @@ public sealed class ClipModel : nn.Module
     {
         _config = config;
         var text = config.Text;
-        _visual = new VisionTransformer(config.Vision, config.EmbedDim, config.Activation, config.LayerNormEps, device);
+        _visual = new VisionTransformer(config, device);
         _transformer = new ClipTransformer(text.Width, text.Layers, text.Heads, text.MlpRatio, config.Activation, config.LayerNormEps, device);
         _tokenEmbedding = new WeightOnly([text.VocabSize, text.Width], device);
         _positionalEmbedding = new Parameter(torch.empty(text.ContextLength, text.Width, device: device));

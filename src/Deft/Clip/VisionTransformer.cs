@@ -21,9 +21,14 @@ public sealed class VisionTransformer : nn.Module
     [ComponentName(Name = "proj")] private Parameter _proj;
     private readonly ClipVisionConfig _config;
 
-    internal VisionTransformer(ClipVisionConfig config, int embedDim, ClipActivation activation, double eps, Device? device)
+    /// <summary>The image tower of <paramref name="clip"/>: its vision settings, embedding width, activation and LayerNorm eps.</summary>
+    internal VisionTransformer(ClipConfig clip, Device? device)
         : base(nameof(VisionTransformer))
     {
+        var config = clip.Vision;
+        var embedDim = clip.EmbedDim;
+        var activation = clip.Activation;
+        var eps = clip.LayerNormEps;
         _config = config;
         long w = config.Width;
         _conv1 = new WeightOnly([w, 3, config.PatchSize, config.PatchSize], device);
