@@ -36,7 +36,7 @@ internal static class AdaptOptimizers
     };
 }
 
-/// <summary>torch.optim.SGD (dampening 0, no Nesterov) through the detector's PyTorch-exact <see cref="MomentumSgd"/>.</summary>
+/// <summary>torch.optim.SGD (dampening 0, no Nesterov) through the detector's <see cref="MomentumSgd"/>.</summary>
 internal sealed class SgdOptimizer : IAdaptOptimizer
 {
     private readonly MomentumSgd _sgd;
@@ -68,57 +68,38 @@ internal sealed class SgdOptimizer : IAdaptOptimizer
 }
 
 /// <summary>
-/// torch.optim.AdamW step for step (amsgrad off): p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
-/// p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε). Parameters without a gradient are skipped (their step
-/// count does not advance).
+/// <c>torch.optim.AdamW</c> (TorchSharp's; amsgrad off, betas 0.9/0.999, eps 1e-8): p ← p·(1 − lr·wd);
+/// m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²; p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε). Parameters
+/// without a gradient are skipped (their step count does not advance); only stepped parameters have saved state.
 /// </summary>
 internal sealed class AdamWOptimizer : IAdaptOptimizer
 {
     private const double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
     private readonly IReadOnlyList<(string Name, Parameter Parameter)> _parameters;
-    private readonly Tensor?[] _expAvg;
-    private readonly Tensor?[] _expAvgSq;
-    private readonly long[] _steps;
+    private readonly TorchSharp.Modules.AdamW _adamW;
 
     public AdamWOptimizer(IReadOnlyList<(string Name, Parameter Parameter)> parameters, double learningRate, double weightDecay)
     {
         if (learningRate < 0) throw new ArgumentOutOfRangeException(nameof(learningRate), $"Learning rate must be ≥ 0, got {learningRate}.");
         if (weightDecay < 0) throw new ArgumentOutOfRangeException(nameof(weightDecay), $"Weight decay must be ≥ 0, got {weightDecay}.");
         _parameters = parameters;
-        _expAvg = new Tensor?[parameters.Count];
-        _expAvgSq = new Tensor?[parameters.Count];
-        _steps = new long[parameters.Count];
-        LearningRate = learningRate;
+        _adamW = torch.optim.AdamW(parameters.Select(p => p.Parameter), learningRate, Beta1, Beta2, Eps, weightDecay);
         WeightDecay = weightDecay;
     }
 
-    public double LearningRate { get; set; }
-    public double WeightDecay { get; }
-
-    public void Step()
+    public double LearningRate
     {
-        using var noGrad = torch.no_grad();
-        for (var i = 0; i < _parameters.Count; i++)
-        {
-            var p = _parameters[i].Parameter;
-            using var grad = p.grad;
-            if (grad is null) continue;
-            using var scope = torch.NewDisposeScope();
-            var step = ++_steps[i];
-            if (WeightDecay != 0) p.mul_(1 - LearningRate * WeightDecay);
-            _expAvg[i] ??= torch.zeros_like(p).DetachFromDisposeScope();
-            _expAvgSq[i] ??= torch.zeros_like(p).DetachFromDisposeScope();
-            var m = _expAvg[i]!;
-            var v = _expAvgSq[i]!;
-            m.mul_(Beta1).add_(grad, alpha: 1 - Beta1);
-            v.mul_(Beta2).addcmul_(grad, grad, value: 1 - Beta2);
-            var bias1 = 1 - Math.Pow(Beta1, step);
-            var bias2 = 1 - Math.Pow(Beta2, step);
-            var denom = v.sqrt().div_(Math.Sqrt(bias2)).add_(Eps);
-            p.addcdiv_(m, denom, value: -LearningRate / bias1);
-        }
+        get => _adamW.ParamGroups.First().LearningRate;
+        set => _adamW.ParamGroups.First().LearningRate = value;
     }
 
+    public double WeightDecay { get; }
+
+    private TorchSharp.Modules.AdamW.State StateOf(int i) => (TorchSharp.Modules.AdamW.State)_adamW.state_dict().State[i];
+
+    public void Step() => _adamW.step();
+
+    /// <summary>PyTorch's <c>zero_grad(set_to_none=True)</c> (TorchSharp's zeroes the gradients instead).</summary>
     public void ZeroGrad()
     {
         foreach (var (_, p) in _parameters)
@@ -132,40 +113,36 @@ internal sealed class AdamWOptimizer : IAdaptOptimizer
     {
         for (var i = 0; i < _parameters.Count; i++)
         {
-            if (_expAvg[i] is null) continue;
+            var state = StateOf(i);
+            if (state.step == 0) continue;
             var name = _parameters[i].Name;
-            yield return ($"exp_avg.{name}", _expAvg[i]!);
-            yield return ($"exp_avg_sq.{name}", _expAvgSq[i]!);
-            yield return ($"step.{name}", torch.tensor(_steps[i]));
+            yield return ($"exp_avg.{name}", state.exp_avg);
+            yield return ($"exp_avg_sq.{name}", state.exp_avg_sq);
+            yield return ($"step.{name}", torch.tensor(state.step));
         }
     }
 
     public void LoadState(IReadOnlyDictionary<string, Tensor> state)
     {
+        using var noGrad = torch.no_grad();
         for (var i = 0; i < _parameters.Count; i++)
         {
             var name = _parameters[i].Name;
-            _expAvg[i]?.Dispose();
-            _expAvgSq[i]?.Dispose();
-            _expAvg[i] = _expAvgSq[i] = null;
-            _steps[i] = 0;
-            if (!state.TryGetValue($"exp_avg.{name}", out var m)) continue;
-            var p = _parameters[i].Parameter;
-            _expAvg[i] = m.detach().to(p.dtype, p.device).clone();
-            _expAvgSq[i] = state[$"exp_avg_sq.{name}"].detach().to(p.dtype, p.device).clone();
-            _steps[i] = state[$"step.{name}"].item<long>();
+            var s = StateOf(i);
+            if (!state.TryGetValue($"exp_avg.{name}", out var m))
+            {
+                s.step = 0;
+                s.exp_avg.zero_();
+                s.exp_avg_sq.zero_();
+                continue;
+            }
+            s.exp_avg.copy_(m);
+            s.exp_avg_sq.copy_(state[$"exp_avg_sq.{name}"]);
+            s.step = state[$"step.{name}"].item<long>();
         }
     }
 
-    public void Dispose()
-    {
-        for (var i = 0; i < _parameters.Count; i++)
-        {
-            _expAvg[i]?.Dispose();
-            _expAvgSq[i]?.Dispose();
-            _expAvg[i] = _expAvgSq[i] = null;
-        }
-    }
+    public void Dispose() => _adamW.Dispose();
 }
 
 /// <summary>

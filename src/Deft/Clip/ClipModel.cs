@@ -39,7 +39,7 @@ public sealed class ClipModel : nn.Module
     {
         _config = config;
         var text = config.Text;
-        _visual = new VisionTransformer(config.Vision, config.EmbedDim, config.Activation, config.LayerNormEps, device);
+        _visual = new VisionTransformer(config, device);
         _transformer = new ClipTransformer(text.Width, text.Layers, text.Heads, text.MlpRatio, config.Activation, config.LayerNormEps, device);
         _tokenEmbedding = new WeightOnly([text.VocabSize, text.Width], device);
         _positionalEmbedding = new Parameter(torch.empty(text.ContextLength, text.Width, device: device));
@@ -138,17 +138,12 @@ public sealed class ClipModel : nn.Module
     }
 
     /// <summary>
-    /// CLIP's own parameters with their state-dict names, without attached PEFT or prompt-injector modules.
+    /// CLIP's own parameters with their state-dict names. Attached PEFT and prompt hooks are not registered in the
+    /// model, so this is every parameter of it.
     /// </summary>
-    public IEnumerable<(string Name, Parameter Parameter)> NamedClipParameters() =>
-        named_parameters().Where(p => !IsHookParameter(p.name));
+    public IEnumerable<(string Name, Parameter Parameter)> NamedClipParameters() => named_parameters();
 
-    /// <summary>True for names under an attached hook module (…<c>.peft.</c>… or …<c>.prompt_injector.</c>…).</summary>
-    public static bool IsHookParameter(string name) =>
-        name.Contains($".{ResidualAttentionBlock.PeftModuleName}.", StringComparison.Ordinal) ||
-        name.Contains($".{VisionTransformer.PromptInjectorModuleName}.", StringComparison.Ordinal);
-
-    /// <summary>Stops gradients for every CLIP parameter (attached PEFT/prompt modules are left as they are).</summary>
+    /// <summary>Stops gradients for every CLIP parameter (attached PEFT/prompt hooks are not CLIP's and keep theirs).</summary>
     public void FreezeAll() => SetRequiresGrad(false, ClipTowers.Both);
 
     /// <summary>Sets requires_grad on CLIP's own parameters of the given tower(s); logit_scale counts as text.</summary>
@@ -162,7 +157,7 @@ public sealed class ClipModel : nn.Module
     }
 
     /// <summary>
-    /// Converts the given tower(s) — weights and attached hook modules — to <paramref name="dtype"/> (bfloat16 for
+    /// Converts the given tower(s)' weights to <paramref name="dtype"/> (bfloat16 for
     /// the fast frozen path). logit_scale stays float32. Inputs are cast to the tower's dtype and outputs back to
     /// float32 inside the encode methods.
     /// </summary>
@@ -213,7 +208,7 @@ public sealed class ClipModel : nn.Module
         long n = x.shape[0], width = x.shape[2];
         // ln_final is per token, so normalising only the gathered EOT tokens gives the same result.
         var pooled = x.gather(1, eot.view(n, 1, 1).expand(n, 1, width)).squeeze(1);
-        return ToOutput(_lnFinal.forward(pooled).matmul(_textProjection));
+        return ToOutput(_lnFinal.call(pooled).matmul(_textProjection));
     }
 
     private void CheckTokenIds(Tensor tokenIds)

@@ -126,16 +126,12 @@ public sealed class ClipTransformer : nn.Module
 /// </summary>
 public sealed class ResidualAttentionBlock : nn.Module<Tensor, Tensor>
 {
-    /// <summary>Submodule name under which an attached <see cref="Peft"/> module is registered.</summary>
-    public const string PeftModuleName = "peft";
-
     [ComponentName(Name = "attn")] private ClipAttention _attn;
     [ComponentName(Name = "ln_1")] private ClipLayerNorm _ln1;
     [ComponentName(Name = "mlp")] private ClipMlp _mlp;
     [ComponentName(Name = "ln_2")] private ClipLayerNorm _ln2;
     private readonly int _heads;
     private readonly ClipActivation _activation;
-    private IVisionBlockPeft? _peft;
 
     internal ResidualAttentionBlock(long width, int heads, long hidden, ClipActivation activation, double eps, Device? device)
         : base(nameof(ResidualAttentionBlock))
@@ -156,21 +152,10 @@ public sealed class ResidualAttentionBlock : nn.Module<Tensor, Tensor>
     internal ClipMlp Mlp => _mlp;
 
     /// <summary>
-    /// Parameter-efficient hooks for this block, or null for plain CLIP. A hook that is a TorchSharp module is
-    /// registered as the submodule <c>peft</c> (so it trains, moves and appears in named_parameters as
-    /// <c>….resblocks.N.peft.*</c>); setting null or another hook unregisters the previous one (it is not disposed).
+    /// Parameter-efficient hooks for this block, or null for plain CLIP. The hook is called, not owned or registered:
+    /// its parameters keep the one name their owner gives them (<c>VisionPeft</c>: <c>lora.N.q_A</c>…).
     /// </summary>
-    public IVisionBlockPeft? Peft
-    {
-        get => _peft;
-        set
-        {
-            if (ReferenceEquals(value, _peft)) return;
-            if (_peft is nn.Module) register_module(PeftModuleName, null!);
-            _peft = value;
-            if (value is nn.Module module) register_module(PeftModuleName, module);
-        }
-    }
+    public IVisionBlockPeft? Peft { get; set; }
 
     public override Tensor forward(Tensor x) => Forward(x, causal: false);
 
@@ -180,10 +165,10 @@ public sealed class ResidualAttentionBlock : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         // In-place updates only when no graph is recorded: with autograd on, the overwritten tensors may be saved for backward.
         var inPlace = !torch.is_grad_enabled();
-        var peft = _peft;
+        var peft = Peft;
         long batch = x.shape[0], tokens = x.shape[1], width = x.shape[2];
 
-        var h = _ln1.forward(x);
+        var h = _ln1.call(x);
         var qkv = _attn.InProject(h);
         if (peft is not null)
         {
@@ -194,14 +179,14 @@ public sealed class ResidualAttentionBlock : nn.Module<Tensor, Tensor>
         // [B, T, 3W] → 3 × [B, heads, T, headDim] views; no copies before attention.
         var parts = qkv.view(batch, tokens, 3, _heads, width / _heads).permute(2, 0, 3, 1, 4).unbind(0);
         var attended = F.scaled_dot_product_attention(parts[0], parts[1], parts[2], is_casual: causal);
-        var attnOut = _attn.OutProj.forward(attended.transpose(1, 2).reshape(batch, tokens, width));
+        var attnOut = _attn.OutProj.call(attended.transpose(1, 2).reshape(batch, tokens, width));
         if (peft is not null) attnOut = peft.AfterAttentionOut(attnOut);
         var x1 = x.add(attnOut);
 
-        var m = _mlp.Fc.forward(_ln2.forward(x1));
+        var m = _mlp.Fc.call(_ln2.call(x1));
         if (peft is not null) m = peft.AfterFc1(m);
         m = ClipActivations.Apply(m, _activation, inPlace);
-        m = _mlp.Proj.forward(m);
+        m = _mlp.Proj.call(m);
         if (peft is not null)
         {
             m = peft.AfterFc2(m);

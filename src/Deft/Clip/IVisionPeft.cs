@@ -6,10 +6,9 @@ namespace Deft.Clip;
 /// <summary>
 /// Per-block hooks of the image tower that parameter-efficient fine-tuning fills (LoRA, SSF, adapters). A block
 /// without an attached hook runs the plain CLIP computation. Attach with <see cref="ResidualAttentionBlock.Peft"/>;
-/// an implementation that is a TorchSharp module is registered as the block's submodule <c>peft</c>, so its
-/// parameters train, move with <c>to()</c> and appear in named_parameters (<c>visual.transformer.resblocks.N.peft.*</c>);
-/// <see cref="ClipModel.NamedClipParameters"/>, <see cref="ClipModel.FreezeAll"/> and <see cref="ClipLoader.LoadStateDict"/>
-/// leave them out.
+/// the block calls the hook but does not register it, so its parameters have one name, the one their owner gives
+/// them (<c>Deft.Peft.VisionPeft</c>), and CLIP's state dict, <see cref="ClipModel.FreezeAll"/> and
+/// <see cref="ClipLoader.LoadStateDict"/> see only CLIP's own weights.
 /// <para>
 /// With W the tower width, T the tokens (1 + patches [+ VPT prompts]) and x [B, T, W] the block input, the block computes
 /// (every hook returns a tensor of its argument's shape, or the argument itself when it does nothing):
@@ -60,8 +59,8 @@ public interface IVisionBlockPeft
 }
 
 /// <summary>
-/// Token injection before vision blocks (VPT). Attach with <see cref="VisionTransformer.PromptInjector"/> (a module is
-/// registered as <c>visual.prompt_injector</c>). <see cref="BeforeBlock"/> is called before every block
+/// Token injection before vision blocks (VPT). Attach with <see cref="VisionTransformer.PromptInjector"/> (called, not
+/// registered). <see cref="BeforeBlock"/> is called before every block
 /// <c>layer</c> = 0 … layers−1 with the token sequence x [B, T, W] entering it (after ln_pre for layer 0)
 /// and the original sequence length (class token + patches); it returns the sequence the block runs on, [B, T', W].
 /// VPT-deep drops tokens beyond the original length and appends this layer's prompts; VPT-shallow

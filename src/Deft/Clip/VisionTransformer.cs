@@ -12,9 +12,6 @@ namespace Deft.Clip;
 /// </summary>
 public sealed class VisionTransformer : nn.Module
 {
-    /// <summary>Submodule name under which an attached <see cref="PromptInjector"/> module is registered.</summary>
-    public const string PromptInjectorModuleName = "prompt_injector";
-
     [ComponentName(Name = "conv1")] private WeightOnly _conv1;
     [ComponentName(Name = "class_embedding")] private Parameter _classEmbedding;
     [ComponentName(Name = "positional_embedding")] private Parameter _positionalEmbedding;
@@ -23,11 +20,15 @@ public sealed class VisionTransformer : nn.Module
     [ComponentName(Name = "ln_post")] private ClipLayerNorm _lnPost;
     [ComponentName(Name = "proj")] private Parameter _proj;
     private readonly ClipVisionConfig _config;
-    private IVisionPromptInjector? _promptInjector;
 
-    internal VisionTransformer(ClipVisionConfig config, int embedDim, ClipActivation activation, double eps, Device? device)
+    /// <summary>The image tower of <paramref name="clip"/>: its vision settings, embedding width, activation and LayerNorm eps.</summary>
+    internal VisionTransformer(ClipConfig clip, Device? device)
         : base(nameof(VisionTransformer))
     {
+        var config = clip.Vision;
+        var embedDim = clip.EmbedDim;
+        var activation = clip.Activation;
+        var eps = clip.LayerNormEps;
         _config = config;
         long w = config.Width;
         _conv1 = new WeightOnly([w, 3, config.PatchSize, config.PatchSize], device);
@@ -52,20 +53,10 @@ public sealed class VisionTransformer : nn.Module
     public ScalarType DType => _proj.dtype;
 
     /// <summary>
-    /// Token injection (VPT) called before every block, or null. A module is registered as the submodule
-    /// <c>prompt_injector</c> (<c>visual.prompt_injector.*</c>); setting null or another one unregisters it (not disposed).
+    /// Token injection (VPT) called before every block, or null. Called, not owned or registered (its tokens are named
+    /// by their owner, <c>VisionPeft</c>: <c>vpt.N</c>).
     /// </summary>
-    public IVisionPromptInjector? PromptInjector
-    {
-        get => _promptInjector;
-        set
-        {
-            if (ReferenceEquals(value, _promptInjector)) return;
-            if (_promptInjector is nn.Module) register_module(PromptInjectorModuleName, null!);
-            _promptInjector = value;
-            if (value is nn.Module module) register_module(PromptInjectorModuleName, module);
-        }
-    }
+    public IVisionPromptInjector? PromptInjector { get; set; }
 
     /// <summary>ln_post of the class token after all blocks: [B, W] in the tower's dtype.</summary>
     public Tensor EncodePreProjection(Tensor images)
@@ -80,9 +71,9 @@ public sealed class VisionTransformer : nn.Module
         var tokens = patches.flatten(2).transpose(1, 2);
         var cls = _classEmbedding.view(1, 1, width).expand(batch, 1, width);
         var x = torch.cat([cls, tokens], 1).add_(_positionalEmbedding);
-        x = _lnPre.forward(x);
+        x = _lnPre.call(x);
 
-        var injector = _promptInjector;
+        var injector = PromptInjector;
         var originalLength = (int)x.shape[1];
         var blocks = _transformer.Blocks;
         for (var i = 0; i < blocks.Count; i++)
@@ -94,7 +85,7 @@ public sealed class VisionTransformer : nn.Module
             x.Dispose();
             x = next;
         }
-        var pooled = _lnPost.forward(x.select(1, 0));
+        var pooled = _lnPost.call(x.select(1, 0));
         return pooled.MoveToOuterDisposeScope();
     }
 

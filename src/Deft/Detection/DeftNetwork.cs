@@ -3,6 +3,7 @@ using Deft.Peft;
 using Deft.Prompts;
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace Deft.Detection;
@@ -10,39 +11,54 @@ namespace Deft.Detection;
 /// <summary>
 /// The phase-1 network: CLIP (frozen) with PEFT hooks in its image tower and the dual prompt learner on its text
 /// tower. Trainable: the prompt contexts, the PEFT modules and, for bias/full, the chosen image-tower parameters.
+/// A module whose state dict names every weight once: <c>prompts.pos_ctx</c>, <c>peft.lora.3.q_A</c>,
+/// <c>clip.visual.transformer.resblocks.3.attn.in_proj_bias</c>…; detector files and checkpoints use these names.
 /// </summary>
-public sealed class DeftNetwork : IDisposable
+public sealed class DeftNetwork : nn.Module
 {
-    private readonly List<(string Name, Parameter Parameter)> _trainables = new();
-    private readonly Tensor _eotBoth;
+    // Registration order is the order of Trainables (prompts, PEFT, CLIP), as before the network was a module.
+    [ComponentName(Name = PromptsName)] private readonly DualPromptLearner _prompts;
+    [ComponentName(Name = PeftName)] private readonly VisionPeft _peft;
+    [ComponentName(Name = ClipName)] private readonly ClipModel _clip;
+    private readonly IReadOnlyList<(string Name, Parameter Parameter)> _trainables;
     private readonly SharedPrefixTextEncoder? _sharedPrefix;
 
-    /// <summary>Attaches <paramref name="peft"/> to <paramref name="clip"/>; the network owns neither.</summary>
-    public DeftNetwork(ClipModel clip, VisionPeft peft, DualPromptLearner prompts)
+    private const string PromptsName = "prompts", PeftName = "peft", ClipName = "clip";
+
+    /// <summary>Attaches <paramref name="peft"/> to <paramref name="clip"/>; the network owns neither (nor the prompts).</summary>
+    public DeftNetwork(ClipModel clip, VisionPeft peft, DualPromptLearner prompts) : base(nameof(DeftNetwork))
     {
         if (prompts.Width != clip.Config.Text.Width)
             throw new DeftException($"The prompt contexts are {prompts.Width} wide; this model's text tower is {clip.Config.Text.Width}.");
-        Clip = clip;
-        Peft = peft;
-        Prompts = prompts;
-        var clipTrained = peft.Attach(clip);
-        _trainables.AddRange(prompts.Trainables);
-        _trainables.AddRange(peft.Parameters);
-        _trainables.AddRange(clipTrained);
-        foreach (var (_, p) in _trainables) p.requires_grad = true;
-        _eotBoth = cat([prompts.EotIndex, prompts.EotIndex]);
+        _clip = clip;
+        _peft = peft;
+        _prompts = prompts;
+        peft.Attach(clip);
+        foreach (var (_, p) in prompts.named_parameters()) p.requires_grad = true;
+        foreach (var (_, p) in peft.named_parameters()) p.requires_grad = true;
         if (SharedPrefixTextEncoder.Applies(prompts, clip)) _sharedPrefix = new SharedPrefixTextEncoder(clip, prompts);
+        RegisterComponents();
+        _trainables = named_parameters().Where(p => p.parameter.requires_grad).ToArray();
     }
 
-    public ClipModel Clip { get; }
-    public VisionPeft Peft { get; }
-    public DualPromptLearner Prompts { get; }
+    /// <summary>
+    /// The name a trainable had before the network was a module (<c>pos_ctx</c>, <c>lora.3.q_A</c>; CLIP's kept
+    /// theirs), so detector files and checkpoints written then still load; null when the name did not change.
+    /// </summary>
+    public static string? LegacyName(string name) =>
+        name.StartsWith(PromptsName + ".", StringComparison.Ordinal) ? name[(PromptsName.Length + 1)..]
+        : name.StartsWith(PeftName + ".", StringComparison.Ordinal) ? name[(PeftName.Length + 1)..]
+        : null;
+
+    public ClipModel Clip => _clip;
+    public VisionPeft Peft => _peft;
+    public DualPromptLearner Prompts => _prompts;
     public int Classes => Prompts.ClassNames.Count;
 
     /// <summary>Whether <see cref="TextFeatures"/> may use the shared-prefix encoder (benchmarks compare both).</summary>
     public bool UseSharedPrefix { get; set; } = true;
 
-    /// <summary>Everything the optimizer updates, with stable names (checkpoint and detector-file keys).</summary>
+    /// <summary>Everything the optimizer updates, under its state-dict name (checkpoint and detector-file keys).</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> Trainables => _trainables;
 
     /// <summary>Projected image features [B, E] (not normalised) through the adapted image tower.</summary>
@@ -58,7 +74,7 @@ public sealed class DeftNetwork : IDisposable
         if (_sharedPrefix is not null && UseSharedPrefix) return _sharedPrefix.Encode(Prompts.PositiveContext, Prompts.NegativeContext);
         using var scope = NewDisposeScope();
         var both = cat([Prompts.Assemble(Prompts.PositiveContext), Prompts.Assemble(Prompts.NegativeContext)], 0);
-        var features = Clip.EncodeTextEmbeddings(both, _eotBoth);
+        var features = Clip.EncodeTextEmbeddings(both, cat([Prompts.EotIndex, Prompts.EotIndex]));
         var c = Classes;
         return (features.narrow(0, 0, c).MoveToOuterDisposeScope(), features.narrow(0, c, c).MoveToOuterDisposeScope());
     }
@@ -77,10 +93,15 @@ public sealed class DeftNetwork : IDisposable
     public (Tensor Pos, Tensor Neg) Logits(Tensor imageFeatures, Tensor posText, Tensor negText) =>
         DeftObjective.Logits(imageFeatures, posText, negText, Clip.LogitScale);
 
-    public void Dispose()
+    protected override void Dispose(bool disposing)
     {
-        Peft.Detach();
-        _eotBoth.Dispose();
-        _sharedPrefix?.Dispose();
+        if (disposing)
+        {
+            Peft.Detach();
+            _sharedPrefix?.Dispose();
+            // The parts belong to the caller: unregister them so the base class does not dispose them.
+            foreach (var name in new[] { PromptsName, PeftName, ClipName }) register_module(name, null!);
+        }
+        base.Dispose(disposing);
     }
 }

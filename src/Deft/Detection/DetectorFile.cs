@@ -124,7 +124,9 @@ public static class DetectorFile
             using var noGrad = no_grad();
             foreach (var (name, p) in trainables)
             {
-                if (!tensors.TryGetValue($"param.{name}", out var value))
+                // Files written before DeftNetwork was a module use the shorter legacy names.
+                if (!tensors.TryGetValue($"param.{name}", out var value) &&
+                    !(DeftNetwork.LegacyName(name) is { } legacy && tensors.TryGetValue($"param.{legacy}", out value)))
                     throw new DeftException($"{path}: parameter '{name}' is missing; the file does not belong to this configuration.");
                 if (!value.shape.SequenceEqual(p.shape))
                     throw new DeftException($"{path}: parameter '{name}' has shape [{string.Join(", ", value.shape)}], expected [{string.Join(", ", p.shape)}].");

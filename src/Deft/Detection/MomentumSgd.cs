@@ -4,14 +4,16 @@ using static TorchSharp.torch;
 namespace Deft.Detection;
 
 /// <summary>
-/// SGD with momentum and L2 weight decay, step for step what <c>torch.optim.SGD</c> does (dampening 0, no Nesterov):
-/// d = g + wd·p; buf = d on the first step, else momentum·buf + d; p −= lr·buf. Parameters without a gradient are
-/// skipped and keep their buffer. The buffers are exposed so checkpoints can save and restore them exactly.
+/// <c>torch.optim.SGD</c> (TorchSharp's, dampening 0, no Nesterov) over a fixed list of parameters, with what
+/// training and checkpoints need around it: the learning rate of its one parameter group (set per epoch by the
+/// trainers), the momentum buffers by parameter index, and PyTorch's <c>zero_grad(set_to_none=True)</c>.
+/// The update is d = g + wd·p; buf = d on the first step, else momentum·buf + d; p −= lr·buf; parameters without a
+/// gradient are skipped and keep their buffer.
 /// </summary>
 public sealed class MomentumSgd : IDisposable
 {
     private readonly IReadOnlyList<Tensor> _parameters;
-    private readonly Tensor?[] _buffers;
+    private readonly TorchSharp.Modules.SGD _sgd;
 
     public MomentumSgd(IReadOnlyList<Tensor> parameters, double learningRate, double momentum, double weightDecay)
     {
@@ -19,54 +21,44 @@ public sealed class MomentumSgd : IDisposable
         if (momentum < 0) throw new ArgumentOutOfRangeException(nameof(momentum), $"Momentum must be ≥ 0, got {momentum}.");
         if (weightDecay < 0) throw new ArgumentOutOfRangeException(nameof(weightDecay), $"Weight decay must be ≥ 0, got {weightDecay}.");
         _parameters = parameters;
-        _buffers = new Tensor?[parameters.Count];
-        LearningRate = learningRate;
+        _sgd = torch.optim.SGD(parameters.Select(AsParameter), learningRate, momentum, weight_decay: weightDecay);
         Momentum = momentum;
         WeightDecay = weightDecay;
     }
 
-    public double LearningRate { get; set; }
+    private static TorchSharp.Modules.Parameter AsParameter(Tensor t) =>
+        t as TorchSharp.Modules.Parameter ?? throw new ArgumentException("torch.optim.SGD updates parameters; got a plain tensor.", nameof(t));
+
+    /// <summary>The rate of the next <see cref="Step"/> (the optimizer's one parameter group).</summary>
+    public double LearningRate
+    {
+        get => _sgd.ParamGroups.First().LearningRate;
+        set => _sgd.ParamGroups.First().LearningRate = value;
+    }
+
     public double Momentum { get; }
     public double WeightDecay { get; }
     public IReadOnlyList<Tensor> Parameters => _parameters;
 
-    /// <summary>Momentum buffer of parameter i; null until the parameter first had a gradient.</summary>
-    public Tensor? GetBuffer(int i) => _buffers[i];
+    private TorchSharp.Modules.SGD.State StateOf(int i) => (TorchSharp.Modules.SGD.State)_sgd.state_dict().State[i];
+
+    /// <summary>Momentum buffer of parameter i (the optimizer's own tensor); null until the parameter first had a gradient.</summary>
+    public Tensor? GetBuffer(int i) => StateOf(i).momentum_buffer;
 
     /// <summary>Restores (a copy of) a momentum buffer, for resuming from a checkpoint.</summary>
     public void SetBuffer(int i, Tensor? buffer)
     {
-        _buffers[i]?.Dispose();
-        _buffers[i] = buffer?.detach().to(_parameters[i].dtype, _parameters[i].device).clone();
+        var state = StateOf(i);
+        state.momentum_buffer?.Dispose();
+        state.momentum_buffer = buffer?.detach().to(_parameters[i].dtype, _parameters[i].device).clone().DetachFromDisposeScope();
     }
 
-    public void Step()
-    {
-        using var noGrad = no_grad();
-        for (var i = 0; i < _parameters.Count; i++)
-        {
-            var p = _parameters[i];
-            using var grad = p.grad;
-            if (grad is null) continue;
-            using var scope = NewDisposeScope();
-            var d = WeightDecay != 0 ? grad.add(p, alpha: WeightDecay) : grad;
-            if (Momentum != 0)
-            {
-                if (_buffers[i] is null)
-                {
-                    _buffers[i] = d.clone().DetachFromDisposeScope();
-                }
-                else
-                {
-                    _buffers[i]!.mul_(Momentum).add_(d);
-                }
-                d = _buffers[i]!;
-            }
-            p.add_(d, alpha: -LearningRate);
-        }
-    }
+    public void Step() => _sgd.step();
 
-    /// <summary>Drops the gradients (PyTorch's default <c>zero_grad(set_to_none=True)</c>).</summary>
+    /// <summary>
+    /// Drops the gradients (PyTorch's default <c>zero_grad(set_to_none=True)</c>). TorchSharp's zero_grad zeroes them
+    /// instead, after which a parameter outside the next graph would still be decayed and pushed by its momentum.
+    /// </summary>
     public void ZeroGrad()
     {
         foreach (var p in _parameters)
@@ -76,14 +68,7 @@ public sealed class MomentumSgd : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        for (var i = 0; i < _buffers.Length; i++)
-        {
-            _buffers[i]?.Dispose();
-            _buffers[i] = null;
-        }
-    }
+    public void Dispose() => _sgd.Dispose();
 }
 
 /// <summary>

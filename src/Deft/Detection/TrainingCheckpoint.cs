@@ -83,10 +83,12 @@ public static class TrainingCheckpoint
                 for (var i = 0; i < trainables.Count; i++)
                 {
                     var (name, p) = trainables[i];
-                    if (!tensors.TryGetValue($"param.{name}", out var value))
+                    // Checkpoints written before DeftNetwork was a module use the shorter legacy names.
+                    var key = tensors.ContainsKey($"param.{name}") ? name : DeftNetwork.LegacyName(name) ?? name;
+                    if (!tensors.TryGetValue($"param.{key}", out var value))
                         throw new DeftException($"{path}: parameter '{name}' is missing; the checkpoint is damaged.");
                     p.copy_(value);
-                    sgd.SetBuffer(i, tensors.GetValueOrDefault($"momentum.{name}"));
+                    sgd.SetBuffer(i, tensors.GetValueOrDefault($"momentum.{key}"));
                 }
             }
             state.CompletedEpochs = int.Parse(metadata["completed_epochs"], CultureInfo.InvariantCulture);

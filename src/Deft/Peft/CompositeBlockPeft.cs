@@ -6,17 +6,14 @@ namespace Deft.Peft;
 
 /// <summary>
 /// Several block hooks on one block (e.g. LoRA and SSF), applied in order: qkv deltas add up, the other hooks
-/// chain (each MLP branch receives the previous one's result).
+/// chain (each MLP branch receives the previous one's result). Not a module: the hooks belong to
+/// <see cref="VisionPeft"/>, which names their parameters once.
 /// </summary>
-public sealed class CompositeBlockPeft : nn.Module, IVisionBlockPeft
+public sealed class CompositeBlockPeft : IVisionBlockPeft
 {
     private readonly IVisionBlockPeft[] _hooks;
 
-    public CompositeBlockPeft(IReadOnlyList<(string Name, nn.Module Module)> hooks) : base(nameof(CompositeBlockPeft))
-    {
-        _hooks = hooks.Select(h => (IVisionBlockPeft)h.Module).ToArray();
-        foreach (var (name, module) in hooks) register_module(name, module);
-    }
+    public CompositeBlockPeft(IReadOnlyList<IVisionBlockPeft> hooks) => _hooks = hooks.ToArray();
 
     public Tensor? QkvDelta(Tensor lnX)
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Deft.Clip;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -7,21 +8,20 @@ namespace Deft.Peft;
 
 /// <summary>
 /// The PEFT modules of one image tower, built from <see cref="PeftOptions"/>: a prompt injector (VPT) and/or one
-/// hook per adapted block (LoRA, adapters, SSF; several kinds on one block are combined). Parameter names are stable
-/// and used in detector files and checkpoints: <c>vpt.{layer}</c>, <c>lora.{layer}.q_A</c>,
-/// <c>adapter.{layer}.down.weight</c>, <c>ssf.{layer}.qkv_scale</c>…
+/// hook per adapted block (LoRA, adapters, SSF; several kinds on one block are combined). A module whose state-dict
+/// names are the parameters' only names, used in detector files and checkpoints: <c>vpt.{layer}</c>,
+/// <c>lora.{layer}.q_A</c>, <c>adapter.{layer}.down.weight</c>, <c>ssf.{layer}.qkv_scale</c>… (one
+/// <see cref="ModuleDict{T}"/> per kind, keyed by block). <see cref="Attach"/> hands the hooks to CLIP's blocks
+/// without registering them there, so CLIP's state dict stays CLIP's.
 /// <c>bias</c>, <c>full</c> and <c>none</c> create no modules: they only choose which CLIP parameters train
 /// (<see cref="TrainsClipParameter"/>; <see cref="Attach"/> sets requires_grad accordingly).
 /// </summary>
-public sealed class VisionPeft : IDisposable
+public sealed class VisionPeft : nn.Module
 {
-    private readonly Dictionary<int, List<(string Name, nn.Module Module)>> _blockParts = new();
-    private readonly Dictionary<int, nn.Module> _blocks = new();
-    private readonly List<(string Name, Parameter Parameter)> _parameters = new();
-    private readonly List<nn.Module> _owned = new();
+    private readonly Dictionary<int, IVisionBlockPeft> _blocks = new();
     private ClipModel? _attachedTo;
 
-    private VisionPeft(PeftOptions options, int layers)
+    private VisionPeft(PeftOptions options, int layers) : base(nameof(VisionPeft))
     {
         Options = options;
         Layers = layers;
@@ -30,14 +30,14 @@ public sealed class VisionPeft : IDisposable
     public PeftOptions Options { get; }
     public int Layers { get; }
 
-    /// <summary>VPT's token injector; null without VPT.</summary>
+    /// <summary>VPT's token injector (state-dict name <c>vpt</c>); null without VPT.</summary>
     public VisualPromptTokens? PromptInjector { get; private set; }
 
     /// <summary>The hook of block <paramref name="layer"/>, or null when the block runs plain CLIP.</summary>
-    public IVisionBlockPeft? BlockHook(int layer) => _blocks.GetValueOrDefault(layer) as IVisionBlockPeft;
+    public IVisionBlockPeft? BlockHook(int layer) => _blocks.GetValueOrDefault(layer);
 
-    /// <summary>Parameters this object created (not CLIP's), with their stable names.</summary>
-    public IReadOnlyList<(string Name, Parameter Parameter)> Parameters => _parameters;
+    /// <summary>The parameters of the PEFT modules (not CLIP's) under their state-dict names.</summary>
+    public IReadOnlyList<(string Name, Parameter Parameter)> Parameters => named_parameters().ToList();
 
     public static VisionPeft Create(PeftOptions options, ClipVisionConfig vision, Generator? generator = null)
     {
@@ -46,6 +46,17 @@ public sealed class VisionPeft : IDisposable
         var (first, count) = options.AdaptedBlocks(vision.Layers);
         var adapted = Enumerable.Range(first, count).ToArray();
         var width = vision.Width;
+        var parts = new Dictionary<int, List<IVisionBlockPeft>>();
+        void AddKind(string name, Func<int, nn.Module> build)
+        {
+            var modules = adapted.Select(layer => (layer, module: build(layer))).ToArray();
+            foreach (var (layer, module) in modules)
+            {
+                if (!parts.TryGetValue(layer, out var list)) parts[layer] = list = new();
+                list.Add((IVisionBlockPeft)module);
+            }
+            peft.register_module(name, nn.ModuleDict(modules.Select(m => (m.layer.ToString(CultureInfo.InvariantCulture), m.module)).ToArray()));
+        }
         // Creation order is fixed (VPT, LoRA, adapters, SSF) so a seed gives the same initial values whatever the
         // order on the command line.
         foreach (var kind in Enum.GetValues<PeftKind>().Where(options.Has))
@@ -57,21 +68,19 @@ public sealed class VisionPeft : IDisposable
                     var layers = kind == PeftKind.VptShallow ? [0] : adapted;
                     var vpt = new VisualPromptTokens(layers, options.VptLength, vision.PatchSize, width, generator);
                     peft.PromptInjector = vpt;
-                    peft._owned.Add(vpt);
-                    foreach (var layer in layers) peft._parameters.Add(($"vpt.{layer}", vpt.PromptsOf(layer)!));
+                    peft.register_module("vpt", vpt);
                     break;
                 case PeftKind.Lora:
-                    foreach (var layer in adapted) peft.AddBlock("lora", layer, new LoraBlock(width, options.LoraRank, generator));
+                    AddKind("lora", _ => new LoraBlock(width, options.LoraRank, generator));
                     break;
                 case PeftKind.Adapter:
                 case PeftKind.AdaptFormer:
                     var parallel = kind == PeftKind.AdaptFormer;
-                    foreach (var layer in adapted)
-                        peft.AddBlock(parallel ? "adaptformer" : "adapter", layer, new AdapterBlock(width, options.AdapterDim, parallel, generator));
+                    AddKind(parallel ? "adaptformer" : "adapter", _ => new AdapterBlock(width, options.AdapterDim, parallel, generator));
                     break;
                 case PeftKind.Ssf:
                     var hidden = (int)Math.Round(width * vision.MlpRatio);
-                    foreach (var layer in adapted) peft.AddBlock("ssf", layer, new SsfBlock(width, hidden, generator));
+                    AddKind("ssf", _ => new SsfBlock(width, hidden, generator));
                     break;
                 case PeftKind.Bias:
                 case PeftKind.Full:
@@ -81,23 +90,10 @@ public sealed class VisionPeft : IDisposable
                     throw new ArgumentOutOfRangeException(nameof(options), $"Unknown PEFT kind {kind}. Valid values: {string.Join(", ", PeftKinds.ValidNames)}.");
             }
         }
-        foreach (var (layer, parts) in peft._blockParts)
-        {
-            if (parts.Count == 1) { peft._blocks[layer] = parts[0].Module; continue; }
-            var composite = new CompositeBlockPeft(parts);
-            peft._blocks[layer] = composite;
-            peft._owned.Add(composite);
-        }
+        foreach (var (layer, hooks) in parts)
+            peft._blocks[layer] = hooks.Count == 1 ? hooks[0] : new CompositeBlockPeft(hooks);
+        peft.RegisterComponents();
         return peft;
-    }
-
-    private void AddBlock(string prefix, int layer, nn.Module module)
-    {
-        if (!_blockParts.TryGetValue(layer, out var parts)) _blockParts[layer] = parts = new();
-        parts.Add((prefix, module));
-        _owned.Add(module);
-        foreach (var (name, p) in module.named_parameters())
-            _parameters.Add(($"{prefix}.{layer}.{name}", p));
     }
 
     /// <summary>
@@ -158,13 +154,13 @@ public sealed class VisionPeft : IDisposable
         _attachedTo = null;
     }
 
-    public void Dispose()
+    protected override void Dispose(bool disposing)
     {
-        Detach();
-        foreach (var m in _owned) m.Dispose();
-        _owned.Clear();
-        _blocks.Clear();
-        _blockParts.Clear();
-        _parameters.Clear();
+        if (disposing)
+        {
+            Detach();
+            _blocks.Clear();
+        }
+        base.Dispose(disposing);
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Deft.Clip;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -13,8 +14,8 @@ namespace Deft.Peft;
 /// </summary>
 public sealed class VisualPromptTokens : nn.Module, IVisionPromptInjector
 {
+    // Registered by block index, so the state-dict name of block l's tokens is "l" ("vpt.l" inside VisionPeft).
     private readonly Dictionary<int, Parameter> _byLayer = new();
-    private readonly ParameterList prompts;
 
     /// <param name="layers">The blocks that receive prompts, ascending.</param>
     /// <param name="length">Prompt tokens per block.</param>
@@ -26,12 +27,11 @@ public sealed class VisualPromptTokens : nn.Module, IVisionPromptInjector
         Layers = layers.ToArray();
         // VPT's Xavier-style range for a patch-embedding-sized fan: sqrt(6 / (3·patch² + width)).
         var bound = Math.Sqrt(6.0 / (3.0 * patchSize * patchSize + width));
-        prompts = new ParameterList();
         foreach (var layer in Layers)
         {
             using var init = rand([length, width], generator: generator);
             var p = new Parameter(init.mul(2 * bound).sub_(bound));
-            prompts.Add(p);
+            register_parameter(layer.ToString(CultureInfo.InvariantCulture), p);
             _byLayer[layer] = p;
         }
         RegisterComponents();

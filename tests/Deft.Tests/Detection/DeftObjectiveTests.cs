@@ -95,7 +95,8 @@ public sealed class DeftObjectiveTests
     public void SgdMatchesPyTorchSemanticsOverTwoSteps()
     {
         using var scope = NewDisposeScope();
-        var p = tensor(new float[] { 1f, -2f }).requires_grad_(true);
+        // torch.optim updates parameters (not plain tensors requiring grad).
+        var p = new TorchSharp.Modules.Parameter(tensor(new float[] { 1f, -2f }));
         using var sgd = new MomentumSgd([p], learningRate: 0.1, momentum: 0.9, weightDecay: 0.01);
         // loss = sum(p²) → g = 2p.
         double[] pv = [1, -2];
