@@ -1,3 +1,4 @@
+using Deft.IO;
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
