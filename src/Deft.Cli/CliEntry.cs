@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Reflection;
+using Deft.Cli.Binding;
 using Deft.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -57,6 +58,11 @@ public static class CliEntry
         {
             return app.Run(rest);
         }
+        catch (CommandRuntimeException ex) when (ex.InnerException is InvalidChoiceException choice)
+        {
+            Error(console, $"{OptionGiven(rest, choice.Value) ?? "a value"}: {choice.Message}");
+            return 2;
+        }
         catch (Exception ex) when (ex is CommandParseException or CommandRuntimeException)
         {
             Error(console, ex.Message);
@@ -78,6 +84,19 @@ public static class CliEntry
             if (verbose) console.WriteLine(ex.ToString());
             return 70;
         }
+    }
+
+    /// <summary>The option <paramref name="value"/> was given to (Spectre's conversion error does not name it).</summary>
+    internal static string? OptionGiven(string[] args, string value)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--") break;
+            if (i + 1 < args.Length && args[i + 1] == value && args[i].StartsWith("--", StringComparison.Ordinal)) return args[i];
+            if (args[i].StartsWith("--", StringComparison.Ordinal) && args[i].IndexOf('=') is > 2 and var eq && args[i][(eq + 1)..] == value)
+                return args[i][..eq];
+        }
+        return null;
     }
 
     private static void Error(IAnsiConsole console, string message) =>

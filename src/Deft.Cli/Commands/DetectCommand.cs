@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
+using Deft.Cli.Binding;
 using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Transforms;
@@ -56,7 +57,8 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         public int NCtx { get; init; } = 16;
 
         [CommandOption("--class-token-position <POS>")] [Description("end, middle or front.")] [DefaultValue("end")]
-        public string ClassTokenPosition { get; init; } = "end";
+        [TypeConverter(typeof(KebabCaseEnumConverter<ClassTokenPosition>))]
+        public ClassTokenPosition ClassTokenPosition { get; init; } = ClassTokenPosition.End;
 
         [CommandOption("--csc")] [Description("Class-specific contexts (one per class) instead of shared ones.")]
         public bool ClassSpecific { get; init; }
@@ -75,13 +77,13 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
 
         [CommandOption("--selection <WHICH>")]
         [Description("last-epoch (default: the selections of the last training epoch) or eval (a deterministic pass after training).")]
-        [DefaultValue("last-epoch")]
-        public string Selection { get; init; } = "last-epoch";
+        [DefaultValue("last-epoch")] [TypeConverter(typeof(KebabCaseEnumConverter<SelectionSource>))]
+        public SelectionSource Selection { get; init; } = SelectionSource.LastEpoch;
 
         [CommandOption("--variant <WHICH>")]
         [Description("deft: which official phase-1 script to follow. synthetic (default, main_phase1.py: clean when p_clean > 0.5, cross-entropy warm-up, cosine lr) or real-noise (main_real_phase1.py, used for Clothing1M and WebVision: also requires the given label to have the highest p_yes, SCE warm-up (alpha = beta = 1), pseudo-labels from epoch 2, constant lr).")]
-        [DefaultValue("synthetic")]
-        public string Variant { get; init; } = "synthetic";
+        [DefaultValue("synthetic")] [TypeConverter(typeof(KebabCaseEnumConverter<DeftVariant>))]
+        public DeftVariant Variant { get; init; } = DeftVariant.Synthetic;
 
         [CommandOption("--resume")] [Description("Continue the run in --out from its last checkpoint.")]
         public bool Resume { get; init; }
@@ -104,8 +106,8 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
 
         [CommandOption("--method <METHOD>")]
         [Description("clip-posterior (default: zero-shot CLIP with a label-noise transition fitted by EM; label quality = the posterior that the given label is right), deft (the paper's dual prompts; uses --peft, --epochs, --selection, --resume), or a baseline: label-match (zero-shot CLIP), small-loss (needs --noise-rate), gmm (DivideMix loss mixture after --warmup epochs), confident-learning, predicted-neq-given, self-confidence (K-fold logistic regression on frozen features). Same output files; baselines ignore --selection and --resume.")]
-        [DefaultValue("clip-posterior")]
-        public string Method { get; init; } = "clip-posterior";
+        [DefaultValue("clip-posterior")] [TypeConverter(typeof(KebabCaseEnumConverter<DetectionMethod>))]
+        public DetectionMethod Method { get; init; } = DetectionMethod.ClipPosterior;
 
         [CommandOption("--noise-rate <R>")] [Description("small-loss: the forget rate, ramped from 0 over the --warmup epochs (the assumed noise rate).")]
         public double? NoiseRate { get; init; }
@@ -138,7 +140,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Vocab = Vocab,
             OutputDirectory = Out!,
             Peft = new PeftOptions(PeftOptions.ParseKinds(Peft), Partial, VptLength, LoraRank, AdapterDim),
-            Prompts = new PromptOptions(NCtx, ClassTokenPositions.Parse(ClassTokenPosition), ClassSpecific, CtxInit),
+            Prompts = new PromptOptions(NCtx, ClassTokenPosition, ClassSpecific, CtxInit),
             Epochs = Epochs,
             Warmup = Warmup,
             BatchSize = Batch,
@@ -148,13 +150,13 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Mean = ParseTriple(Mean, "mean"),
             Std = ParseTriple(Std, "std"),
             Augment = Augment is null ? null : ImagePipeline.ParsePreset(Augment),
-            Selection = SelectionSources.Parse(Selection),
-            Variant = DeftVariants.Parse(Variant),
+            Selection = Selection,
+            Variant = Variant,
             Resume = Resume,
             Force = Force,
             CacheDirectory = CacheDir,
             Threads = Threads,
-            Method = DetectionMethods.Parse(Method),
+            Method = Method,
             NoiseRate = NoiseRate,
             Folds = Folds,
             Templates = Templates,

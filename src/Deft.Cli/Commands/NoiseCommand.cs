@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
+using Deft.Cli.Binding;
 using Deft.Data;
 using Deft.Noise;
 using Spectre.Console;
@@ -36,7 +37,8 @@ internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
 
         [CommandOption("--mode <MODE>")]
         [Description("sym | asym | asym-cifar10 | pairflip | str | idn | file.")]
-        public string? Mode { get; init; }
+        [TypeConverter(typeof(KebabCaseEnumConverter<NoiseMode>))]
+        public NoiseMode? Mode { get; init; }
 
         [CommandOption("--ratio <R>")]
         [Description("Noise ratio R in [[0, 1]] (all modes but file).")]
@@ -66,9 +68,8 @@ internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
     /// <summary>The command without Spectre's plumbing; tests pass their own data set opener and consoles.</summary>
     internal static int Run(Settings settings, IAnsiConsole console, TextWriter jsonOut, Func<DatasetOptions, IImageDataset> openDataset)
     {
-        if (string.IsNullOrWhiteSpace(settings.Mode))
+        if (settings.Mode is not { } mode)
             throw new DeftException($"--mode is required. Valid modes: {string.Join(", ", NoiseModes.Names)}.");
-        var mode = NoiseModes.Parse(settings.Mode);
         if (string.IsNullOrWhiteSpace(settings.Data)) throw new DeftException("--data is required: the data set to add noise to.");
         if (string.IsNullOrWhiteSpace(settings.Format)) throw new DeftException("--format is required: the data set's format.");
         if (string.IsNullOrWhiteSpace(settings.Out)) throw new DeftException("--out is required: where to write the label file.");

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using Deft.Adaptation;
+using Deft.Cli.Binding;
 using Deft.Detection;
 using Deft.Pipeline;
 using Spectre.Console;
@@ -27,8 +28,8 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
 
         [CommandOption("--head-init <INIT>")]
         [Description("Phase-2 CLIP head, as `deft adapt`: auto (the zero-shot text head), text, or random (the official code).")]
-        [DefaultValue("auto")]
-        public string HeadInit { get; init; } = "auto";
+        [DefaultValue("auto")] [TypeConverter(typeof(KebabCaseEnumConverter<HeadInit>.OrAuto))]
+        public HeadInit? HeadInit { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -41,7 +42,7 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
             Epochs = settings.AdaptEpochs,
             BatchSize = settings.AdaptBatch,
             LearningRate = settings.AdaptLearningRate,
-            HeadInit = AdaptCommand.ParseHeadInit(settings.HeadInit),
+            HeadInit = settings.HeadInit,
             Vocabulary = settings.Vocab,
             Seed = detect.Seed,
             Resume = detect.Resume,
