@@ -30,7 +30,7 @@ public static class CliEntry
             config.SetApplicationName("deft");
             config.Settings.StrictParsing = true;
             config.PropagateExceptions();
-            CommandRegistry.Register(config, typeof(CliEntry).Assembly);
+            CommandRegistry.Commands.Configure(config);
             configure?.Invoke(config);
         });
         return app;
@@ -130,16 +130,9 @@ public static class CliEntry
     /// <summary>The long options of the command <paramref name="args"/> starts with that always take a value.</summary>
     private static HashSet<string> ValuedOptions(string[] args)
     {
-        var commands = typeof(CliEntry).Assembly.GetTypes()
-            .Select(t => (Type: t, Attr: t.GetCustomAttribute<CliCommandAttribute>()))
-            .Where(x => x.Attr is not null && !x.Type.IsAbstract)
-            .Select(x => (x.Type, Words: x.Attr!.Path.Split(' ')))
-            .Where(x => x.Words.Length <= args.Length && x.Words.Select((w, i) => w == args[i]).All(b => b))
-            .OrderByDescending(x => x.Words.Length)
-            .ToList();
         var valued = new HashSet<string>(StringComparer.Ordinal);
-        if (commands.Count == 0) return valued;
-        var settings = SettingsType(commands[0].Type);
+        if (CommandRegistry.Commands.Find(args) is not { } command) return valued;
+        var settings = SettingsType(command.CommandType);
         if (settings is null) return valued;
         foreach (var property in settings.GetProperties(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance))
             if (property.GetCustomAttribute<CommandOptionAttribute>() is { ValueName: not null, ValueIsOptional: false } option)

@@ -10,13 +10,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("adapt", "DeFT phase 2: fine-tune a pre-trained model on the samples the detector selected as clean (or on all noisy labels with a robust loss).",
-    Examples = [
-        "adapt --model ViT-B-16.pt --data ./cifar-10 --format cifar10 --selection runs/detect/samples.csv --test ./cifar-10 --out runs/adapt",
-        "adapt --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --selection runs/detect/samples.csv --test /usr/share/datasets/fashion-mnist --out runs/adapt --epochs 3",
-        "adapt --model resnet50.safetensors --data ./cifar-10 --format cifar10 --selection all --labels noisy.csv --loss gce --test ./cifar-10 --out runs/gce --resolution 32",
-        "adapt --model ViT-B-16.pt --data ./cifar-10 --format cifar10 --selection samples.csv --peft lora --out runs/lora --resume",
-    ])]
 internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

@@ -13,8 +13,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("bench mini", "The Fashion-MNIST mini benchmark: DeFT (VPT-deep and cached features) and the baselines per noise setting; writes docs/results/mini.md and .json.",
-    Examples = ["bench mini", "bench mini --settings sym-0.4 --samples 10000 --methods deft,deft-cached,label-match"])]
 internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
 {
     /// <summary>

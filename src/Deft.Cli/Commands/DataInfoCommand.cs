@@ -6,12 +6,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("data info", "Summarise a data set split: samples, classes and their counts, image sizes, unreadable images.",
-    Examples = [
-        "data info --data /usr/share/datasets/fashion-mnist --format idx --split train",
-        "data info --data ./images --format folder --on-bad-image skip --json",
-        "data info --data ./train.csv --format csv --classes ./classes.txt",
-    ])]
 internal sealed class DataInfoCommand : Command<DataInfoCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

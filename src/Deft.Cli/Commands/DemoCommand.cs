@@ -12,8 +12,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("demo", "The embedded demo: pre-train a tiny CLIP on captioned Fashion-MNIST (cached), inject 40% symmetric noise into 10,000 other images, detect (Deft's default, the paper's DeFT, CLIP label-match), adapt, compare with training on all noisy labels.",
-    Examples = ["demo", "demo --out runs/demo --samples 10000"])]
 internal sealed class DemoCommand : Command<DemoCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

@@ -13,14 +13,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("detect", "Phase 1: find mislabeled images with CLIP. Default --method clip-posterior (CLIP's zero-shot prior and a label-noise channel fitted to your labels: the best F1 on every noise type of the mini benchmark, seconds on a CPU); --method deft is the paper's dual prompts with PEFT.",
-    Examples =
-    [
-        "detect --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10",
-        "detect --method deft --peft vpt-deep --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10-deft",
-        "detect --method deft --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --peft none --epochs 20 --out runs/fm",
-        "detect --method small-loss --noise-rate 0.4 --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10-small-loss",
-    ])]
 internal sealed class DetectCommand : Command<DetectCommand.Settings>
 {
     internal class Settings : ClipModelSettings

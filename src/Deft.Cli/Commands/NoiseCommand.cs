@@ -8,13 +8,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("noise", "Make noisy labels (sym, asym, asym-cifar10, pairflip, str, idn, or from a file) and write a label file.",
-    Examples =
-    [
-        "noise --data /usr/share/datasets/fashion-mnist --format idx --mode sym --ratio 0.4 --seed 1 --out runs/sym40.csv",
-        "noise --data /usr/share/datasets/fashion-mnist --format idx --mode idn --ratio 0.2 --out runs/idn20.csv --json",
-        "noise --data data/cifar100 --format cifar100 --mode file --labels-file CIFAR-100_human.csv --out runs/c100n.csv",
-    ])]
 internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
 {
     /// <summary>Largest class count whose full transition matrix is printed; above it the largest flips are listed.</summary>

@@ -7,14 +7,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("reproduce", "Reproduce a table row of the DeFT paper: check the data root, run noise/detect/adapt (resuming where a run stopped) and print the paper's figure beside ours.",
-    Examples = [
-        "reproduce --list",
-        "reproduce --dry-run",
-        "reproduce cifar100-sym-0.2 --root ~/data/cifar-100 --dry-run",
-        "reproduce cifar100n --root ~/data/cifar-100 --model ~/models/clip-vit-base-patch16",
-        "reproduce webvision --root ~/data/webvision --model ~/models/clip-vit-base-patch16 --dry-run --images-per-second 40",
-    ])]
 internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
 {
 

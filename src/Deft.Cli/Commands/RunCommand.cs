@@ -8,8 +8,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("run", "DeFT end to end: detect label issues (phase 1), then fine-tune on the samples kept as clean (phase 2); one directory, one summary.",
-    Examples = ["run --model runs/mini-clip --data /usr/share/datasets/fashion-mnist --format idx --labels noisy.csv --vpt-len 4 --n-ctx 8 --epochs 5 --adapt-epochs 5 --out runs/fm-run"])]
 internal sealed class RunCommand : Command<RunCommand.Settings>
 {
     internal sealed class Settings : DetectCommand.Settings

@@ -6,8 +6,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("score", "Apply a trained detector (a `deft detect` output directory) to data: label quality of every sample in one deterministic pass.",
-    Examples = ["score --run runs/c10 --data data/cifar-10-batches-py --format cifar10 --split test", "score --run runs/fm --data /usr/share/datasets/fashion-mnist --format idx --labels new.csv --out runs/fm-new"])]
 internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

@@ -128,7 +128,11 @@ internal static class CliConsole
         var writer = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No });
         console.Profile.Width = 100_000;
-        var code = CliEntry.Run(args, console, configure);
+        var code = CliEntry.Run(args, console, c =>
+        {
+            c.Settings.Console = console; // help and command output too, not only errors
+            configure?.Invoke(c);
+        });
         return (code, writer.ToString());
     }
 }
