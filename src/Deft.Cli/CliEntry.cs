@@ -18,11 +18,23 @@ public static class CliEntry
     public const string VerboseFlag = "--verbose";
     public const string MaxImagePixelsFlag = "--max-image-pixels";
 
+    /// <summary>128 + SIGINT, what a shell reports for a job stopped by Ctrl-C.</summary>
+    public const int InterruptedExitCode = 130;
+
+    /// <summary>Remembers the settings the command line bound, for the interruption hint.</summary>
+    private sealed class SettingsRecorder : ICommandInterceptor
+    {
+        public CommandSettings? Settings { get; private set; }
+        public void Intercept(CommandContext context, CommandSettings settings) => Settings = settings;
+    }
+
     /// <summary>
     /// The command app as `deft` configures it: every command, strict parsing (a misspelt flag is an error, not
     /// silently ignored: a typo would otherwise run with the default), exceptions propagated to the caller.
     /// </summary>
-    public static CommandApp CreateApp(Action<IConfigurator>? configure = null)
+    public static CommandApp CreateApp(Action<IConfigurator>? configure = null) => CreateApp(configure, null);
+
+    private static CommandApp CreateApp(Action<IConfigurator>? configure, SettingsRecorder? recorder)
     {
         var app = new CommandApp();
         app.Configure(config =>
@@ -30,6 +42,7 @@ public static class CliEntry
             config.SetApplicationName("deft");
             config.Settings.StrictParsing = true;
             config.PropagateExceptions();
+            if (recorder is not null) config.SetInterceptor(recorder);
             CommandRegistry.Commands.Configure(config);
             configure?.Invoke(config);
         });
@@ -53,10 +66,18 @@ public static class CliEntry
             return 2;
         }
 
-        var app = CreateApp(configure);
+        var recorder = new SettingsRecorder();
+        var app = CreateApp(configure, recorder);
         try
         {
             return app.Run(rest);
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl-C (Spectre cancels the commands' token) or a cancelled step: the shell's code for SIGINT.
+            var hint = (recorder.Settings as IInterruptHint)?.InterruptHint();
+            console.MarkupLineInterpolated($"[yellow]interrupted.[/]{(hint is null ? "" : " " + hint)}");
+            return InterruptedExitCode;
         }
         catch (CommandRuntimeException ex) when (ex.InnerException is InvalidChoiceException choice)
         {
@@ -163,4 +184,10 @@ public static class CliEntry
                     $"See `deft <command> --help`.");
         }
     }
+}
+
+/// <summary>Settings of a command that can continue after an interruption: what to tell the user (null: nothing to add).</summary>
+internal interface IInterruptHint
+{
+    string? InterruptHint();
 }

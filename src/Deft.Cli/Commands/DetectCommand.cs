@@ -15,8 +15,14 @@ namespace Deft.Cli.Commands;
 
 internal sealed class DetectCommand : Command<DetectCommand.Settings>
 {
-    internal class Settings : ClipModelSettings
+    internal class Settings : ClipModelSettings, IInterruptHint
     {
+        public string? InterruptHint()
+        {
+            var checkpoint = Out is null ? null : Path.Combine(Out, TrainingCheckpoint.FileName);
+            return File.Exists(checkpoint) ? $"Continue with the same command plus --resume (checkpoint: {checkpoint})." : null;
+        }
+
         [CommandOption("--data <PATH>")] [Description("The data set (directory, or manifest file for csv).")]
         public string? Data { get; init; }
 
@@ -173,43 +179,33 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         // Held until report.html is written too; the library call takes the same lock again.
         using var outputLock = Deft.IO.OutputDirectory.Lock(options.OutputDirectory, warn);
         DetectionReport report;
-        try
+        if (settings.Json)
         {
-            if (settings.Json)
-            {
-                var progress = new SyncProgress<DetectProgress>(p => JsonLine(new { @event = "progress", p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, selected = p.SelectedFraction, p.Precision, p.Recall, lr = p.LearningRate }));
-                report = DeftDetector.Detect(options, progress, warn, cancellationToken);
-            }
-            else
-            {
-                report = null!;
-                AnsiConsole.Progress()
-                    .AutoClear(false)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .Start(ctx =>
-                    {
-                        var tasks = new Dictionary<(string, int), ProgressTask>();
-                        var progress = new SyncProgress<DetectProgress>(p =>
-                        {
-                            var key = (p.Phase, p.Epoch);
-                            if (!tasks.TryGetValue(key, out var task))
-                            {
-                                task = ctx.AddTask(p.Phase == "train" ? $"epoch {p.Epoch}/{p.Epochs}" : p.Phase, maxValue: p.Steps);
-                                tasks[key] = task;
-                            }
-                            task.Value = p.Step;
-                            task.Description = Markup.Escape(Describe(p));
-                        });
-                        report = DeftDetector.Detect(options, progress, warnings.Add, cancellationToken);
-                    });
-            }
+            var progress = new SyncProgress<DetectProgress>(p => JsonLine(new { @event = "progress", p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, selected = p.SelectedFraction, p.Precision, p.Recall, lr = p.LearningRate }));
+            report = DeftDetector.Detect(options, progress, warn, cancellationToken);
         }
-        catch (OperationCanceledException)
+        else
         {
-            var checkpoint = Path.Combine(options.OutputDirectory, TrainingCheckpoint.FileName);
-            var hint = File.Exists(checkpoint) ? $" Continue with the same command plus --resume (checkpoint: {checkpoint})." : "";
-            AnsiConsole.MarkupLineInterpolated($"[yellow]interrupted.[/]{hint}");
-            return 130;
+            report = null!;
+            AnsiConsole.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var tasks = new Dictionary<(string, int), ProgressTask>();
+                    var progress = new SyncProgress<DetectProgress>(p =>
+                    {
+                        var key = (p.Phase, p.Epoch);
+                        if (!tasks.TryGetValue(key, out var task))
+                        {
+                            task = ctx.AddTask(p.Phase == "train" ? $"epoch {p.Epoch}/{p.Epochs}" : p.Phase, maxValue: p.Steps);
+                            tasks[key] = task;
+                        }
+                        task.Value = p.Step;
+                        task.Description = Markup.Escape(Describe(p));
+                    });
+                    report = DeftDetector.Detect(options, progress, warnings.Add, cancellationToken);
+                });
         }
 
         // The HTML report opens the data set again only for the thumbnails of the issues it shows.

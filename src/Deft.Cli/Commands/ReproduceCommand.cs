@@ -10,8 +10,11 @@ namespace Deft.Cli.Commands;
 internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
 {
 
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : CommandSettings, IInterruptHint
     {
+        public string? InterruptHint() => DryRun || List ? null
+            : "Run the same command again to resume: finished steps are skipped, detect and adapt continue from their checkpoints.";
+
         [CommandArgument(0, "[NAME]")]
         [Description("The recipe (deft reproduce --list names them). Without it, --dry-run plans every recipe.")]
         public string? Name { get; init; }
@@ -118,16 +121,7 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         }
 
         if (settings.DryRun) return 0;
-        ReproduceResult result;
-        try
-        {
-            result = Run(plans.Single(), settings.Json, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            AnsiConsole.MarkupLine("[yellow]interrupted.[/] Run the same command again to resume: finished steps are skipped, detect and adapt continue from their checkpoints.");
-            return 130;
-        }
+        var result = Run(plans.Single(), settings.Json, cancellationToken);
         if (settings.Json)
             Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, ReproduceRunner.JsonOptions));
         else
