@@ -57,7 +57,7 @@ public static class CliEntry
         string[] rest;
         try
         {
-            rest = StripGlobalOptions(args, ref verbose);
+            rest = ApplyDeprecatedAliases(StripGlobalOptions(args, ref verbose), w => Console.Error.WriteLine($"warning: {w}"));
             CheckValuedOptions(rest);
         }
         catch (DeftException ex)
@@ -105,6 +105,41 @@ public static class CliEntry
             if (verbose) console.WriteLine(ex.ToString());
             return 70;
         }
+    }
+
+    /// <summary>Old names of options, hidden from help: each still works, with a one-line warning naming the new one.</summary>
+    internal static readonly IReadOnlyDictionary<string, string> DeprecatedOptions = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["--cache"] = "--cache-dir",
+        ["--template"] = "--templates",
+    };
+
+    /// <summary>
+    /// Renames deprecated options (<see cref="DeprecatedOptions"/>, also as --old=value) before Spectre parses, and
+    /// warns about each once; also warns when only the deprecated cache variable is set. After <c>--</c>: left alone.
+    /// </summary>
+    internal static string[] ApplyDeprecatedAliases(string[] args, Action<string> warn)
+    {
+        var warned = new HashSet<string>(StringComparer.Ordinal);
+        var result = new string[args.Length];
+        var literal = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            literal |= a == "--";
+            var name = a.Split('=', 2)[0];
+            if (!literal && DeprecatedOptions.TryGetValue(name, out var current))
+            {
+                if (warned.Add(name)) warn($"{name} is deprecated; use {current}.");
+                a = current + a[name.Length..];
+            }
+            result[i] = a;
+        }
+        if (KnownLocations.Variable(KnownLocations.DeprecatedCacheVariable) is not null)
+            warn(KnownLocations.Variable(KnownLocations.CacheVariable) is null
+                ? $"{KnownLocations.DeprecatedCacheVariable} is deprecated; set {KnownLocations.CacheVariable} instead."
+                : $"{KnownLocations.DeprecatedCacheVariable} is ignored: {KnownLocations.CacheVariable} is set (the one name for Deft's cache).");
+        return result;
     }
 
     /// <summary>The option <paramref name="value"/> was given to (Spectre's conversion error does not name it).</summary>

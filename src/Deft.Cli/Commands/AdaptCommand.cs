@@ -111,7 +111,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [Description("Intra-op threads for the tensor maths (default: libtorch's, one per core).")]
         public int? Threads { get; init; }
 
-        [CommandOption("--template <TEXT>")]
+        [CommandOption("--templates <TEXT>")]
         [Description("Prompt template(s) for --head-init text, with {} for the class name (repeatable). Default: \"a photo of a {}.\"")]
         public string[]? Templates { get; init; }
 
