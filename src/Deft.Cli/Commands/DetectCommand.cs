@@ -181,31 +181,14 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         DetectionReport report;
         if (settings.Json)
         {
-            var progress = new SyncProgress<DetectProgress>(p => JsonLine(new { @event = "progress", p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, selected = p.SelectedFraction, p.Precision, p.Recall, lr = p.LearningRate }));
+            var progress = ProgressRunner.Report<DetectProgress>(p => JsonLine(new { @event = "progress", p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, selected = p.SelectedFraction, p.Precision, p.Recall, lr = p.LearningRate }));
             report = DeftDetector.Detect(options, progress, warn, cancellationToken);
         }
         else
         {
-            report = null!;
-            AnsiConsole.Progress()
-                .AutoClear(false)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
-                {
-                    var tasks = new Dictionary<(string, int), ProgressTask>();
-                    var progress = new SyncProgress<DetectProgress>(p =>
-                    {
-                        var key = (p.Phase, p.Epoch);
-                        if (!tasks.TryGetValue(key, out var task))
-                        {
-                            task = ctx.AddTask(p.Phase == "train" ? $"epoch {p.Epoch}/{p.Epochs}" : p.Phase, maxValue: p.Steps);
-                            tasks[key] = task;
-                        }
-                        task.Value = p.Step;
-                        task.Description = Markup.Escape(Describe(p));
-                    });
-                    report = DeftDetector.Detect(options, progress, warnings.Add, cancellationToken);
-                });
+            // One bar per epoch of training and per pass (features, eval).
+            report = ProgressRunner.Live<DetectProgress, DetectionReport>(progress => DeftDetector.Detect(options, progress, warnings.Add, cancellationToken),
+                p => new ProgressBar((p.Phase, p.Epoch), p.Step, p.Steps, Describe(p)));
         }
 
         // The HTML report opens the data set again only for the thumbnails of the issues it shows.

@@ -133,11 +133,11 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
     private static ReproduceResult Run(ReproducePlan plan, bool json, CancellationToken cancellationToken)
     {
         var warnings = new List<string>();
-        if (json || Console.IsOutputRedirected && !AnsiConsole.Profile.Capabilities.Interactive)
+        if (ProgressRunner.Plain(json))
         {
             var lastStep = 0;
             var last = DateTime.MinValue;
-            var lines = new SyncProgress<ReproduceProgress>(p =>
+            var lines = ProgressRunner.Report<ReproduceProgress>(p =>
             {
                 var newStep = p.Step != lastStep;
                 if (!newStep && p.Fraction < 1 && (DateTime.UtcNow - last).TotalSeconds < 5) return;
@@ -148,23 +148,8 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
             return ReproduceRunner.Run(plan, lines, w => Console.Error.WriteLine($"warning: {w}"), cancellationToken);
         }
 
-        ReproduceResult result = null!;
-        AnsiConsole.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var tasks = plan.Steps.Select((s, i) => ctx.AddTask(Markup.Escape($"{i + 1}. {s.Kind.ToString().ToLowerInvariant()}"), autoStart: false, maxValue: 1)).ToList();
-                var progress = new SyncProgress<ReproduceProgress>(p =>
-                {
-                    var task = tasks[p.Step - 1];
-                    if (!task.IsStarted) task.StartTask();
-                    task.Value = p.Fraction;
-                    task.Description = Markup.Escape($"{p.Step}. {p.Kind.ToString().ToLowerInvariant()} · {p.Status}");
-                    if (p.Fraction >= 1) task.StopTask();
-                });
-                result = ReproduceRunner.Run(plan, progress, warnings.Add, cancellationToken);
-            });
+        var result = ProgressRunner.Live<ReproduceProgress, ReproduceResult>(progress => ReproduceRunner.Run(plan, progress, warnings.Add, cancellationToken),
+            p => new ProgressBar(p.Step, p.Fraction, 1, $"{p.Step}. {p.Kind.ToString().ToLowerInvariant()} · {p.Status}"));
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
         return result;
     }

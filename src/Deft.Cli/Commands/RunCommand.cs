@@ -52,7 +52,7 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
         ProgressRunner.Run<DetectProgress, int>(settings.Json, "detect", (progress, ct) =>
         {
             result = EndToEndRun.Run(detect.OutputDirectory, detect, adapt, settings.TestSplit, progress,
-                new SyncProgress<AdaptProgress>(ReportAdaptEpoch), warnings.Add, ct);
+                ProgressRunner.Report<AdaptProgress>(ReportAdaptEpoch), warnings.Add, ct);
             return 0;
         }, p => (p.Epoch, Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), cancellationToken);
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");

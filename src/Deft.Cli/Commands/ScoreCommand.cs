@@ -58,17 +58,8 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
             DetectCommand.JsonLine(new { @event = "done", output = Path.GetFullPath(output), report = WriteHtml(settings, output, report), summary = report.Summary });
             return 0;
         }
-        report = null!;
-        AnsiConsole.Progress().AutoClear(true).Start(ctx =>
-        {
-            ProgressTask? task = null;
-            var progress = new SyncProgress<DetectProgress>(p =>
-            {
-                task ??= ctx.AddTask("scoring", maxValue: p.Steps);
-                task.Value = p.Step;
-            });
-            report = DeftDetector.Score(options, progress, cancellationToken);
-        });
+        report = ProgressRunner.Live<DetectProgress, DetectionReport>(progress => DeftDetector.Score(options, progress, cancellationToken),
+            p => new ProgressBar("scoring", p.Step, p.Steps, "scoring"), autoClear: true);
         WriteHtml(settings, output, report);
         DetectCommand.PrintSummary(report, output);
         return 0;
