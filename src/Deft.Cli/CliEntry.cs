@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Reflection;
+using Deft.Cli.Binding;
 using Deft.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -17,11 +18,23 @@ public static class CliEntry
     public const string VerboseFlag = "--verbose";
     public const string MaxImagePixelsFlag = "--max-image-pixels";
 
+    /// <summary>128 + SIGINT, what a shell reports for a job stopped by Ctrl-C.</summary>
+    public const int InterruptedExitCode = 130;
+
+    /// <summary>Remembers the settings the command line bound, for the interruption hint.</summary>
+    private sealed class SettingsRecorder : ICommandInterceptor
+    {
+        public CommandSettings? Settings { get; private set; }
+        public void Intercept(CommandContext context, CommandSettings settings) => Settings = settings;
+    }
+
     /// <summary>
     /// The command app as `deft` configures it: every command, strict parsing (a misspelt flag is an error, not
     /// silently ignored: a typo would otherwise run with the default), exceptions propagated to the caller.
     /// </summary>
-    public static CommandApp CreateApp(Action<IConfigurator>? configure = null)
+    public static CommandApp CreateApp(Action<IConfigurator>? configure = null) => CreateApp(configure, null);
+
+    private static CommandApp CreateApp(Action<IConfigurator>? configure, SettingsRecorder? recorder)
     {
         var app = new CommandApp();
         app.Configure(config =>
@@ -29,7 +42,8 @@ public static class CliEntry
             config.SetApplicationName("deft");
             config.Settings.StrictParsing = true;
             config.PropagateExceptions();
-            CommandRegistry.Register(config, typeof(CliEntry).Assembly);
+            if (recorder is not null) config.SetInterceptor(recorder);
+            CommandRegistry.Commands.Configure(config);
             configure?.Invoke(config);
         });
         return app;
@@ -43,7 +57,7 @@ public static class CliEntry
         string[] rest;
         try
         {
-            rest = StripGlobalOptions(args, ref verbose);
+            rest = ApplyDeprecatedAliases(StripGlobalOptions(args, ref verbose), w => Console.Error.WriteLine($"warning: {w}"));
             CheckValuedOptions(rest);
         }
         catch (DeftException ex)
@@ -52,10 +66,23 @@ public static class CliEntry
             return 2;
         }
 
-        var app = CreateApp(configure);
+        var recorder = new SettingsRecorder();
+        var app = CreateApp(configure, recorder);
         try
         {
             return app.Run(rest);
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl-C (Spectre cancels the commands' token) or a cancelled step: the shell's code for SIGINT.
+            var hint = (recorder.Settings as IInterruptHint)?.InterruptHint();
+            console.MarkupLineInterpolated($"[yellow]interrupted.[/]{(hint is null ? "" : " " + hint)}");
+            return InterruptedExitCode;
+        }
+        catch (CommandRuntimeException ex) when (ex.InnerException is InvalidChoiceException choice)
+        {
+            Error(console, $"{OptionGiven(rest, choice.Value) ?? "a value"}: {choice.Message}");
+            return 2;
         }
         catch (Exception ex) when (ex is CommandParseException or CommandRuntimeException)
         {
@@ -78,6 +105,54 @@ public static class CliEntry
             if (verbose) console.WriteLine(ex.ToString());
             return 70;
         }
+    }
+
+    /// <summary>Old names of options, hidden from help: each still works, with a one-line warning naming the new one.</summary>
+    internal static readonly IReadOnlyDictionary<string, string> DeprecatedOptions = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["--cache"] = "--cache-dir",
+        ["--template"] = "--templates",
+    };
+
+    /// <summary>
+    /// Renames deprecated options (<see cref="DeprecatedOptions"/>, also as --old=value) before Spectre parses, and
+    /// warns about each once; also warns when only the deprecated cache variable is set. After <c>--</c>: left alone.
+    /// </summary>
+    internal static string[] ApplyDeprecatedAliases(string[] args, Action<string> warn)
+    {
+        var warned = new HashSet<string>(StringComparer.Ordinal);
+        var result = new string[args.Length];
+        var literal = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            literal |= a == "--";
+            var name = a.Split('=', 2)[0];
+            if (!literal && DeprecatedOptions.TryGetValue(name, out var current))
+            {
+                if (warned.Add(name)) warn($"{name} is deprecated; use {current}.");
+                a = current + a[name.Length..];
+            }
+            result[i] = a;
+        }
+        if (KnownLocations.Variable(KnownLocations.DeprecatedCacheVariable) is not null)
+            warn(KnownLocations.Variable(KnownLocations.CacheVariable) is null
+                ? $"{KnownLocations.DeprecatedCacheVariable} is deprecated; set {KnownLocations.CacheVariable} instead."
+                : $"{KnownLocations.DeprecatedCacheVariable} is ignored: {KnownLocations.CacheVariable} is set (the one name for Deft's cache).");
+        return result;
+    }
+
+    /// <summary>The option <paramref name="value"/> was given to (Spectre's conversion error does not name it).</summary>
+    internal static string? OptionGiven(string[] args, string value)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--") break;
+            if (i + 1 < args.Length && args[i + 1] == value && args[i].StartsWith("--", StringComparison.Ordinal)) return args[i];
+            if (args[i].StartsWith("--", StringComparison.Ordinal) && args[i].IndexOf('=') is > 2 and var eq && args[i][(eq + 1)..] == value)
+                return args[i][..eq];
+        }
+        return null;
     }
 
     private static void Error(IAnsiConsole console, string message) =>
@@ -111,16 +186,9 @@ public static class CliEntry
     /// <summary>The long options of the command <paramref name="args"/> starts with that always take a value.</summary>
     private static HashSet<string> ValuedOptions(string[] args)
     {
-        var commands = typeof(CliEntry).Assembly.GetTypes()
-            .Select(t => (Type: t, Attr: t.GetCustomAttribute<CliCommandAttribute>()))
-            .Where(x => x.Attr is not null && !x.Type.IsAbstract)
-            .Select(x => (x.Type, Words: x.Attr!.Path.Split(' ')))
-            .Where(x => x.Words.Length <= args.Length && x.Words.Select((w, i) => w == args[i]).All(b => b))
-            .OrderByDescending(x => x.Words.Length)
-            .ToList();
         var valued = new HashSet<string>(StringComparer.Ordinal);
-        if (commands.Count == 0) return valued;
-        var settings = SettingsType(commands[0].Type);
+        if (CommandRegistry.Commands.Find(args) is not { } command) return valued;
+        var settings = SettingsType(command.CommandType);
         if (settings is null) return valued;
         foreach (var property in settings.GetProperties(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance))
             if (property.GetCustomAttribute<CommandOptionAttribute>() is { ValueName: not null, ValueIsOptional: false } option)
@@ -151,4 +219,10 @@ public static class CliEntry
                     $"See `deft <command> --help`.");
         }
     }
+}
+
+/// <summary>Settings of a command that can continue after an interruption: what to tell the user (null: nothing to add).</summary>
+internal interface IInterruptHint
+{
+    string? InterruptHint();
 }

@@ -12,6 +12,12 @@ public static class KnownLocations
     public const string FashionMnistVariable = "DEFT_FASHION_MNIST";
     public const string ClipVocabularyVariable = "DEFT_CLIP_VOCAB";
 
+    /// <summary>Deft's cache folder (features, the mini protocol's pre-trained model): one variable for both.</summary>
+    public const string CacheVariable = "DEFT_CACHE_DIR";
+
+    /// <summary>The older name of <see cref="CacheVariable"/> (the mini workspace's); still read when that is unset.</summary>
+    public const string DeprecatedCacheVariable = "DEFT_CACHE";
+
     /// <summary>Fashion-MNIST directory: $DEFT_FASHION_MNIST when set (it must hold the idx files), else Debian's location; null when absent.</summary>
     public static string? FashionMnist()
     {
@@ -44,10 +50,13 @@ public static class KnownLocations
 
     /// <summary>
     /// A cache directory from <paramref name="variable"/> when set (it must be a directory or creatable; a path that
-    /// is a file is an error naming the variable), else <paramref name="fallback"/>.
+    /// is a file is an error naming the variable), else <paramref name="fallback"/>. Either cache variable name means
+    /// <see cref="CacheVariable"/>, then <see cref="DeprecatedCacheVariable"/>: one name per concept.
     /// </summary>
     public static string CacheDirectory(string variable, string fallback)
     {
+        if (variable is CacheVariable or DeprecatedCacheVariable)
+            variable = Variable(CacheVariable) is null && Variable(DeprecatedCacheVariable) is not null ? DeprecatedCacheVariable : CacheVariable;
         if (Variable(variable) is not { } env) return fallback;
         if (File.Exists(env))
             throw new DeftException($"{variable}={env}: this is a file, not a directory. Point it at a cache folder or unset it.");

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using Deft.Adaptation;
+using Deft.Cli.Binding;
 using Deft.Data;
 using Deft.Data.Transforms;
 using Deft.Peft;
@@ -9,13 +10,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("adapt", "DeFT phase 2: fine-tune a pre-trained model on the samples the detector selected as clean (or on all noisy labels with a robust loss).",
-    Examples = [
-        "adapt --model ViT-B-16.pt --data ./cifar-10 --format cifar10 --selection runs/detect/samples.csv --test ./cifar-10 --out runs/adapt",
-        "adapt --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --selection runs/detect/samples.csv --test /usr/share/datasets/fashion-mnist --out runs/adapt --epochs 3",
-        "adapt --model resnet50.safetensors --data ./cifar-10 --format cifar10 --selection all --labels noisy.csv --loss gce --test ./cifar-10 --out runs/gce --resolution 32",
-        "adapt --model ViT-B-16.pt --data ./cifar-10 --format cifar10 --selection samples.csv --peft lora --out runs/lora --resume",
-    ])]
 internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
 {
     internal sealed class Settings : CommandSettings
@@ -26,8 +20,8 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
 
         [CommandOption("--backbone <KIND>")]
         [Description("auto (from the weights' keys or the preset), clip, resnet or vit.")]
-        [DefaultValue("auto")]
-        public string Backbone { get; init; } = "auto";
+        [DefaultValue("auto")] [TypeConverter(typeof(KebabCaseEnumConverter<BackboneKind>))]
+        public BackboneKind Backbone { get; init; } = BackboneKind.Auto;
 
         [CommandOption("--data <PATH>")]
         [Description("The training data set (the one the detector ran on).")]
@@ -70,7 +64,8 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
 
         [CommandOption("--optimizer <NAME>")]
         [Description("sgd or adamw. Default: the backbone's (CLIP and ViT sgd, ResNet adamw).")]
-        public string? Optimizer { get; init; }
+        [TypeConverter(typeof(KebabCaseEnumConverter<OptimizerKind>))]
+        public OptimizerKind? Optimizer { get; init; }
 
         [CommandOption("--lr <LR>")]
         [Description("Default: CLIP 5e-4, ResNet 1e-3, ViT 1e-2 (the official code's).")]
@@ -86,22 +81,23 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
 
         [CommandOption("--loss <LOSS>")]
         [Description("ce, gce, sce or elr (robust losses for training on all noisy labels).")]
-        [DefaultValue("ce")]
-        public string Loss { get; init; } = "ce";
+        [DefaultValue("ce")] [TypeConverter(typeof(KebabCaseEnumConverter<RobustLossKind>))]
+        public RobustLossKind Loss { get; init; } = RobustLossKind.CE;
 
         [CommandOption("--head-init <INIT>")]
         [Description("CLIP head: auto (text, except random under --recipe official), text (the zero-shot classifier: normalised class text embeddings · projᵀ times the logit scale over the mean projected-feature norm, bias 0; its test accuracy is measured before epoch 1) or random (nn.Linear default, as the official code).")]
-        [DefaultValue("auto")]
-        public string HeadInit { get; init; } = "auto";
+        [DefaultValue("auto")] [TypeConverter(typeof(KebabCaseEnumConverter<HeadInit>.OrAuto))]
+        public HeadInit? HeadInit { get; init; }
 
         [CommandOption("--schedule <SCHEDULE>")]
         [Description("Learning rate over the epochs: cosine (main_phase2.py) or constant (main_real_phase2.py never steps its scheduler).")]
-        [DefaultValue("cosine")]
-        public string Schedule { get; init; } = "cosine";
+        [DefaultValue("cosine")] [TypeConverter(typeof(KebabCaseEnumConverter<LearningRateSchedule>))]
+        public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Cosine;
 
         [CommandOption("--recipe <NAME>")]
         [Description("CLIP: how tower and head train. low-tower-lr (default: the tower at lr/10), official (one lr for all, random head), lp-ft (head only for the first epoch), linear-probe (tower frozen). Other backbones: official. See docs/results/phase2.md.")]
-        public string? Recipe { get; init; }
+        [TypeConverter(typeof(KebabCaseEnumConverter<AdaptRecipe>.OrAuto))]
+        public AdaptRecipe? Recipe { get; init; }
 
         [CommandOption("--tower-lr-scale <F>")]
         [Description("Overrides the recipe's tower learning rate factor (tower lr = lr · F; 0 freezes the tower).")]
@@ -115,7 +111,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [Description("Intra-op threads for the tensor maths (default: libtorch's, one per core).")]
         public int? Threads { get; init; }
 
-        [CommandOption("--template <TEXT>")]
+        [CommandOption("--templates <TEXT>")]
         [Description("Prompt template(s) for --head-init text, with {} for the class name (repeatable). Default: \"a photo of a {}.\"")]
         public string[]? Templates { get; init; }
 
@@ -226,32 +222,20 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
     internal static AdaptOptions BuildOptions(Settings s) => new()
     {
         Model = s.Model!,
-        Backbone = BackboneKinds.Parse(s.Backbone),
+        Backbone = s.Backbone,
         OutputDirectory = s.Out!,
         SelectionPath = s.Selection,
         LabelsPath = s.Labels,
         Epochs = s.Epochs,
         BatchSize = s.Batch,
-        Optimizer = s.Optimizer is null ? null : s.Optimizer.Trim().ToLowerInvariant() switch
-        {
-            "sgd" => OptimizerKind.Sgd,
-            "adamw" => OptimizerKind.AdamW,
-            _ => throw new DeftException($"Unknown --optimizer '{s.Optimizer}'. Valid values: sgd, adamw."),
-        },
+        Optimizer = s.Optimizer,
         LearningRate = s.LearningRate,
         WeightDecay = s.WeightDecay,
         Momentum = s.Momentum,
-        Loss = Enum.TryParse<RobustLossKind>(s.Loss, ignoreCase: true, out var loss) && Enum.IsDefined(loss)
-            ? loss
-            : throw new DeftException($"Unknown --loss '{s.Loss}'. Valid values: ce, gce, sce, elr."),
-        HeadInit = ParseHeadInit(s.HeadInit),
-        ConstantLearningRate = s.Schedule.Trim().ToLowerInvariant() switch
-        {
-            "cosine" => false,
-            "constant" => true,
-            _ => throw new DeftException($"Unknown --schedule '{s.Schedule}'. Valid values: cosine, constant."),
-        },
-        Recipe = s.Recipe is null || string.Equals(s.Recipe.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : AdaptRecipes.Parse(s.Recipe),
+        Loss = s.Loss,
+        HeadInit = s.HeadInit,
+        ConstantLearningRate = s.Schedule == LearningRateSchedule.Constant,
+        Recipe = s.Recipe,
         TowerLearningRateScale = s.TowerLrScale,
         HeadOnlyEpochs = s.HeadEpochs,
         HeadTemplates = s.Templates is { Length: > 0 } t ? t : ["a photo of a {}."],
@@ -264,14 +248,5 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         Workers = s.Workers,
         Resume = s.Resume,
         Force = s.Force,
-    };
-
-    /// <summary>--head-init: auto (null: the options decide; text for CLIP except under the official recipe), random or text.</summary>
-    internal static HeadInit? ParseHeadInit(string value) => value.Trim().ToLowerInvariant() switch
-    {
-        "auto" => null,
-        "random" => Deft.Adaptation.HeadInit.Random,
-        "text" => Deft.Adaptation.HeadInit.Text,
-        _ => throw new DeftException($"Unknown --head-init '{value}'. Valid values: auto, random, text."),
     };
 }

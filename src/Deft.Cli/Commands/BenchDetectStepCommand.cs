@@ -8,8 +8,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("bench detect-step", "Time full DeFT phase-1 steps (image forward/backward into PEFT, both prompt sets through the text tower, SGD).",
-    Examples = ["bench detect-step --model random:ViT-B-16 --peft vpt-deep --batch 8", "bench detect-step --model random:ViT-B-16 --peft none --batch 64 --steps 20 --json"])]
 internal sealed class BenchDetectStepCommand : Command<BenchDetectStepCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

@@ -5,8 +5,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("bench encoder", "Measure CLIP image-encoder throughput: warm-up, then timed forward passes under no_grad.",
-    Examples = ["bench encoder --model random:ViT-B-16 --dtype bf16", "bench encoder --model random:ViT-B-16 --dtype fp32 --batch 8 --seconds 20 --json"])]
 internal sealed class BenchEncoderCommand : Command<BenchEncoderCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

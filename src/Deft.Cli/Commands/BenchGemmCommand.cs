@@ -6,8 +6,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("bench gemm", "Time the image tower's largest matrix product in fp32, bf16 and fp16: the GFLOP/s each dtype reaches on this CPU and the encoder images/s it allows at most.",
-    Examples = ["bench gemm", "bench gemm --preset ViT-L-14 --batch 4 --json"])]
 internal sealed class BenchGemmCommand : Command<BenchGemmCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

@@ -14,8 +14,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("bench mini", "The Fashion-MNIST mini benchmark: DeFT (VPT-deep and cached features) and the baselines per noise setting; writes docs/results/mini.md and .json.",
-    Examples = ["bench mini", "bench mini --settings sym-0.4 --samples 10000 --methods deft,deft-cached,label-match"])]
 internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
 {
     /// <summary>
@@ -37,7 +35,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         [CommandOption("--work <DIR>")] [DefaultValue("runs/bench-mini")] public string Work { get; init; } = "runs/bench-mini";
         [CommandOption("--out <FILE>")] [Description("Markdown table; a .json beside it.")] [DefaultValue("docs/results/mini.md")] public string Out { get; init; } = "docs/results/mini.md";
         [CommandOption("--data <DIR>")] public string? Data { get; init; }
-        [CommandOption("--cache <DIR>")] public string? Cache { get; init; }
+        [CommandOption("--cache-dir <DIR>")] [Description("Where the pre-trained model is kept (default: $DEFT_CACHE_DIR or ~/.cache/deft).")] public string? Cache { get; init; }
         [CommandOption("--threads <N>")] [Description("Intra-op threads (default 1: the tiny model's ops gain nothing from a second thread while the loader needs a core).")] [DefaultValue(1)] public int Threads { get; init; } = 1;
     }
 

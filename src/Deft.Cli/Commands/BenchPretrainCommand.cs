@@ -9,8 +9,6 @@ using static TorchSharp.torch;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("bench pretrain", "Measure contrastive pre-training steps of the mini protocol's tiny CLIP on random data (seconds per step, pairs/s, breakdown).",
-    Examples = ["bench pretrain --batch 256 --steps 10"])]
 internal sealed class BenchPretrainCommand : Command<BenchPretrainCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

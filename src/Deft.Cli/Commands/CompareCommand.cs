@@ -6,13 +6,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("compare", "Compare detect runs (any --method) on the same labels: precision, recall, F1, AUROC, estimated noise rate, wall time, phase-2 accuracy.",
-    Examples =
-    [
-        "compare runs/c10-deft runs/c10-label-match runs/c10-small-loss",
-        "compare runs/c10-* --out table.md",
-        "compare runs/c10-deft runs/c10-gmm --json",
-    ])]
 internal sealed class CompareCommand : Command<CompareCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

@@ -1,16 +1,11 @@
 using System.ComponentModel;
+using Deft.Cli.Binding;
 using Deft.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("data info", "Summarise a data set split: samples, classes and their counts, image sizes, unreadable images.",
-    Examples = [
-        "data info --data /usr/share/datasets/fashion-mnist --format idx --split train",
-        "data info --data ./images --format folder --on-bad-image skip --json",
-        "data info --data ./train.csv --format csv --classes ./classes.txt",
-    ])]
 internal sealed class DataInfoCommand : Command<DataInfoCommand.Settings>
 {
     internal sealed class Settings : CommandSettings
@@ -30,8 +25,8 @@ internal sealed class DataInfoCommand : Command<DataInfoCommand.Settings>
 
         [CommandOption("--on-bad-image <POLICY>")]
         [Description("fail: stop at the first unreadable image; skip: leave unreadable images out and list them.")]
-        [DefaultValue("fail")]
-        public string OnBadImage { get; init; } = "fail";
+        [DefaultValue("fail")] [TypeConverter(typeof(KebabCaseEnumConverter<BadImagePolicy>))]
+        public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Fail;
 
         [CommandOption("--classes <FILE>")]
         [Description("Class names, one per line (csv and idx formats).")]
@@ -46,21 +41,13 @@ internal sealed class DataInfoCommand : Command<DataInfoCommand.Settings>
             if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data PATH is required.");
             if (string.IsNullOrWhiteSpace(Format))
                 return ValidationResult.Error($"--format is required: one of {string.Join(", ", DatasetFactory.Formats)}.");
-            if (ParsePolicy(OnBadImage) is null) return ValidationResult.Error($"--on-bad-image must be fail or skip, got '{OnBadImage}'.");
             return ValidationResult.Success();
         }
     }
 
-    internal static BadImagePolicy? ParsePolicy(string value) => value.Trim().ToLowerInvariant() switch
-    {
-        "fail" => BadImagePolicy.Fail,
-        "skip" => BadImagePolicy.Skip,
-        _ => null,
-    };
-
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var options = new DatasetOptions(settings.Data!, settings.Format!, settings.Split, ParsePolicy(settings.OnBadImage)!.Value, settings.Classes);
+        var options = new DatasetOptions(settings.Data!, settings.Format!, settings.Split, settings.OnBadImage, settings.Classes);
         var info = DatasetInfo.Collect(options, cancellationToken);
         if (settings.Json)
         {

@@ -13,15 +13,13 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("demo", "The embedded demo: pre-train a tiny CLIP on captioned Fashion-MNIST (cached), inject 40% symmetric noise into 10,000 other images, detect (Deft's default, the paper's DeFT, CLIP label-match), adapt, compare with training on all noisy labels.",
-    Examples = ["demo", "demo --out runs/demo --samples 10000"])]
 internal sealed class DemoCommand : Command<DemoCommand.Settings>
 {
     internal sealed class Settings : CommandSettings
     {
         [CommandOption("--out <DIR>")] [DefaultValue("runs/demo")] public string Out { get; init; } = "runs/demo";
         [CommandOption("--data <DIR>")] [Description("Fashion-MNIST (default: Debian's dataset-fashion-mnist).")] public string? Data { get; init; }
-        [CommandOption("--cache <DIR>")] [Description("Where the pre-trained model is kept (default: $DEFT_CACHE or ~/.cache/deft).")] public string? Cache { get; init; }
+        [CommandOption("--cache-dir <DIR>")] [Description("Where the pre-trained model is kept (default: $DEFT_CACHE_DIR or ~/.cache/deft).")] public string? Cache { get; init; }
         [CommandOption("--samples <N>")] [Description("Downstream images that get noisy labels.")] [DefaultValue(10000)] public int Samples { get; init; } = 10000;
         [CommandOption("--noise <SETTING>")] [DefaultValue("sym-0.4")] public string Noise { get; init; } = "sym-0.4";
         [CommandOption("--epochs <N>")] [Description("Epochs of detection and of each phase-2 run.")] [DefaultValue(5)] public int Epochs { get; init; } = 5;

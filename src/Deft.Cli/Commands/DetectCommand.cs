@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
+using Deft.Cli.Binding;
 using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Transforms;
@@ -13,18 +14,16 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("detect", "Phase 1: find mislabeled images with CLIP. Default --method clip-posterior (CLIP's zero-shot prior and a label-noise channel fitted to your labels: the best F1 on every noise type of the mini benchmark, seconds on a CPU); --method deft is the paper's dual prompts with PEFT.",
-    Examples =
-    [
-        "detect --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10",
-        "detect --method deft --peft vpt-deep --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10-deft",
-        "detect --method deft --model random:tiny --data /usr/share/datasets/fashion-mnist --format idx --peft none --epochs 20 --out runs/fm",
-        "detect --method small-loss --noise-rate 0.4 --model ViT-B-16.safetensors --data data/cifar-10-batches-py --format cifar10 --labels noisy.csv --out runs/c10-small-loss",
-    ])]
 internal sealed class DetectCommand : Command<DetectCommand.Settings>
 {
-    internal class Settings : ClipModelSettings
+    internal class Settings : ClipModelSettings, IInterruptHint
     {
+        public string? InterruptHint()
+        {
+            var checkpoint = Out is null ? null : Path.Combine(Out, TrainingCheckpoint.FileName);
+            return File.Exists(checkpoint) ? $"Continue with the same command plus --resume (checkpoint: {checkpoint})." : null;
+        }
+
         [CommandOption("--data <PATH>")] [Description("The data set (directory, or manifest file for csv).")]
         public string? Data { get; init; }
 
@@ -57,7 +56,8 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         public int NCtx { get; init; } = 16;
 
         [CommandOption("--class-token-position <POS>")] [Description("end, middle or front.")] [DefaultValue("end")]
-        public string ClassTokenPosition { get; init; } = "end";
+        [TypeConverter(typeof(KebabCaseEnumConverter<ClassTokenPosition>))]
+        public ClassTokenPosition ClassTokenPosition { get; init; } = ClassTokenPosition.End;
 
         [CommandOption("--csc")] [Description("Class-specific contexts (one per class) instead of shared ones.")]
         public bool ClassSpecific { get; init; }
@@ -76,13 +76,13 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
 
         [CommandOption("--selection <WHICH>")]
         [Description("last-epoch (default: the selections of the last training epoch) or eval (a deterministic pass after training).")]
-        [DefaultValue("last-epoch")]
-        public string Selection { get; init; } = "last-epoch";
+        [DefaultValue("last-epoch")] [TypeConverter(typeof(KebabCaseEnumConverter<SelectionSource>))]
+        public SelectionSource Selection { get; init; } = SelectionSource.LastEpoch;
 
         [CommandOption("--variant <WHICH>")]
         [Description("deft: which official phase-1 script to follow. synthetic (default, main_phase1.py: clean when p_clean > 0.5, cross-entropy warm-up, cosine lr) or real-noise (main_real_phase1.py, used for Clothing1M and WebVision: also requires the given label to have the highest p_yes, SCE warm-up (alpha = beta = 1), pseudo-labels from epoch 2, constant lr).")]
-        [DefaultValue("synthetic")]
-        public string Variant { get; init; } = "synthetic";
+        [DefaultValue("synthetic")] [TypeConverter(typeof(KebabCaseEnumConverter<DeftVariant>))]
+        public DeftVariant Variant { get; init; } = DeftVariant.Synthetic;
 
         [CommandOption("--resume")] [Description("Continue the run in --out from its last checkpoint.")]
         public bool Resume { get; init; }
@@ -105,8 +105,8 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
 
         [CommandOption("--method <METHOD>")]
         [Description("clip-posterior (default: zero-shot CLIP with a label-noise transition fitted by EM; label quality = the posterior that the given label is right), deft (the paper's dual prompts; uses --peft, --epochs, --selection, --resume), or a baseline: label-match (zero-shot CLIP), small-loss (needs --noise-rate), gmm (DivideMix loss mixture after --warmup epochs), confident-learning, predicted-neq-given, self-confidence (K-fold logistic regression on frozen features). Same output files; baselines ignore --selection and --resume.")]
-        [DefaultValue("clip-posterior")]
-        public string Method { get; init; } = "clip-posterior";
+        [DefaultValue("clip-posterior")] [TypeConverter(typeof(KebabCaseEnumConverter<DetectionMethod>))]
+        public DetectionMethod Method { get; init; } = DetectionMethod.ClipPosterior;
 
         [CommandOption("--noise-rate <R>")] [Description("small-loss: the forget rate, ramped from 0 over the --warmup epochs (the assumed noise rate).")]
         public double? NoiseRate { get; init; }
@@ -139,7 +139,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Vocab = Vocab,
             OutputDirectory = Out!,
             Peft = new PeftOptions(PeftOptions.ParseKinds(Peft), Partial, VptLength, LoraRank, AdapterDim),
-            Prompts = new PromptOptions(NCtx, ClassTokenPositions.Parse(ClassTokenPosition), ClassSpecific, CtxInit),
+            Prompts = new PromptOptions(NCtx, ClassTokenPosition, ClassSpecific, CtxInit),
             Epochs = Epochs,
             Warmup = Warmup,
             BatchSize = Batch,
@@ -149,13 +149,13 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Mean = ParseTriple(Mean, "mean"),
             Std = ParseTriple(Std, "std"),
             Augment = Augment is null ? null : ImagePipeline.ParsePreset(Augment),
-            Selection = SelectionSources.Parse(Selection),
-            Variant = DeftVariants.Parse(Variant),
+            Selection = Selection,
+            Variant = Variant,
             Resume = Resume,
             Force = Force,
             CacheDirectory = CacheDir,
             Threads = Threads,
-            Method = DetectionMethods.Parse(Method),
+            Method = Method,
             NoiseRate = NoiseRate,
             Folds = Folds,
             Templates = Templates,
@@ -178,43 +178,16 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         var warnings = new List<string>();
         Action<string> warn = settings.Json ? w => JsonLine(new { @event = "warning", message = w }) : warnings.Add;
         DetectionReport report;
-        try
+        if (settings.Json)
         {
-            if (settings.Json)
-            {
-                var progress = new SyncProgress<DetectProgress>(p => JsonLine(new { @event = "progress", p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, selected = p.SelectedFraction, p.Precision, p.Recall, lr = p.LearningRate }));
-                report = DeftDetector.Detect(options, progress, warn, cancellationToken);
-            }
-            else
-            {
-                report = null!;
-                AnsiConsole.Progress()
-                    .AutoClear(false)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .Start(ctx =>
-                    {
-                        var tasks = new Dictionary<(string, int), ProgressTask>();
-                        var progress = new SyncProgress<DetectProgress>(p =>
-                        {
-                            var key = (p.Phase, p.Epoch);
-                            if (!tasks.TryGetValue(key, out var task))
-                            {
-                                task = ctx.AddTask(p.Phase == "train" ? $"epoch {p.Epoch}/{p.Epochs}" : p.Phase, maxValue: p.Steps);
-                                tasks[key] = task;
-                            }
-                            task.Value = p.Step;
-                            task.Description = Markup.Escape(Describe(p));
-                        });
-                        report = DeftDetector.Detect(options, progress, warnings.Add, cancellationToken);
-                    });
-            }
+            var progress = ProgressRunner.Report<DetectProgress>(p => JsonLine(new { @event = "progress", p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, selected = p.SelectedFraction, p.Precision, p.Recall, lr = p.LearningRate }));
+            report = DeftDetector.Detect(options, progress, warn, cancellationToken);
         }
-        catch (OperationCanceledException)
+        else
         {
-            var checkpoint = Path.Combine(options.OutputDirectory, TrainingCheckpoint.FileName);
-            var hint = File.Exists(checkpoint) ? $" Continue with the same command plus --resume (checkpoint: {checkpoint})." : "";
-            AnsiConsole.MarkupLineInterpolated($"[yellow]interrupted.[/]{hint}");
-            return 130;
+            // One bar per epoch of training and per pass (features, eval).
+            report = ProgressRunner.Live<DetectProgress, DetectionReport>(progress => DeftDetector.Detect(options, progress, warnings.Add, cancellationToken),
+                p => new ProgressBar((p.Phase, p.Epoch), p.Step, p.Steps, Describe(p)));
         }
 
         var reportPath = Path.Combine(options.OutputDirectory, Reporting.DetectionHtmlReport.FileName);

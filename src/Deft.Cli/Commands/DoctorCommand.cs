@@ -6,8 +6,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("doctor", "Check that this machine can run Deft: .NET, TorchSharp's native library, CPU, data.",
-    Examples = ["doctor", "doctor --fix"])]
 internal sealed class DoctorCommand : Command<DoctorCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

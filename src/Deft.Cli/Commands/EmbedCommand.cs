@@ -11,11 +11,6 @@ using static TorchSharp.torch;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("embed", "Write CLIP image and text features (not normalised, fp32) to a safetensors file.",
-    Examples = [
-        "embed --model random:tiny --synthetic 16 --texts prompts.txt --out features.safetensors",
-        "embed --model runs/mini-clip --images /usr/share/datasets/fashion-mnist --format idx --split test --limit 1000 --out f.safetensors",
-    ])]
 internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
 {
     internal sealed class Settings : ClipModelSettings

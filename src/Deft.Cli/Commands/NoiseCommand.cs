@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
+using Deft.Cli.Binding;
 using Deft.Data;
 using Deft.Noise;
 using Spectre.Console;
@@ -7,13 +8,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("noise", "Make noisy labels (sym, asym, asym-cifar10, pairflip, str, idn, or from a file) and write a label file.",
-    Examples =
-    [
-        "noise --data /usr/share/datasets/fashion-mnist --format idx --mode sym --ratio 0.4 --seed 1 --out runs/sym40.csv",
-        "noise --data /usr/share/datasets/fashion-mnist --format idx --mode idn --ratio 0.2 --out runs/idn20.csv --json",
-        "noise --data data/cifar100 --format cifar100 --mode file --labels-file CIFAR-100_human.csv --out runs/c100n.csv",
-    ])]
 internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
 {
     /// <summary>Largest class count whose full transition matrix is printed; above it the largest flips are listed.</summary>
@@ -36,7 +30,8 @@ internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
 
         [CommandOption("--mode <MODE>")]
         [Description("sym | asym | asym-cifar10 | pairflip | str | idn | file.")]
-        public string? Mode { get; init; }
+        [TypeConverter(typeof(KebabCaseEnumConverter<NoiseMode>))]
+        public NoiseMode? Mode { get; init; }
 
         [CommandOption("--ratio <R>")]
         [Description("Noise ratio R in [[0, 1]] (all modes but file).")]
@@ -66,9 +61,8 @@ internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
     /// <summary>The command without Spectre's plumbing; tests pass their own data set opener and consoles.</summary>
     internal static int Run(Settings settings, IAnsiConsole console, TextWriter jsonOut, Func<DatasetOptions, IImageDataset> openDataset)
     {
-        if (string.IsNullOrWhiteSpace(settings.Mode))
+        if (settings.Mode is not { } mode)
             throw new DeftException($"--mode is required. Valid modes: {string.Join(", ", NoiseModes.Names)}.");
-        var mode = NoiseModes.Parse(settings.Mode);
         if (string.IsNullOrWhiteSpace(settings.Data)) throw new DeftException("--data is required: the data set to add noise to.");
         if (string.IsNullOrWhiteSpace(settings.Format)) throw new DeftException("--format is required: the data set's format.");
         if (string.IsNullOrWhiteSpace(settings.Out)) throw new DeftException("--out is required: where to write the label file.");

@@ -7,11 +7,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("predict", "Classify a data set with a model fine-tuned by 'deft adapt'; writes predictions.csv.",
-    Examples = [
-        "predict --model-dir runs/adapt --data /usr/share/datasets/fashion-mnist --format idx --out predictions.csv",
-        "predict --model-dir runs/adapt --data ./photos --format folder --split train --out photos.csv --json",
-    ])]
 internal sealed class PredictCommand : Command<PredictCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

@@ -7,8 +7,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("pretrain", "Contrastive CLIP pre-training from image–caption pairs (the mini protocol: captioned Fashion-MNIST).",
-    Examples = ["pretrain --mini --data /usr/share/datasets/fashion-mnist --out runs/mini-clip"])]
 internal sealed class PretrainCommand : Command<PretrainCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

@@ -7,19 +7,14 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("reproduce", "Reproduce a table row of the DeFT paper: check the data root, run noise/detect/adapt (resuming where a run stopped) and print the paper's figure beside ours.",
-    Examples = [
-        "reproduce --list",
-        "reproduce --dry-run",
-        "reproduce cifar100-sym-0.2 --root ~/data/cifar-100 --dry-run",
-        "reproduce cifar100n --root ~/data/cifar-100 --model ~/models/clip-vit-base-patch16",
-        "reproduce webvision --root ~/data/webvision --model ~/models/clip-vit-base-patch16 --dry-run --images-per-second 40",
-    ])]
 internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
 {
 
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : CommandSettings, IInterruptHint
     {
+        public string? InterruptHint() => DryRun || List ? null
+            : "Run the same command again to resume: finished steps are skipped, detect and adapt continue from their checkpoints.";
+
         [CommandArgument(0, "[NAME]")]
         [Description("The recipe (deft reproduce --list names them). Without it, --dry-run plans every recipe.")]
         public string? Name { get; init; }
@@ -126,16 +121,7 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         }
 
         if (settings.DryRun) return 0;
-        ReproduceResult result;
-        try
-        {
-            result = Run(plans.Single(), settings.Json, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            AnsiConsole.MarkupLine("[yellow]interrupted.[/] Run the same command again to resume: finished steps are skipped, detect and adapt continue from their checkpoints.");
-            return 130;
-        }
+        var result = Run(plans.Single(), settings.Json, cancellationToken);
         if (settings.Json)
             Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, ReproduceRunner.JsonOptions));
         else
@@ -147,11 +133,11 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
     private static ReproduceResult Run(ReproducePlan plan, bool json, CancellationToken cancellationToken)
     {
         var warnings = new List<string>();
-        if (json || Console.IsOutputRedirected && !AnsiConsole.Profile.Capabilities.Interactive)
+        if (ProgressRunner.Plain(json))
         {
             var lastStep = 0;
             var last = DateTime.MinValue;
-            var lines = new SyncProgress<ReproduceProgress>(p =>
+            var lines = ProgressRunner.Report<ReproduceProgress>(p =>
             {
                 var newStep = p.Step != lastStep;
                 if (!newStep && p.Fraction < 1 && (DateTime.UtcNow - last).TotalSeconds < 5) return;
@@ -162,23 +148,8 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
             return ReproduceRunner.Run(plan, lines, w => Console.Error.WriteLine($"warning: {w}"), cancellationToken);
         }
 
-        ReproduceResult result = null!;
-        AnsiConsole.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var tasks = plan.Steps.Select((s, i) => ctx.AddTask(Markup.Escape($"{i + 1}. {s.Kind.ToString().ToLowerInvariant()}"), autoStart: false, maxValue: 1)).ToList();
-                var progress = new SyncProgress<ReproduceProgress>(p =>
-                {
-                    var task = tasks[p.Step - 1];
-                    if (!task.IsStarted) task.StartTask();
-                    task.Value = p.Fraction;
-                    task.Description = Markup.Escape($"{p.Step}. {p.Kind.ToString().ToLowerInvariant()} · {p.Status}");
-                    if (p.Fraction >= 1) task.StopTask();
-                });
-                result = ReproduceRunner.Run(plan, progress, warnings.Add, cancellationToken);
-            });
+        var result = ProgressRunner.Live<ReproduceProgress, ReproduceResult>(progress => ReproduceRunner.Run(plan, progress, warnings.Add, cancellationToken),
+            p => new ProgressBar(p.Step, p.Fraction, 1, $"{p.Step}. {p.Kind.ToString().ToLowerInvariant()} · {p.Status}"));
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
         return result;
     }

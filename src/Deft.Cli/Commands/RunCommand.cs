@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using Deft.Adaptation;
+using Deft.Cli.Binding;
 using Deft.Detection;
 using Deft.Pipeline;
 using Spectre.Console;
@@ -7,8 +8,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("run", "DeFT end to end: detect label issues (phase 1), then fine-tune on the samples kept as clean (phase 2); one directory, one summary.",
-    Examples = ["run --model runs/mini-clip --data /usr/share/datasets/fashion-mnist --format idx --labels noisy.csv --vpt-len 4 --n-ctx 8 --epochs 5 --adapt-epochs 5 --out runs/fm-run"])]
 internal sealed class RunCommand : Command<RunCommand.Settings>
 {
     internal sealed class Settings : DetectCommand.Settings
@@ -27,8 +26,8 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
 
         [CommandOption("--head-init <INIT>")]
         [Description("Phase-2 CLIP head, as `deft adapt`: auto (the zero-shot text head), text, or random (the official code).")]
-        [DefaultValue("auto")]
-        public string HeadInit { get; init; } = "auto";
+        [DefaultValue("auto")] [TypeConverter(typeof(KebabCaseEnumConverter<HeadInit>.OrAuto))]
+        public HeadInit? HeadInit { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -41,7 +40,7 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
             Epochs = settings.AdaptEpochs,
             BatchSize = settings.AdaptBatch,
             LearningRate = settings.AdaptLearningRate,
-            HeadInit = AdaptCommand.ParseHeadInit(settings.HeadInit),
+            HeadInit = settings.HeadInit,
             Vocabulary = settings.Vocab,
             Seed = detect.Seed,
             Resume = detect.Resume,
@@ -53,7 +52,7 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
         ProgressRunner.Run<DetectProgress, int>(settings.Json, "detect", (progress, ct) =>
         {
             result = EndToEndRun.Run(detect.OutputDirectory, detect, adapt, settings.TestSplit, progress,
-                new SyncProgress<AdaptProgress>(ReportAdaptEpoch), warnings.Add, ct);
+                ProgressRunner.Report<AdaptProgress>(ReportAdaptEpoch), warnings.Add, ct);
             return 0;
         }, p => (p.Epoch, Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), cancellationToken);
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");

@@ -7,8 +7,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("score", "Apply a trained detector (a `deft detect` output directory) to data: label quality of every sample in one deterministic pass.",
-    Examples = ["score --run runs/c10 --data data/cifar-10-batches-py --format cifar10 --split test", "score --run runs/fm --data /usr/share/datasets/fashion-mnist --format idx --labels new.csv --out runs/fm-new"])]
 internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
 {
     internal sealed class Settings : CommandSettings
@@ -60,17 +58,8 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
             DetectCommand.JsonLine(new { @event = "done", output = Path.GetFullPath(output), report = Path.Combine(output, Reporting.DetectionHtmlReport.FileName), summary = report.Summary });
             return 0;
         }
-        report = null!;
-        AnsiConsole.Progress().AutoClear(true).Start(ctx =>
-        {
-            ProgressTask? task = null;
-            var progress = new SyncProgress<DetectProgress>(p =>
-            {
-                task ??= ctx.AddTask("scoring", maxValue: p.Steps);
-                task.Value = p.Step;
-            });
-            report = DeftDetector.Score(options, progress, cancellationToken);
-        });
+        report = ProgressRunner.Live<DetectProgress, DetectionReport>(progress => DeftDetector.Score(options, progress, cancellationToken),
+            p => new ProgressBar("scoring", p.Step, p.Steps, "scoring"), autoClear: true);
         DetectCommand.PrintSummary(report, output);
         return 0;
     }

@@ -7,8 +7,6 @@ using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("subsample", "Draw a class-balanced subset of a split (the official Clothing1M loader's draw) and write it as a label file for --labels.",
-    Examples = ["subsample --data ~/data/clothing1m --format clothing1m --size 32000 --seed 0 --out runs/clothing1m/subsample/labels.csv"])]
 internal sealed class SubsampleCommand : Command<SubsampleCommand.Settings>
 {
     internal sealed class Settings : CommandSettings

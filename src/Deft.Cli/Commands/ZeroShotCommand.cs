@@ -8,8 +8,6 @@ using TorchSharp;
 
 namespace Deft.Cli.Commands;
 
-[CliCommand("zero-shot", "CLIP zero-shot classification of a data set: top-1/top-5 and per-class accuracy (templates are averaged).",
-    Examples = ["zero-shot --model runs/mini-clip --data /usr/share/datasets/fashion-mnist --format idx --split test"])]
 internal sealed class ZeroShotCommand : Command<ZeroShotCommand.Settings>
 {
     internal sealed class Settings : ClipModelSettings

@@ -1,16 +1,11 @@
-using System.Reflection;
 using Deft.Cli;
-using Spectre.Console.Cli;
 
 namespace Deft.Tests.Cli;
 
 public class CommandHelpTests
 {
     public static IEnumerable<object[]> Commands() =>
-        typeof(CliCommandAttribute).Assembly.GetTypes()
-            .Select(t => t.GetCustomAttribute<CliCommandAttribute>())
-            .Where(a => a is not null)
-            .Select(a => new object[] { a!.Path });
+        CommandRegistry.Commands.Entries.Select(e => new object[] { e.Path });
 
     [Theory]
     [MemberData(nameof(Commands))]

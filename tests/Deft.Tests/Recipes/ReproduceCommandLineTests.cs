@@ -71,7 +71,7 @@ public sealed class ReproduceCommandLineTests
                     Assert.Equal("noise", command);
                     var s = Assert.IsType<NoiseCommand.Settings>(settings);
                     Assert.Equal((a.Data.Path, a.Data.Format, a.Data.Split, a.Noise.Mode, a.Noise.Ratio, a.Noise.Seed, a.OutputFile),
-                        (s.Data, s.Format, s.Split, Deft.Noise.NoiseModes.Parse(s.Mode!), s.Ratio!.Value, s.Seed, s.Out));
+                        (s.Data, s.Format, s.Split, s.Mode!.Value, s.Ratio!.Value, s.Seed, s.Out));
                     break;
                 }
                 case SubsampleAction a:
