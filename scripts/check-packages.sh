@@ -28,15 +28,5 @@ printf 'a photo of a cat.\na photo of a dog.\n' > "$work/prompts.txt"
 test -s "$work/features.safetensors"
 
 echo "== README's first C# example in a new console project referencing Deft.Core $version"
-mkdir "$work/example" && cd "$work/example"
-dotnet new console -o . -n ReadmeExample --force >/dev/null
-awk '/^```csharp$/ {on=1; next} on && /^```$/ {exit} on {print}' "$root/README.md" > Program.cs
-[[ -s Program.cs ]] || { echo "README.md has no \`\`\`csharp block" >&2; exit 1; }
-# The folder feed beside the machine's configured sources (Deft.Core's own dependencies come from those).
-cat > nuget.config <<XML
-<?xml version="1.0" encoding="utf-8"?>
-<configuration><packageSources><add key="deft-local" value="$feed" /></packageSources></configuration>
-XML
-dotnet add package Deft.Core --version "$version" >/dev/null
-dotnet run -c Release
+"$root/scripts/check-readme-csharp.sh" --package "$feed" "$version"
 echo "packages OK"

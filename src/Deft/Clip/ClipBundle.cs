@@ -31,6 +31,9 @@ public sealed class ClipBundle : IDisposable
 
     public static ClipBundle Load(string spec, string? vocab = null, ClipLoadOptions? options = null)
     {
+        // A library user has no `deft` start-up to make TorchSharp's native library loadable; this is the first
+        // TorchSharp call of the documented entry points (idempotent, once per process).
+        Native.TorchNativeSetup.EnsureLoadable();
         var loaded = ClipLoader.LoadWithInfo(spec, options);
         try
         {
