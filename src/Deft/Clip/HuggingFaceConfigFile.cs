@@ -13,9 +13,14 @@ namespace Deft.Clip;
 internal sealed class HuggingFaceConfigFile
 {
     private readonly string _path;
+    private readonly JsonFields _fields;
     private readonly List<(string Field, long Declared, Func<ClipConfig, long> Actual)> _sizes = [];
 
-    private HuggingFaceConfigFile(string path) => _path = path;
+    private HuggingFaceConfigFile(string path)
+    {
+        _path = path;
+        _fields = new JsonFields(path);
+    }
 
     public ClipActivation Activation { get; private set; }
     public double LayerNormEps { get; private set; }
@@ -42,7 +47,7 @@ internal sealed class HuggingFaceConfigFile
             throw new DeftException($"{path}: not valid JSON ({ex.Message}).", ex);
         }
         if (node is not JsonObject root)
-            throw new DeftException($"{path}: the JSON is {Kind(node)}, not an object; a Hugging Face CLIPModel config.json is an object with vision_config and text_config.");
+            throw new DeftException($"{path}: the JSON is {JsonFields.Kind(node)}, not an object; a Hugging Face CLIPModel config.json is an object with vision_config and text_config.");
         var file = new HuggingFaceConfigFile(path);
         var modelType = file.String(root, "model_type", "model_type");
         if (modelType is not null && modelType != "clip")
@@ -115,7 +120,7 @@ internal sealed class HuggingFaceConfigFile
         JsonObject o => o,
         null => throw new DeftException($"{_path}: has no {name}. A Hugging Face CLIPModel config.json holds vision_config and text_config " +
             "(a CLIPVisionModel's or CLIPTextModel's config alone is not a whole CLIP)."),
-        var other => throw new DeftException($"{_path}: {name} is {Kind(other)}, not an object."),
+        var other => throw new DeftException($"{_path}: {name} is {JsonFields.Kind(other)}, not an object."),
     };
 
     private void Size(JsonObject o, string key, string tower, Func<ClipConfig, long> actual)
@@ -124,30 +129,12 @@ internal sealed class HuggingFaceConfigFile
         if (Positive(o, key, field) is { } v) _sizes.Add((field, v, actual));
     }
 
-    private int? Positive(JsonObject o, string key, string field)
-    {
-        var n = Number(o, key, field);
-        if (n is null) return null;
-        if (n is not { } v || v != Math.Floor(v) || v < 1 || v > 1 << 24)
-            throw new DeftException($"{_path}: {field} = {n}; it must be a positive whole number.");
-        return (int)v;
-    }
+    // The typed reads share ClipConfigs' JsonFields (same messages: the file, then the field's path).
+    private int? Positive(JsonObject o, string key, string field) => _fields.Positive(o, key, field);
 
-    private double? Number(JsonObject o, string key, string field)
-    {
-        var node = o[key];
-        if (node is null) return null;
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out var d) && double.IsFinite(d)) return d;
-        throw new DeftException($"{_path}: {field} is {Kind(node)}, not a number.");
-    }
+    private double? Number(JsonObject o, string key, string field) => _fields.Number(o, key, field);
 
-    private string? String(JsonObject o, string key, string field)
-    {
-        var node = o[key];
-        if (node is null) return null;
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
-        throw new DeftException($"{_path}: {field} is {Kind(node)}, not a string.");
-    }
+    private string? String(JsonObject o, string key, string field) => _fields.String(o, key, field);
 
     private ClipActivation Activation_(JsonObject o, string field)
     {
@@ -159,19 +146,4 @@ internal sealed class HuggingFaceConfigFile
             _ => throw new DeftException($"{_path}: {field} = '{TextClip.Clip(name, 40)}' is not supported (valid: quick_gelu, gelu)."),
         };
     }
-
-    private static string Kind(JsonNode? node) => node switch
-    {
-        null => "null",
-        JsonArray => "an array",
-        JsonObject => "an object",
-        JsonValue v => v.GetValueKind() switch
-        {
-            JsonValueKind.String => $"the string \"{TextClip.Clip(v.GetValue<string>(), 40)}\"",
-            JsonValueKind.True or JsonValueKind.False => "a boolean",
-            JsonValueKind.Number => $"the number {v.ToJsonString()}",
-            _ => "null",
-        },
-        _ => "something else",
-    };
 }
