@@ -80,6 +80,25 @@ public sealed class SettingsTreeTests
     }
 
     [Fact]
+    public void TheApiConfigIsTheSameRecords()
+    {
+        var config = new Deft.Api.DetectionConfig { Method = DetectionMethod.SmallLoss, NoiseRate = 0.2, LearningRate = 0.05, Schedule = new() { Momentum = 0.8 } };
+        // Initializers run in order: the Schedule record replaces the learning rate set before it.
+        Assert.Equal((0.03, 0.8), (config.LearningRate, config.Schedule.Momentum));
+        var options = config.ToOptions();
+        Assert.Same(config.Schedule, options.Schedule);
+        Assert.Same(config.MethodSettings, options.MethodSettings);
+        Assert.Same(config.Peft, options.Peft);
+        Assert.Same(config.Prompts, options.Prompts);
+        Assert.Equal((DetectionMethod.SmallLoss, 0.2), (options.Method, options.NoiseRate));
+        // Its own defaults: zero-shot posterior on a frozen tower; the schedule's are the tree's.
+        var defaults = new Deft.Api.DetectionConfig();
+        Assert.Equal(DetectionMethod.ClipPosterior, defaults.Method);
+        Assert.Equal("none", defaults.Peft.Name);
+        Assert.Equal(new TrainingSchedule(), defaults.Schedule);
+    }
+
+    [Fact]
     public void TheFingerprintIgnoresHowTheRunIsCarriedOutAndFollowsTheTrainingSettings()
     {
         var labels = new LabelAssignment([0, 1, 2, 3], [0, 1, 0, 1], [null, null, null, null], 2, "labels");
