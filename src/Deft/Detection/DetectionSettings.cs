@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Deft.Data.Transforms;
+using Deft.IO;
 using Deft.Peft;
 using Deft.Prompts;
 
@@ -156,29 +157,9 @@ public static class DetectionSettingsJson
         "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(node.ToJsonString())));
 }
 
-/// <summary>Enums written with their CLI/summary names (the ToName/Parse pairs), not C#'s.</summary>
-public abstract class NamedEnumJson<T>(Func<T, string> name, Func<string, T> parse) : JsonConverter<T> where T : struct, Enum
-{
-    public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-    {
-        if (reader.TokenType != JsonTokenType.String) throw new JsonException($"Expected a string for {typeof(T).Name}.");
-        try
-        {
-            return parse(reader.GetString()!);
-        }
-        catch (DeftException ex)
-        {
-            throw new JsonException(ex.Message, ex);
-        }
-    }
-
-    public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(name(value));
-}
-
 internal sealed class DetectionMethodJson() : NamedEnumJson<DetectionMethod>(m => m.ToName(), DetectionMethods.Parse);
 internal sealed class SelectionSourceJson() : NamedEnumJson<SelectionSource>(s => s.ToName(), SelectionSources.Parse);
 internal sealed class DeftVariantJson() : NamedEnumJson<DeftVariant>(v => v.ToName(), DeftVariants.Parse);
-internal sealed class ClassTokenPositionJson() : NamedEnumJson<ClassTokenPosition>(p => p.ToName(), ClassTokenPositions.Parse);
 internal sealed class TowerPrecisionJson() : NamedEnumJson<TowerPrecision>(p => p == TowerPrecision.Bf16 ? "bf16" : "fp32",
     s => s switch { "fp32" => TowerPrecision.Fp32, "bf16" => TowerPrecision.Bf16, _ => throw new DeftException($"precision '{s}' is not fp32 or bf16") });
 
@@ -215,27 +196,4 @@ internal sealed class RgbTripleJson : JsonConverter<RgbTriple?>
         if (value is { } t) JsonSerializer.Serialize(writer, new[] { t.R, t.G, t.B }, options);
         else writer.WriteNullValue();
     }
-}
-
-/// <summary>PEFT settings under summary.json's names; the kinds as the CLI spelling ("vpt-deep+lora").</summary>
-internal sealed class PeftOptionsJson : JsonConverter<PeftOptions>
-{
-    private sealed record Shape(string Peft, int? Partial, [property: JsonPropertyName("vpt_len")] int VptLength = 20, int LoraRank = 8, int AdapterDim = 8);
-
-    public override PeftOptions Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-    {
-        var s = JsonSerializer.Deserialize<Shape>(ref reader, options) ?? throw new JsonException("PEFT settings are null.");
-        if (s.Peft is null) throw new JsonException("peft is missing.");
-        try
-        {
-            return new PeftOptions(PeftOptions.ParseKinds(s.Peft), s.Partial, s.VptLength, s.LoraRank, s.AdapterDim);
-        }
-        catch (DeftException ex)
-        {
-            throw new JsonException(ex.Message, ex);
-        }
-    }
-
-    public override void Write(Utf8JsonWriter writer, PeftOptions value, JsonSerializerOptions options) =>
-        JsonSerializer.Serialize(writer, new Shape(value.Name, value.Partial, value.VptLength, value.LoraRank, value.AdapterDim), options);
 }

@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Deft.Detection;
 
 namespace Deft.Peft;
 

@@ -1,5 +1,5 @@
 using System.Text.Json.Serialization;
-using Deft.Detection;
+using Deft.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -220,3 +220,6 @@ public sealed class DualPromptLearner : nn.Module
         return prompts.MoveToOuterDisposeScope();
     }
 }
+
+/// <summary>The class token position under its CLI/summary name ("end", "middle", "front").</summary>
+internal sealed class ClassTokenPositionJson() : NamedEnumJson<ClassTokenPosition>(p => p.ToName(), ClassTokenPositions.Parse);
