@@ -5,42 +5,49 @@ using Deft.Prompts;
 namespace Deft.Api;
 
 /// <summary>
-/// Settings of an in-memory detection (<see cref="LabelIssueDetector"/>). The defaults are the command line's:
-/// <see cref="Method"/> is CLIP's zero-shot posterior (no training); for <see cref="DetectionMethod.Deft"/> the
-/// schedule is the paper's (10 epochs, warm-up 1, batch 64, SGD lr 0.03, momentum 0.9, weight decay 5e-4).
+/// Settings of an in-memory detection (<see cref="LabelIssueDetector"/>): the groups of the detection settings tree
+/// that apply without files (<see cref="MethodSettings"/>, <see cref="Schedule"/>, <see cref="Peft"/>,
+/// <see cref="Prompts"/>; the same records <c>deft detect</c> runs on). The defaults are the command line's, except
+/// that <see cref="Method"/> is CLIP's zero-shot posterior (no training) and the image tower stays frozen; for
+/// <see cref="DetectionMethod.Deft"/> the schedule is the paper's (10 epochs, warm-up 1, batch 64, SGD lr 0.03,
+/// momentum 0.9, weight decay 5e-4).
 /// </summary>
 public sealed record DetectionConfig
 {
-    /// <summary>Which detector runs.</summary>
-    public DetectionMethod Method { get; init; } = DetectionMethod.ClipPosterior;
+    /// <summary>Which detector runs and the settings only some methods read (selection, variant, folds, noise rate, templates).</summary>
+    public MethodSettings MethodSettings { get; init; } = new() { Method = DetectionMethod.ClipPosterior };
+    /// <summary>The optimisation schedule of the training methods (batch size and seed apply to all).</summary>
+    public TrainingSchedule Schedule { get; init; } = new();
     /// <summary>The PEFT modules DeFT (and the training baselines) adapt the image tower with; none keeps it frozen.</summary>
     public PeftOptions Peft { get; init; } = new(PeftKind.None);
     /// <summary>The learnable prompt contexts.</summary>
     public PromptOptions Prompts { get; init; } = new();
-    /// <summary>Training epochs (training methods).</summary>
-    public int Epochs { get; init; } = 10;
-    /// <summary>Warm-up epochs (training methods).</summary>
-    public int Warmup { get; init; } = 1;
-    /// <summary>Images per batch.</summary>
-    public int BatchSize { get; init; } = 64;
-    /// <summary>SGD learning rate (training methods).</summary>
-    public double LearningRate { get; init; } = 0.03;
+
+    /// <summary>Which detector runs (<see cref="MethodSettings.Method"/>).</summary>
+    public DetectionMethod Method { get => MethodSettings.Method; init => MethodSettings = MethodSettings with { Method = value }; }
+    /// <summary>Training epochs (<see cref="TrainingSchedule.Epochs"/>).</summary>
+    public int Epochs { get => Schedule.Epochs; init => Schedule = Schedule with { Epochs = value }; }
+    /// <summary>Warm-up epochs (<see cref="TrainingSchedule.Warmup"/>).</summary>
+    public int Warmup { get => Schedule.Warmup; init => Schedule = Schedule with { Warmup = value }; }
+    /// <summary>Images per batch (<see cref="TrainingSchedule.BatchSize"/>).</summary>
+    public int BatchSize { get => Schedule.BatchSize; init => Schedule = Schedule with { BatchSize = value }; }
+    /// <summary>SGD learning rate (<see cref="TrainingSchedule.LearningRate"/>).</summary>
+    public double LearningRate { get => Schedule.LearningRate; init => Schedule = Schedule with { LearningRate = value }; }
     /// <summary>Fixes prompt initialization, shuffling and augmentation: the same seed gives the same result.</summary>
-    public long Seed { get; init; }
-    /// <summary>Which selections DeFT reports: the last epoch's or a deterministic pass after training.</summary>
-    public SelectionSource Selection { get; init; } = SelectionSource.LastEpoch;
-    /// <summary>Zero-shot prompt templates (label-match, clip-posterior; see PromptTemplates.Resolve); null: "a photo of a {}.".</summary>
-    public string? Templates { get; init; }
-    /// <summary>Cross-validation folds (confident learning).</summary>
-    public int Folds { get; init; } = 5;
-    /// <summary>The assumed noise rate (small-loss), in [0, 1).</summary>
-    public double? NoiseRate { get; init; }
+    public long Seed { get => Schedule.Seed; init => Schedule = Schedule with { Seed = value }; }
+    /// <summary>Which selections DeFT reports (<see cref="MethodSettings.Selection"/>).</summary>
+    public SelectionSource Selection { get => MethodSettings.Selection; init => MethodSettings = MethodSettings with { Selection = value }; }
+    /// <summary>Zero-shot prompt templates (<see cref="MethodSettings.Templates"/>).</summary>
+    public string? Templates { get => MethodSettings.Templates; init => MethodSettings = MethodSettings with { Templates = value }; }
+    /// <summary>Cross-validation folds (<see cref="MethodSettings.Folds"/>).</summary>
+    public int Folds { get => MethodSettings.Folds; init => MethodSettings = MethodSettings with { Folds = value }; }
+    /// <summary>The assumed noise rate (<see cref="MethodSettings.NoiseRate"/>).</summary>
+    public double? NoiseRate { get => MethodSettings.NoiseRate; init => MethodSettings = MethodSettings with { NoiseRate = value }; }
 
     /// <summary>The runner's options for an in-memory run: no files are read or written under these names.</summary>
     internal DetectOptions ToOptions() => new()
     {
         Model = "(in memory)", Data = "(in memory)", Format = "memory", OutputDirectory = "(in memory)",
-        Method = Method, Peft = Peft, Prompts = Prompts, Epochs = Epochs, Warmup = Warmup, BatchSize = BatchSize,
-        LearningRate = LearningRate, Seed = Seed, Selection = Selection, Templates = Templates, Folds = Folds, NoiseRate = NoiseRate,
+        MethodSettings = MethodSettings, Schedule = Schedule, Peft = Peft, Prompts = Prompts,
     };
 }

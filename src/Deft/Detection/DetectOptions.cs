@@ -31,43 +31,22 @@ public static class SelectionSources
 public enum TowerPrecision { Fp32, Bf16 }
 
 /// <summary>
-/// Everything one phase-1 detection run needs. Defaults are the paper's (ViT-B/16 settings: 10 epochs, warm-up 1,
-/// batch 64, SGD lr 0.03, momentum 0.9, weight decay 5e-4, cosine, 16 context tokens, VPT-deep length 20).
+/// Everything one phase-1 detection run needs: the settings tree (<see cref="DataSettings"/>, <see cref="Schedule"/>,
+/// <see cref="Preprocess"/>, <see cref="Peft"/>, <see cref="Prompts"/>, <see cref="MethodSettings"/>; each setting is
+/// defined, with its default, in one of those records and serialized by <see cref="DetectionSettingsJson"/>) and how
+/// this run is carried out (output directory, resume, threads, …). The flat properties forward to the records, so
+/// callers can set one setting without rebuilding its group.
 /// </summary>
 public sealed record DetectOptions
 {
-    /// <summary>Model spec: file, directory, or random:&lt;preset&gt;[@seed] (see ClipLoader).</summary>
-    public required string Model { get; init; }
-    public required string Data { get; init; }
-    public required string Format { get; init; }
-    public string Split { get; init; } = "train";
-    /// <summary>Label file (index,label[,true_label]) choosing the participating samples and their given labels.</summary>
-    public string? Labels { get; init; }
-    /// <summary>Class names file, one per line (formats without names).</summary>
-    public string? ClassesFile { get; init; }
-    /// <summary>BPE vocabulary for OpenAI-layout weights (default: the model directory's, else KnownLocations).</summary>
-    public string? Vocab { get; init; }
-    public required string OutputDirectory { get; init; }
-
+    public DataSettings DataSettings { get; init; } = new();
+    public TrainingSchedule Schedule { get; init; } = new();
+    public PreprocessSettings Preprocess { get; init; } = new();
     public PeftOptions Peft { get; init; } = PeftOptions.Default;
     public PromptOptions Prompts { get; init; } = new();
-    public int Epochs { get; init; } = 10;
-    public int Warmup { get; init; } = 1;
-    public int BatchSize { get; init; } = 64;
-    public double LearningRate { get; init; } = 0.03;
-    public double Momentum { get; init; } = 0.9;
-    public double WeightDecay { get; init; } = 5e-4;
-    public long Seed { get; init; }
-    public TowerPrecision Precision { get; init; } = TowerPrecision.Fp32;
-    /// <summary>Per-channel mean; null: the official code's CIFAR statistics for cifar10/100, else the model's own.</summary>
-    public RgbTriple? Mean { get; init; }
-    /// <summary>Per-channel standard deviation; null: as for <see cref="Mean"/>.</summary>
-    public RgbTriple? Std { get; init; }
-    /// <summary>Training augmentation; null: cifar for 32-pixel-class data (cifar10/100, idx), clip otherwise.</summary>
-    public AugmentPreset? Augment { get; init; }
-    public SelectionSource Selection { get; init; } = SelectionSource.LastEpoch;
-    /// <summary>Which official phase-1 script the DeFT objective follows (<c>--variant</c>; see <see cref="DeftVariant"/>).</summary>
-    public DeftVariant Variant { get; init; } = DeftVariant.Synthetic;
+    public MethodSettings MethodSettings { get; init; } = new();
+
+    public required string OutputDirectory { get; init; }
     public bool Resume { get; init; }
     public bool Force { get; init; }
     /// <summary>Where cached image features live (--peft none); null: $DEFT_CACHE_DIR, else ~/.cache/deft.</summary>
@@ -76,18 +55,34 @@ public sealed record DetectOptions
     public int? Threads { get; init; }
     /// <summary>Loader threads; null: one per core.</summary>
     public int? Workers { get; init; }
-
     /// <summary>The title of report.html; null: "Deft label-issue report".</summary>
     public string? ReportTitle { get; init; }
 
-    /// <summary>Which detector runs (<c>--method</c>); the options below apply to the baselines only.</summary>
-    public DetectionMethod Method { get; init; } = DetectionMethod.Deft;
-    /// <summary>small-loss: the forget rate the schedule ramps up to (the assumed noise rate).</summary>
-    public double? NoiseRate { get; init; }
-    /// <summary>confident-learning and its variants: cross-validation folds.</summary>
-    public int Folds { get; init; } = 5;
-    /// <summary>label-match: prompt templates (see PromptTemplates.Resolve); null: "a photo of a {}.".</summary>
-    public string? Templates { get; init; }
+    // Forwarders into the records above (documented there).
+    public required string Model { get => DataSettings.Model; init => DataSettings = DataSettings with { Model = value }; }
+    public required string Data { get => DataSettings.Data; init => DataSettings = DataSettings with { Data = value }; }
+    public required string Format { get => DataSettings.Format; init => DataSettings = DataSettings with { Format = value }; }
+    public string Split { get => DataSettings.Split; init => DataSettings = DataSettings with { Split = value }; }
+    public string? Labels { get => DataSettings.Labels; init => DataSettings = DataSettings with { Labels = value }; }
+    public string? ClassesFile { get => DataSettings.ClassesFile; init => DataSettings = DataSettings with { ClassesFile = value }; }
+    public string? Vocab { get => DataSettings.Vocab; init => DataSettings = DataSettings with { Vocab = value }; }
+    public int Epochs { get => Schedule.Epochs; init => Schedule = Schedule with { Epochs = value }; }
+    public int Warmup { get => Schedule.Warmup; init => Schedule = Schedule with { Warmup = value }; }
+    public int BatchSize { get => Schedule.BatchSize; init => Schedule = Schedule with { BatchSize = value }; }
+    public double LearningRate { get => Schedule.LearningRate; init => Schedule = Schedule with { LearningRate = value }; }
+    public double Momentum { get => Schedule.Momentum; init => Schedule = Schedule with { Momentum = value }; }
+    public double WeightDecay { get => Schedule.WeightDecay; init => Schedule = Schedule with { WeightDecay = value }; }
+    public long Seed { get => Schedule.Seed; init => Schedule = Schedule with { Seed = value }; }
+    public TowerPrecision Precision { get => Preprocess.Precision; init => Preprocess = Preprocess with { Precision = value }; }
+    public RgbTriple? Mean { get => Preprocess.Mean; init => Preprocess = Preprocess with { Mean = value }; }
+    public RgbTriple? Std { get => Preprocess.Std; init => Preprocess = Preprocess with { Std = value }; }
+    public AugmentPreset? Augment { get => Preprocess.Augment; init => Preprocess = Preprocess with { Augment = value }; }
+    public DetectionMethod Method { get => MethodSettings.Method; init => MethodSettings = MethodSettings with { Method = value }; }
+    public SelectionSource Selection { get => MethodSettings.Selection; init => MethodSettings = MethodSettings with { Selection = value }; }
+    public DeftVariant Variant { get => MethodSettings.Variant; init => MethodSettings = MethodSettings with { Variant = value }; }
+    public double? NoiseRate { get => MethodSettings.NoiseRate; init => MethodSettings = MethodSettings with { NoiseRate = value }; }
+    public int Folds { get => MethodSettings.Folds; init => MethodSettings = MethodSettings with { Folds = value }; }
+    public string? Templates { get => MethodSettings.Templates; init => MethodSettings = MethodSettings with { Templates = value }; }
 
     public void Validate()
     {

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Deft.Clip;
 using Deft.Data.Transforms;
 using Deft.Peft;
@@ -9,8 +11,40 @@ using static TorchSharp.torch;
 
 namespace Deft.Detection;
 
-/// <summary>What is needed to rebuild a trained detector around its CLIP model.</summary>
-public sealed record DetectorConfig(
+/// <summary>
+/// What is needed to rebuild a trained detector around its CLIP model, in the settings tree's records (serialized by
+/// <see cref="DetectionSettingsJson.Options"/>): the prompts and PEFT as trained, the preprocessing with the resolved
+/// normalization, the seed and the variant whose selection rule <c>deft score</c> applies.
+/// </summary>
+public sealed record DetectorConfig
+{
+    /// <summary>The model spec; paths are absolute so <c>deft score</c> finds them from any directory.</summary>
+    public string Model { get; init; } = "";
+    public string? Vocab { get; init; }
+    public IReadOnlyList<string> Classes { get; init; } = [];
+    public PromptOptions Prompts { get; init; } = new();
+    public PeftOptions Peft { get; init; } = PeftOptions.Default;
+    /// <summary>Precision and the normalization the detector was trained with (always explicit; no augmentation).</summary>
+    public PreprocessSettings Preprocess { get; init; } = new();
+    public long Seed { get; init; }
+    [JsonConverter(typeof(DeftVariantJson))] public DeftVariant Variant { get; init; } = DeftVariant.Synthetic;
+
+    [JsonIgnore] public Normalization Normalization => Preprocess is { Mean: { } m, Std: { } s } ? new Normalization(m, s)
+        : throw new DeftException("the detector's normalization is missing");
+
+    public static DetectorConfig From(DetectOptions o, IReadOnlyList<string> classes, Normalization normalization) => new()
+    {
+        Model = Absolute(o.Model), Vocab = o.Vocab is null ? null : Absolute(o.Vocab), Classes = classes.ToArray(), Prompts = o.Prompts, Peft = o.Peft,
+        Preprocess = new PreprocessSettings { Precision = o.Precision, Mean = normalization.Mean, Std = normalization.Std },
+        Seed = o.Seed, Variant = o.Variant,
+    };
+
+    /// <summary>Paths are stored absolute so `deft score` finds them from any directory; random:… specs stay as they are.</summary>
+    private static string Absolute(string spec) => File.Exists(spec) || Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
+}
+
+/// <summary>The flat form detector files had before the settings tree (every setting a string or number); read only.</summary>
+internal sealed record LegacyDetectorConfig(
     string Model,
     IReadOnlyList<string> Classes,
     int ContextLength,
@@ -29,21 +63,25 @@ public sealed record DetectorConfig(
     string? Vocab,
     string Variant = "synthetic")
 {
-    public PromptOptions PromptOptions => new(ContextLength, ClassTokenPositions.Parse(ClassTokenPosition), ClassSpecific, ContextInit);
-    public PeftOptions PeftOptions => new(PeftOptions.ParseKinds(Peft), Partial, VptLength, LoraRank, AdapterDim);
-    public Normalization Normalization => Normalization.From(Mean, Std);
-    public TowerPrecision TowerPrecision => Precision == "bf16" ? TowerPrecision.Bf16 : TowerPrecision.Fp32;
-    /// <summary>The selection rule <c>deft score</c> applies: the one the detector was trained with (files without it: synthetic).</summary>
-    public DeftVariant DeftVariant => Variant is null ? DeftVariant.Synthetic : DeftVariants.Parse(Variant);
-
-    public static DetectorConfig From(DetectOptions o, IReadOnlyList<string> classes, Normalization normalization) => new(
-        Absolute(o.Model), classes.ToArray(), o.Prompts.ContextLength, o.Prompts.Position.ToName(), o.Prompts.ClassSpecific, o.Prompts.InitWords,
-        o.Peft.Name, o.Peft.Partial, o.Peft.VptLength, o.Peft.LoraRank, o.Peft.AdapterDim,
-        [normalization.Mean.R, normalization.Mean.G, normalization.Mean.B], [normalization.Std.R, normalization.Std.G, normalization.Std.B],
-        o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", o.Seed, o.Vocab is null ? null : Absolute(o.Vocab), o.Variant.ToName());
-
-    /// <summary>Paths are stored absolute so `deft score` finds them from any directory; random:… specs stay as they are.</summary>
-    private static string Absolute(string spec) => File.Exists(spec) || Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
+    /// <summary>The same detector in today's records; a damaged value throws <see cref="DeftException"/>.</summary>
+    public DetectorConfig ToConfig()
+    {
+        if (Mean is not { Length: 3 } || Std is not { Length: 3 }) throw new DeftException("mean/std are not three numbers");
+        if (Precision is not ("fp32" or "bf16")) throw new DeftException($"precision '{TextClip.Clip(Precision ?? "null", 20)}' is not fp32 or bf16");
+        if (ClassTokenPosition is null || Peft is null) throw new DeftException("class_token_position or peft is missing");
+        return new()
+        {
+            Model = Model, Vocab = Vocab, Classes = Classes,
+            Prompts = new PromptOptions(ContextLength, ClassTokenPositions.Parse(ClassTokenPosition), ClassSpecific, ContextInit),
+            Peft = new PeftOptions(PeftOptions.ParseKinds(Peft), Partial, VptLength, LoraRank, AdapterDim),
+            Preprocess = new PreprocessSettings
+            {
+                Precision = Precision == "bf16" ? TowerPrecision.Bf16 : TowerPrecision.Fp32,
+                Mean = new RgbTriple(Mean[0], Mean[1], Mean[2]), Std = new RgbTriple(Std[0], Std[1], Std[2]),
+            },
+            Seed = Seed, Variant = Variant is null ? DeftVariant.Synthetic : DeftVariants.Parse(Variant),
+        };
+    }
 }
 
 /// <summary>
@@ -58,7 +96,7 @@ public static class DetectorFile
 
     public static void Save(string path, DetectorConfig config, IReadOnlyList<(string Name, Parameter Parameter)> trainables) =>
         Safetensors.Save(path, trainables.Select(t => new KeyValuePair<string, Tensor>($"param.{t.Name}", t.Parameter)),
-            new Dictionary<string, string> { ["format"] = FormatTag, ["config"] = JsonSerializer.Serialize(config, DetectionOutputs.JsonOptions) });
+            new Dictionary<string, string> { ["format"] = FormatTag, ["config"] = JsonSerializer.Serialize(config, DetectionSettingsJson.Options) });
 
     public static DetectorConfig ReadConfig(string path)
     {
@@ -68,7 +106,10 @@ public static class DetectorFile
         DetectorConfig? config;
         try
         {
-            config = JsonSerializer.Deserialize<DetectorConfig>(json, DetectionOutputs.JsonOptions);
+            // Files written before the settings tree hold the flat form (no "prompts" group).
+            config = JsonNode.Parse(json) is JsonObject root && !root.ContainsKey("prompts")
+                ? LegacyConfig(JsonSerializer.Deserialize<LegacyDetectorConfig>(json, DetectionOutputs.JsonOptions), path)
+                : JsonSerializer.Deserialize<DetectorConfig>(json, DetectionSettingsJson.Options);
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
         {
@@ -80,40 +121,39 @@ public static class DetectorFile
         return config;
     }
 
+    private static DetectorConfig? LegacyConfig(LegacyDetectorConfig? legacy, string path)
+    {
+        if (legacy is null) return null;
+        if (legacy.Classes is null) Damaged("classes are missing", path);
+        try
+        {
+            return legacy.ToConfig();
+        }
+        catch (Exception ex) when (ex is DeftException or ArgumentException or FormatException or InvalidOperationException)
+        {
+            Damaged(ex.Message, path);
+            return null;
+        }
+    }
+
     private static void Validate(DetectorConfig c, string path)
     {
+        static bool Finite(RgbTriple? t, bool positive) => t is { } v && new[] { v.R, v.G, v.B }.All(x => float.IsFinite(x) && (!positive || x > 0));
         string? problem =
             string.IsNullOrEmpty(c.Model) ? "model is missing"
             : c.Classes is null || c.Classes.Count == 0 || c.Classes.Any(n => n is null) ? "classes are missing"
-            : c.ContextLength is < 1 or > 1000 ? $"context_length {c.ContextLength} is outside 1..1000"
-            : c.VptLength is < 0 or > 10_000 || c.LoraRank is < 0 or > 100_000 || c.AdapterDim is < 0 or > 100_000 || c.Partial is < 1
+            : c.Prompts is null || c.Peft is null || c.Preprocess is null ? "prompts, peft or preprocess is missing"
+            : c.Prompts.ContextLength is < 1 or > 1000 ? $"context_length {c.Prompts.ContextLength} is outside 1..1000"
+            : c.Peft.Kinds is null || c.Peft.VptLength is < 0 or > 10_000 || c.Peft.LoraRank is < 0 or > 100_000 || c.Peft.AdapterDim is < 0 or > 100_000 || c.Peft.Partial is < 1
                 ? "a PEFT size is negative or impossible"
-            : c.Mean is not { Length: 3 } || c.Std is not { Length: 3 } || c.Mean.Any(v => !float.IsFinite(v)) || c.Std.Any(v => !(v > 0 && float.IsFinite(v)))
-                ? "mean/std are not three finite numbers (std > 0)"
-            : c.Precision is not ("fp32" or "bf16") ? $"precision '{TextClip.Clip(c.Precision ?? "null", 20)}' is not fp32 or bf16"
-            : c.ClassTokenPosition is null || c.Peft is null ? "class_token_position or peft is missing"
+            : !Finite(c.Preprocess.Mean, false) || !Finite(c.Preprocess.Std, true) ? "mean/std are not three finite numbers (std > 0)"
             : null;
-        if (problem is null)
-        {
-            try
-            {
-                _ = c.PromptOptions;
-                _ = c.PeftOptions;
-                _ = c.Normalization;
-                _ = c.DeftVariant;
-            }
-            catch (DeftException ex)
-            {
-                problem = ex.Message;
-            }
-            catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException)
-            {
-                problem = ex.Message;
-            }
-        }
-        if (problem is not null)
-            throw new DeftException($"{path}: the detector configuration is damaged: {TextClip.Clip(problem, 200)}. Run `deft detect` again.");
+        if (problem is not null) Damaged(problem, path);
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void Damaged(string problem, string path) =>
+        throw new DeftException($"{path}: the detector configuration is damaged: {TextClip.Clip(problem, 200)}. Run `deft detect` again.");
 
     /// <summary>Copies the saved values into <paramref name="trainables"/>; every name must be present with its shape.</summary>
     public static void LoadInto(string path, IReadOnlyList<(string Name, Parameter Parameter)> trainables)

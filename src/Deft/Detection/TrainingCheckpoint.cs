@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Deft.Clip;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -20,7 +21,7 @@ public static class TrainingCheckpoint
     private const string FormatTag = "deft-checkpoint-1";
 
     public static void Save(string path, TrainingState state, IReadOnlyList<(string Name, Parameter Parameter)> trainables,
-        MomentumSgd sgd, string fingerprint)
+        MomentumSgd sgd, string fingerprint, string? settings = null)
     {
         var tensors = new List<KeyValuePair<string, Tensor>>();
         var owned = new List<Tensor>();
@@ -47,6 +48,8 @@ public static class TrainingCheckpoint
                 ["epochs"] = JsonSerializer.Serialize(state.Epochs, DetectionOutputs.JsonOptions),
                 ["fingerprint"] = fingerprint,
             };
+            // The settings behind the fingerprint, so a refused resume can say which of them differ.
+            if (settings is not null) metadata["settings"] = settings;
             Safetensors.Save(path, tensors, metadata);
         }
         finally
@@ -64,10 +67,12 @@ public static class TrainingCheckpoint
 
     /// <summary>
     /// Restores parameters, momentum buffers and <paramref name="state"/> from <paramref name="path"/>. The
-    /// fingerprint must match: resuming with other settings would not reproduce the uninterrupted run.
+    /// fingerprint must match: resuming with other settings would not reproduce the uninterrupted run. Checkpoints
+    /// written before the fingerprint was a hash of the settings JSON hold <paramref name="legacyFingerprint"/>'s form.
+    /// <paramref name="settings"/> (the JSON behind <paramref name="fingerprint"/>) names the differences when refused.
     /// </summary>
     public static void Load(string path, TrainingState state, IReadOnlyList<(string Name, Parameter Parameter)> trainables,
-        MomentumSgd sgd, string fingerprint, int sampleCount)
+        MomentumSgd sgd, string fingerprint, int sampleCount, string? legacyFingerprint = null, string? settings = null)
     {
         var tensors = Safetensors.Load(path, out var metadata);
         try
@@ -75,9 +80,14 @@ public static class TrainingCheckpoint
             if (metadata.GetValueOrDefault("format") != FormatTag)
                 throw new DeftException($"{path}: not a Deft detection checkpoint.");
             var saved = metadata.GetValueOrDefault("fingerprint") ?? "";
-            if (saved != fingerprint)
-                throw new DeftException($"{path} was written by a run with other settings ({FingerprintDifference(saved, fingerprint)}). " +
+            if (saved != fingerprint && (legacyFingerprint is null || saved != legacyFingerprint))
+            {
+                var difference = metadata.TryGetValue("settings", out var savedSettings) && settings is not null
+                    ? SettingsDifference(savedSettings, settings)
+                    : FingerprintDifference(saved, legacyFingerprint ?? fingerprint);
+                throw new DeftException($"{path} was written by a run with other settings ({difference}). " +
                                         "Resume with the same settings, or pass --force to start over.");
+            }
             using (no_grad())
             {
                 for (var i = 0; i < trainables.Count; i++)
@@ -117,7 +127,27 @@ public static class TrainingCheckpoint
         }
     }
 
-    /// <summary>The settings that differ between two fingerprints (JSON objects of strings), for error messages.</summary>
+    /// <summary>The settings that differ between two settings trees (<see cref="DetectionSettingsJson"/>), by leaf name.</summary>
+    internal static string SettingsDifference(string saved, string current)
+    {
+        try
+        {
+            var a = DetectionSettingsJson.Flatten(JsonNode.Parse(saved)!.AsObject());
+            var b = DetectionSettingsJson.Flatten(JsonNode.Parse(current)!.AsObject());
+            string? Text(Dictionary<string, JsonNode?> d, string k) => d.TryGetValue(k, out var v) ? v is JsonValue j && j.GetValueKind() == JsonValueKind.String ? j.GetValue<string>() : v?.ToJsonString() ?? "null" : null;
+            var diffs = a.Keys.Union(b.Keys)
+                .Where(k => Text(a, k) != Text(b, k))
+                .Select(k => $"{k}: {Text(a, k) ?? "(none)"} → {Text(b, k) ?? "(none)"}")
+                .ToList();
+            return diffs.Count == 0 ? "unknown difference" : string.Join("; ", diffs);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or NullReferenceException)
+        {
+            return "unreadable settings";
+        }
+    }
+
+    /// <summary>The settings that differ between two legacy fingerprints (JSON objects of strings), for error messages.</summary>
     internal static string FingerprintDifference(string saved, string current)
     {
         try

@@ -72,10 +72,10 @@ public static class DeftDetector
 
         using var bundle = ClipBundle.Load(options.Model ?? config.Model, options.Vocab ?? config.Vocab, new ClipLoadOptions());
         var clip = bundle.Model;
-        if (config.TowerPrecision == TowerPrecision.Bf16) clip.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
-        using var prompts = new DualPromptLearner(config.Classes, config.PromptOptions, new ClipPromptTokenizer(bundle.Tokenizer),
+        if (config.Preprocess.Precision == TowerPrecision.Bf16) clip.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
+        using var prompts = new DualPromptLearner(config.Classes, config.Prompts, new ClipPromptTokenizer(bundle.Tokenizer),
             clip.TokenEmbedding, clip.Config.Text.ContextLength);
-        using var peft = VisionPeft.Create(config.PeftOptions, clip.Config.Vision);
+        using var peft = VisionPeft.Create(config.Peft, clip.Config.Vision);
         using var net = new DeftNetwork(clip, peft, prompts);
         DetectorFile.LoadInto(detectorPath, net.Trainables);
 
@@ -86,8 +86,8 @@ public static class DeftDetector
         PassScores scores;
         try
         {
-            torch.set_num_threads(ThreadPlan.Choose(options.Threads, config.PeftOptions, options.BatchSize, clip.Config.Vision, coreThreads).Images);
-            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken, config.DeftVariant);
+            torch.set_num_threads(ThreadPlan.Choose(options.Threads, config.Peft, options.BatchSize, clip.Config.Vision, coreThreads).Images);
+            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken, config.Variant);
         }
         finally
         {

@@ -56,18 +56,20 @@ internal sealed class DeftMethod : IDetectionMethod
             ? new ImageTrainingSource(context.Dataset, labels, trainPipeline, evalPipeline, options.BatchSize, options.Seed, options.Workers)
             : context.FrozenFeatures(evalPipeline, cancellationToken);
 
-        var fingerprint = Fingerprint(options, labels, context.Normalization, context.Augment);
+        var trainingSettings = DetectionSettingsJson.TrainingPart(options, labels, context.Normalization, context.Augment);
+        var (fingerprint, settingsJson) = (DetectionSettingsJson.Hash(trainingSettings), trainingSettings.ToJsonString());
+        var legacyFingerprint = LegacyFingerprint(options, labels, context.Normalization, context.Augment);
         using var sgd = new MomentumSgd(net.Trainables.Select(t => (Tensor)t.Parameter).ToArray(),
             options.LearningRate, options.Momentum, options.WeightDecay);
         var trainer = new DeftTrainer(net, labels, options, source, sgd)
         {
             Progress = TestHooks.Active ? new PausingProgress(progress) : progress,
             Warn = warn,
-            EpochCompleted = checkpointPath is null ? null : state => TrainingCheckpoint.Save(checkpointPath, state, net.Trainables, sgd, fingerprint),
+            EpochCompleted = checkpointPath is null ? null : state => TrainingCheckpoint.Save(checkpointPath, state, net.Trainables, sgd, fingerprint, settingsJson),
         };
         if (checkpointPath is not null && options.Resume && File.Exists(checkpointPath))
         {
-            TrainingCheckpoint.Load(checkpointPath, trainer.State, net.Trainables, sgd, fingerprint, labels.Count);
+            TrainingCheckpoint.Load(checkpointPath, trainer.State, net.Trainables, sgd, fingerprint, labels.Count, legacyFingerprint, settingsJson);
             warn?.Invoke($"resuming from {checkpointPath} after epoch {trainer.State.CompletedEpochs} of {options.Epochs}.");
         }
         // The checkpoint is the state now; outputs of an earlier (interrupted or finished) pass must not look current.
@@ -172,8 +174,11 @@ internal sealed class DeftMethod : IDetectionMethod
         }
     }
 
-    /// <summary>The settings a resumed run must share with the run that wrote the checkpoint.</summary>
-    private static string Fingerprint(DetectOptions o, LabelAssignment labels, Normalization normalization, AugmentPreset augment) =>
+    /// <summary>
+    /// The fingerprint checkpoints held before it was <see cref="DetectionSettingsJson.TrainingPart"/>'s hash (kept so
+    /// they still resume; nothing new is written with it).
+    /// </summary>
+    internal static string LegacyFingerprint(DetectOptions o, LabelAssignment labels, Normalization normalization, AugmentPreset augment) =>
         JsonSerializer.Serialize(new SortedDictionary<string, string?>
         {
             ["model"] = o.Model,

@@ -139,59 +139,48 @@ public static class DetectionRun
     }
 
     /// <summary>
-    /// summary.json's "config": the model, data, labels and preprocessing every method records; the training methods
-    /// add DeFT's schedule, prompts and PEFT (the baselines share them), the others where their image features came from.
+    /// summary.json's "config": the settings tree's leaves (<see cref="DetectionSettingsJson"/>) that the method reads —
+    /// the model, data, labels and preprocessing every method records; the training methods add the schedule, prompts
+    /// and PEFT (the baselines share DeFT's) — with what the run resolved (labels source, normalization, augmentation)
+    /// and where the image features came from.
     /// </summary>
-    private static Dictionary<string, object?> Config(MethodContext context)
+    internal static Dictionary<string, object?> Config(MethodContext context)
     {
         var (o, bundle, classes, labels, normalization) = (context.Options, context.Bundle, context.Classes, context.Labels, context.Normalization);
-        var config = new Dictionary<string, object?>
+        var settings = DetectionSettingsJson.Flatten(DetectionSettingsJson.Serialize(o));
+        var config = new Dictionary<string, object?>();
+        void Add(params string[] keys)
         {
-            ["model"] = o.Model,
-            ["tokenizer"] = bundle.TokenizerSource,
-            ["resolution"] = bundle.Resolution,
-            ["data"] = o.Data,
-            ["format"] = o.Format,
-            ["split"] = o.Split,
-            ["labels"] = o.Labels ?? labels.Source,
-            ["classes"] = classes.Count,
-            ["batch"] = o.BatchSize,
-            ["seed"] = o.Seed,
-            ["dtype"] = o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32",
-            ["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B },
-            ["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B },
-            ["threads"] = torch.get_num_threads(),
-        };
+            foreach (var key in keys) config[key] = DetectionSettingsJson.ToValue(settings[key]);
+        }
+        Add("model");
+        config["tokenizer"] = bundle.TokenizerSource;
+        config["resolution"] = bundle.Resolution;
+        Add("data", "format", "split");
+        config["labels"] = o.Labels ?? labels.Source;
+        config["classes"] = classes.Count;
+        Add("batch", "seed", "dtype");
+        config["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B };
+        config["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B };
+        config["threads"] = torch.get_num_threads();
         var imageFeatures = context.UsedFeatureCache ? context.FeatureCacheNote : "computed every step through the adapted tower";
         if (!o.Method.Trains())
         {
             config["image_features"] = imageFeatures;
-            config["method"] = o.Method.ToName();
+            Add("method");
             return config;
         }
-        config["peft"] = o.Peft.Name;
-        config["partial"] = o.Peft.Partial;
-        config["vpt_len"] = o.Peft.VptLength;
-        config["lora_rank"] = o.Peft.LoraRank;
-        config["adapter_dim"] = o.Peft.AdapterDim;
-        config["n_ctx"] = o.Prompts.ContextLength;
-        config["class_token_position"] = o.Prompts.Position.ToName();
-        config["class_specific_contexts"] = o.Prompts.ClassSpecific;
-        config["ctx_init"] = o.Prompts.InitWords;
-        config["epochs"] = o.Epochs;
-        config["warmup"] = o.Warmup;
-        config["lr"] = o.LearningRate;
-        config["momentum"] = o.Momentum;
-        config["weight_decay"] = o.WeightDecay;
+        Add("peft", "partial", "vpt_len", "lora_rank", "adapter_dim", "n_ctx", "class_token_position", "class_specific_contexts", "ctx_init",
+            "epochs", "warmup", "lr", "momentum", "weight_decay");
         config["augment"] = context.UsedFeatureCache ? "none (frozen tower: features computed once with the eval transform)" : context.Augment.ToString().ToLowerInvariant();
-        if (o.Method == DetectionMethod.Deft) config["selection"] = o.Selection.ToName();
-        config["variant"] = o.Variant.ToName();
+        if (o.Method == DetectionMethod.Deft) Add("selection");
+        Add("variant");
         config["lr_schedule"] = o.Variant.ConstantLearningRate() ? "constant" : "cosine";
         config["image_features"] = imageFeatures;
         if (o.Method != DetectionMethod.Deft)
         {
             config["classifier"] = "CoOp: the positive prompts only, cross-entropy on the given labels";
-            config["method"] = o.Method.ToName();
+            Add("method");
         }
         return config;
     }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Deft.Peft;
 
 /// <summary>How the image tower is adapted during detection (<c>--peft</c>).</summary>
@@ -53,6 +55,7 @@ public static class PeftKinds
 /// <paramref name="Partial"/>: adapt only the last K blocks (null: all); VPT-shallow always prompts the first block
 /// only. Defaults follow the official configs (VPT length 20; rank/bottleneck 8 where they set none).
 /// </summary>
+[JsonConverter(typeof(PeftOptionsJson))]
 public sealed record PeftOptions(IReadOnlyList<PeftKind> Kinds, int? Partial = null, int VptLength = 20, int LoraRank = 8, int AdapterDim = 8)
 {
     /// <summary>A single method (parameter names match the primary constructor's, for named arguments).</summary>

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+using Deft.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -36,10 +38,10 @@ public static class ClassTokenPositions
 /// contexts). <paramref name="ClassSpecific"/>: one context per class (CoOp's CSC) instead of one shared.
 /// </summary>
 public sealed record PromptOptions(
-    int ContextLength = 16,
-    ClassTokenPosition Position = ClassTokenPosition.End,
-    bool ClassSpecific = false,
-    string? InitWords = null);
+    [property: JsonPropertyName("n_ctx")] int ContextLength = 16,
+    [property: JsonPropertyName("class_token_position"), JsonConverter(typeof(ClassTokenPositionJson))] ClassTokenPosition Position = ClassTokenPosition.End,
+    [property: JsonPropertyName("class_specific_contexts")] bool ClassSpecific = false,
+    [property: JsonPropertyName("ctx_init")] string? InitWords = null);
 
 /// <summary>What a tokenizer must give the prompt learner: BPE ids of a text without start/end tokens.</summary>
 public interface IPromptTokenizer
@@ -218,3 +220,6 @@ public sealed class DualPromptLearner : nn.Module
         return prompts.MoveToOuterDisposeScope();
     }
 }
+
+/// <summary>The class token position under its CLI/summary name ("end", "middle", "front").</summary>
+internal sealed class ClassTokenPositionJson() : NamedEnumJson<ClassTokenPosition>(p => p.ToName(), ClassTokenPositions.Parse);

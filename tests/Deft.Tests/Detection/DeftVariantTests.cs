@@ -142,7 +142,7 @@ public sealed class DeftVariantTests
         Assert.All(real.Samples.Where(s => !s.IsLabelIssue), s => Assert.True(s.LabelQuality > 0.5));
 
         // The detector remembers its variant for deft score; a baseline refuses one.
-        Assert.Equal(DeftVariant.RealNoise, DetectorFile.ReadConfig(Path.Combine(dir, "real", DetectorFile.FileName)).DeftVariant);
+        Assert.Equal(DeftVariant.RealNoise, DetectorFile.ReadConfig(Path.Combine(dir, "real", DetectorFile.FileName)).Variant);
         var ex = Assert.Throws<DeftException>(() => (Options("x", DeftVariant.RealNoise) with { Method = DetectionMethod.LabelMatch }).Validate());
         Assert.Contains("--method deft only", ex.Message);
     }

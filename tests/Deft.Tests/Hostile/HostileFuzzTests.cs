@@ -1,3 +1,4 @@
+using Deft.Peft;
 using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
@@ -166,8 +167,11 @@ public sealed class HostileFuzzTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Detector_file_reader()
     {
-        var config = new DetectorConfig("random:tiny", ["cat", "dog"], 4, "end", false, null, "vpt-deep", null, 2, 4, 8,
-            [0.5f, 0.5f, 0.5f], [0.2f, 0.2f, 0.2f], "fp32", 0, null);
+        var config = new DetectorConfig
+        {
+            Model = "random:tiny", Classes = ["cat", "dog"], Prompts = new(ContextLength: 4), Peft = new(PeftKind.VptDeep, VptLength: 2, LoraRank: 4),
+            Preprocess = new() { Mean = new(0.5f, 0.5f, 0.5f), Std = new(0.2f, 0.2f, 0.2f) },
+        };
         using var p0 = new TorchSharp.Modules.Parameter(zeros(2, 3));
         var path = _dir.File("valid-detector.safetensors");
         DetectorFile.Save(path, config, [("ctx", p0)]);
