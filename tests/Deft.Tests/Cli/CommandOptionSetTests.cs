@@ -10,7 +10,10 @@ namespace Deft.Tests.Cli;
 /// </summary>
 public class CommandOptionSetTests
 {
-    /// <summary>Recorded from `deft COMMAND --help` at fb5bf36: "--flag &lt;VALUE&gt;=default", sorted.</summary>
+    /// <summary>
+    /// Recorded from `deft COMMAND --help` at fb5bf36: "--flag &lt;VALUE&gt;=default", sorted. One change since:
+    /// subsample's --classes &lt;VALUE&gt; reads --classes &lt;FILE&gt;, the shared option's value name (same meaning).
+    /// </summary>
     private static readonly Dictionary<string, string[]> Recorded = new(StringComparer.Ordinal)
     {
         ["adapt"] = ["--adapter-dim <N>=8", "--augment <PRESET>=auto", "--backbone <KIND>=auto", "--batch <N>=64", "--classes <FILE>", "--data <PATH>", "--epochs <N>=10", "--force", "--format <FORMAT>", "--head-epochs <N>", "--head-init <INIT>=auto", "--help", "--json", "--labels <FILE>", "--limit <N>", "--lora-rank <N>=8", "--loss <LOSS>=ce", "--lr <LR>", "--model <SPEC>", "--momentum <M>", "--optimizer <NAME>", "--out <DIR>", "--partial <K>", "--peft <KINDS>", "--recipe <NAME>", "--resolution <PX>", "--resume", "--schedule <SCHEDULE>=cosine", "--seed <N>=0", "--selection <FILE>", "--split <SPLIT>=train", "--templates <TEXT>", "--test <PATH>", "--test-split <SPLIT>=test", "--threads <N>", "--tower-lr-scale <F>", "--vocab <PATH>", "--vpt-len <N>=20", "--weight-decay <WD>", "--workers <N>"],
@@ -31,7 +34,7 @@ public class CommandOptionSetTests
         ["reproduce"] = ["--dry-run", "--epochs <N>", "--help", "--images-per-second <X>=1.1", "--json", "--list", "--measure", "--model <MODEL>=MODEL", "--out <DIR>=runs", "--root <PATH>", "--seed <N>=0"],
         ["run"] = ["--adapt-batch <N>=64", "--adapt-epochs <N>=10", "--adapt-lr <LR>", "--adapter-dim <D>=8", "--augment <PRESET>", "--batch <N>=64", "--cache-dir <DIR>", "--class-token-position <POS>=end", "--classes <FILE>", "--csc", "--ctx-init <WORDS>", "--data <PATH>", "--device <DEVICE>=cpu", "--dtype <DTYPE>=fp32", "--epochs <N>=10", "--folds <K>=5", "--force", "--format <FORMAT>", "--head-init <INIT>=auto", "--help", "--json", "--labels <FILE>", "--lora-rank <R>=8", "--lr <LR>=0.03", "--mean <R,G,B>", "--method <METHOD>=clip-posterior", "--model <SPEC>", "--n-ctx <N>=16", "--noise-rate <R>", "--out <DIR>", "--partial <K>", "--peft <METHOD>=vpt-deep", "--resume", "--seed <N>=0", "--selection <WHICH>=last-epoch", "--split <SPLIT>=train", "--std <R,G,B>", "--templates <T>", "--test-split <SPLIT>=test", "--threads <N>", "--variant <WHICH>=synthetic", "--vocab <FILE>", "--vpt-len <N>=20", "--warmup <N>=1"],
         ["score"] = ["--batch <N>=64", "--classes <FILE>", "--data <PATH>", "--format <FORMAT>", "--help", "--json", "--labels <FILE>", "--model <SPEC>", "--out <DIR>", "--run <DIR>", "--split <SPLIT>=train", "--vocab <FILE>"],
-        ["subsample"] = ["--classes <VALUE>", "--data <PATH>", "--format <FORMAT>", "--help", "--out <FILE>", "--seed <SEED>=0", "--size <N>", "--split <SPLIT>=train"],
+        ["subsample"] = ["--classes <FILE>", "--data <PATH>", "--format <FORMAT>", "--help", "--out <FILE>", "--seed <SEED>=0", "--size <N>", "--split <SPLIT>=train"],
         ["zero-shot"] = ["--batch <N>=64", "--classes <FILE>", "--data <PATH>", "--device <DEVICE>=cpu", "--dtype <DTYPE>=fp32", "--format <FORMAT>", "--help", "--json", "--limit <N>", "--mean <R,G,B>", "--model <SPEC>", "--split <SPLIT>=test", "--std <R,G,B>", "--templates <T>", "--vocab <FILE>"],
     };
 
