@@ -92,7 +92,7 @@ public static class CliEntry
         catch (Exception ex) when (ex is DeftException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
                                        or UnauthorizedAccessException or IOException or ArgumentException)
         {
-            Error(console, ex.Message);
+            Error(console, FlagNames.Render(ex));
             if (verbose) console.WriteLine(ex.ToString());
             return 1;
         }

@@ -12,8 +12,11 @@ namespace Deft.Cli.Commands;
 
 internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : DataSettings
     {
+        [CommandOption("--split <SPLIT>")] [Description(DataOptionTexts.Split)] [DefaultValue("train")]
+        public string Split { get; init; } = "train";
+
         [CommandOption("--model <SPEC>")]
         [Description("random:<preset>[[@seed]] (CLIP: tiny, ViT-B-16…; resnet50, resnet-tiny; vit_base_patch16_224, vit-tiny), a CLIP directory, or a .safetensors/.pth state dict (CLIP, torchvision/timm ResNet, timm ViT).")]
         public string? Model { get; init; }
@@ -22,22 +25,6 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [Description("auto (from the weights' keys or the preset), clip, resnet or vit.")]
         [DefaultValue("auto")] [TypeConverter(typeof(KebabCaseEnumConverter<BackboneKind>))]
         public BackboneKind Backbone { get; init; } = BackboneKind.Auto;
-
-        [CommandOption("--data <PATH>")]
-        [Description("The training data set (the one the detector ran on).")]
-        public string? Data { get; init; }
-
-        [CommandOption("--format <FORMAT>")]
-        [Description("idx, cifar10, cifar100, folder or csv (for --data and --test).")]
-        public string? Format { get; init; }
-
-        [CommandOption("--split <SPLIT>")]
-        [DefaultValue("train")]
-        public string Split { get; init; } = "train";
-
-        [CommandOption("--classes <FILE>")]
-        [Description("Class names, one per line (csv and idx formats).")]
-        public string? Classes { get; init; }
 
         [CommandOption("--selection <FILE>")]
         [Description("The detector's samples.csv (trains on rows with is_label_issue false, with their given_label), or 'all' for every sample with its own label. Default: all.")]

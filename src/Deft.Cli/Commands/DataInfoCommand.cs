@@ -8,29 +8,15 @@ namespace Deft.Cli.Commands;
 
 internal sealed class DataInfoCommand : Command<DataInfoCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : DataSettings
     {
-        [CommandOption("--data <PATH>")]
-        [Description("The data set: a directory (idx, cifar10, cifar100, folder) or a manifest file (csv).")]
-        public string? Data { get; init; }
-
-        [CommandOption("--format <FORMAT>")]
-        [Description("idx, cifar10, cifar100, folder or csv.")]
-        public string? Format { get; init; }
-
-        [CommandOption("--split <SPLIT>")]
-        [Description("train or test.")]
-        [DefaultValue("train")]
+        [CommandOption("--split <SPLIT>")] [Description(DataOptionTexts.Split)] [DefaultValue("train")]
         public string Split { get; init; } = "train";
 
         [CommandOption("--on-bad-image <POLICY>")]
         [Description("fail: stop at the first unreadable image; skip: leave unreadable images out and list them.")]
         [DefaultValue("fail")] [TypeConverter(typeof(KebabCaseEnumConverter<BadImagePolicy>))]
         public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Fail;
-
-        [CommandOption("--classes <FILE>")]
-        [Description("Class names, one per line (csv and idx formats).")]
-        public string? Classes { get; init; }
 
         [CommandOption("--json")]
         [Description("Print one JSON object instead of tables.")]

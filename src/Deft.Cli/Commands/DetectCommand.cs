@@ -16,29 +16,20 @@ namespace Deft.Cli.Commands;
 
 internal sealed class DetectCommand : Command<DetectCommand.Settings>
 {
-    internal class Settings : ClipModelSettings, IInterruptHint
+    internal class Settings : ClipDataSettings, IInterruptHint
     {
+        [CommandOption("--split <SPLIT>")] [Description(DataOptionTexts.Split)] [DefaultValue("train")]
+        public string Split { get; init; } = "train";
+
         public string? InterruptHint()
         {
             var checkpoint = Out is null ? null : Path.Combine(Out, TrainingCheckpoint.FileName);
             return File.Exists(checkpoint) ? $"Continue with the same command plus --resume (checkpoint: {checkpoint})." : null;
         }
 
-        [CommandOption("--data <PATH>")] [Description("The data set (directory, or manifest file for csv).")]
-        public string? Data { get; init; }
-
-        [CommandOption("--format <FORMAT>")] [Description("idx, cifar10, cifar100, folder, csv.")]
-        public string? Format { get; init; }
-
-        [CommandOption("--split <SPLIT>")] [DefaultValue("train")]
-        public string Split { get; init; } = "train";
-
         [CommandOption("--labels <FILE>")]
         [Description("Label file (index,label[[,true_label]], as `deft noise` writes): which samples take part and their labels; true_label enables precision/recall. Default: the data set's labels.")]
         public string? Labels { get; init; }
-
-        [CommandOption("--classes <FILE>")] [Description("Class names, one per line, in label order (used in the prompts); for the webvision formats a class count (50: the first 50 classes).")]
-        public string? Classes { get; init; }
 
         [CommandOption("--peft <METHOD>")]
         [Description("vpt-deep (default), vpt-shallow, lora, adapter, adaptformer, ssf, bias, full, none; several joined by '+'. none caches image features (fast path).")]

@@ -115,7 +115,7 @@ internal sealed record DoctorReport(
     private static string? Describe(Func<string?> locate)
     {
         try { return locate(); }
-        catch (DeftException ex) { return ex.Message; }
+        catch (DeftException ex) { return FlagNames.Render(ex); }
     }
 
     // Kept separate so a load failure surfaces as an exception here, not in the caller's JIT.

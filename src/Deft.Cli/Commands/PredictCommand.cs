@@ -9,23 +9,14 @@ namespace Deft.Cli.Commands;
 
 internal sealed class PredictCommand : Command<PredictCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : DataSettings
     {
         [CommandOption("--model-dir <DIR>")]
         [Description("The --out directory of a finished 'deft adapt' run (model.safetensors + adapt_config.json).")]
         public string? ModelDir { get; init; }
 
-        [CommandOption("--data <PATH>")] public string? Data { get; init; }
-
-        [CommandOption("--format <FORMAT>")]
-        [Description("idx, cifar10, cifar100, folder or csv.")]
-        public string? Format { get; init; }
-
-        [CommandOption("--split <SPLIT>")] [DefaultValue("test")] public string Split { get; init; } = "test";
-
-        [CommandOption("--classes <FILE>")]
-        [Description("Class names, one per line (csv and idx formats).")]
-        public string? Classes { get; init; }
+        [CommandOption("--split <SPLIT>")] [Description(DataOptionTexts.Split)] [DefaultValue("test")]
+        public string Split { get; init; } = "test";
 
         [CommandOption("--out <FILE>")]
         [Description("predictions.csv: index, source, predicted_label, predicted_name, probability, given_label, given_name (given columns empty when the data set's classes are not the model's).")]

@@ -9,19 +9,16 @@ namespace Deft.Cli.Commands;
 
 internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : DataSettings
     {
+        [CommandOption("--split <SPLIT>")] [Description(DataOptionTexts.Split)] [DefaultValue("train")]
+        public string Split { get; init; } = "train";
+
         [CommandOption("--run <DIR>")] [Description("Output directory of `deft detect` (holds detector.safetensors).")]
         public string? Run { get; init; }
 
-        [CommandOption("--data <PATH>")] public string? Data { get; init; }
-        [CommandOption("--format <FORMAT>")] public string? Format { get; init; }
-        [CommandOption("--split <SPLIT>")] [DefaultValue("train")] public string Split { get; init; } = "train";
-
         [CommandOption("--labels <FILE>")] [Description("Label file (index,label[[,true_label]]); default: the data set's labels.")]
         public string? Labels { get; init; }
-
-        [CommandOption("--classes <FILE>")] public string? Classes { get; init; }
 
         [CommandOption("--model <SPEC>")] [Description("The CLIP weights, when they moved since detection (default: the path the detector recorded).")]
         public string? Model { get; init; }

@@ -9,19 +9,10 @@ namespace Deft.Cli.Commands;
 
 internal sealed class SubsampleCommand : Command<SubsampleCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : DataSettings
     {
-        [CommandOption("--data <PATH>")] [Description("Data set location (file or folder).")]
-        public string? Data { get; init; }
-
-        [CommandOption("--format <FORMAT>")] [Description("Data format (see `deft data info`).")]
-        public string? Format { get; init; }
-
-        [CommandOption("--split <SPLIT>")] [DefaultValue("train")]
+        [CommandOption("--split <SPLIT>")] [Description(DataOptionTexts.Split)] [DefaultValue("train")]
         public string Split { get; init; } = "train";
-
-        [CommandOption("--classes <VALUE>")] [Description("Class names file (csv, idx) or class count (webvision formats), as for `deft detect`.")]
-        public string? Classes { get; init; }
 
         [CommandOption("--size <N>")] [Description("Samples to draw: at most N / classes from each class, fewer where a class runs short.")]
         public int? Size { get; init; }

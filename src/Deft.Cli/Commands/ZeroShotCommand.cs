@@ -10,15 +10,10 @@ namespace Deft.Cli.Commands;
 
 internal sealed class ZeroShotCommand : Command<ZeroShotCommand.Settings>
 {
-    internal sealed class Settings : ClipModelSettings
+    internal sealed class Settings : ClipDataSettings
     {
-        [CommandOption("--data <PATH>")] public string? Data { get; init; }
-        [CommandOption("--format <FORMAT>")] public string? Format { get; init; }
-        [CommandOption("--split <SPLIT>")] [DefaultValue("test")] public string Split { get; init; } = "test";
-
-        [CommandOption("--classes <FILE>")]
-        [Description("Class names for the prompts, one per line (default: the data set's names).")]
-        public string? Classes { get; init; }
+        [CommandOption("--split <SPLIT>")] [Description(DataOptionTexts.Split)] [DefaultValue("test")]
+        public string Split { get; init; } = "test";
 
         [CommandOption("--templates <T>")]
         [Description("default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]

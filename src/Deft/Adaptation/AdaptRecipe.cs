@@ -30,7 +30,7 @@ public static class AdaptRecipes
     public static AdaptRecipe Parse(string name)
     {
         var i = ValidNames.ToList().IndexOf(name.Trim().ToLowerInvariant());
-        return i >= 0 ? (AdaptRecipe)i : throw new DeftException($"Unknown --recipe '{name}'. Valid values: {string.Join(", ", ValidNames)}.");
+        return i >= 0 ? (AdaptRecipe)i : throw new DeftException($"Unknown {Setting.Recipe} '{name}'. Valid values: {string.Join(", ", ValidNames)}.");
     }
 
     public static RecipeSettings Settings(this AdaptRecipe recipe) => recipe switch

@@ -72,18 +72,18 @@ public static class Adapter
         notes.AddRange(build.Notes);
         var kind = network.Kind;
         if (kind != BackboneKind.Clip && options.Peft is not null)
-            throw new DeftException($"--peft applies to the CLIP backbone only; this model is a {kind.ToName()}.");
+            throw new DeftException($"{Setting.Peft} applies to the CLIP backbone only; this model is a {kind.ToName()}.");
         if (kind != BackboneKind.Clip && options.HeadInit == HeadInit.Text)
-            throw new DeftException($"--head-init text needs CLIP's text tower; this model is a {kind.ToName()}.");
+            throw new DeftException($"{Setting.HeadInit} text needs CLIP's text tower; this model is a {kind.ToName()}.");
         var recipe = ResolveRecipe(options, kind);
         var headInit = build.Tokenizer is null && options.HeadInit is null ? HeadInit.Random : ResolveHeadInit(options, kind);
         var recipeSettings = recipe.Settings(options);
-        if (recipeSettings.HeadOnlyEpochs < 0) throw new DeftException($"--head-epochs must be ≥ 0, got {recipeSettings.HeadOnlyEpochs}.");
-        if (recipeSettings.TowerLearningRateScale < 0) throw new DeftException($"--tower-lr-scale must be ≥ 0, got {recipeSettings.TowerLearningRateScale}.");
+        if (recipeSettings.HeadOnlyEpochs < 0) throw new DeftException($"{Setting.HeadOnlyEpochs} must be ≥ 0, got {recipeSettings.HeadOnlyEpochs}.");
+        if (recipeSettings.TowerLearningRateScale < 0) throw new DeftException($"{Setting.TowerLearningRateScale} must be ≥ 0, got {recipeSettings.TowerLearningRateScale}.");
         // Any recipe but the official one trains tower and head as two optimizer groups.
         var grouped = recipeSettings != AdaptRecipe.Official.Settings();
         if (kind != BackboneKind.Clip && grouped)
-            throw new DeftException($"--recipe {recipe.ToName()} (and --tower-lr-scale, --head-epochs) applies to the CLIP backbone only; this model is a {kind.ToName()}.");
+            throw new DeftException($"{Setting.Recipe} {recipe.ToName()} (and {Setting.TowerLearningRateScale}, {Setting.HeadOnlyEpochs}) applies to the CLIP backbone only; this model is a {kind.ToName()}.");
         if (headInit == HeadInit.Text && run.Checkpoint is null)
             InitializeHeadFromText((ClipClassifier)network, build.Tokenizer!, classes, options,
                 train, trainIndices, ImagePipeline.Eval(network.Resolution, build.Normalization));
@@ -181,19 +181,19 @@ public static class Adapter
 
     private static void Validate(AdaptOptions o)
     {
-        if (string.IsNullOrWhiteSpace(o.Model)) throw new DeftException("--model is required: random:<preset>, a CLIP directory or a state-dict file.");
-        if (string.IsNullOrWhiteSpace(o.OutputDirectory)) throw new DeftException("--out DIR is required.");
-        if (o.Epochs < 1) throw new DeftException($"--epochs must be ≥ 1, got {o.Epochs}.");
-        if (o.BatchSize < 1) throw new DeftException($"--batch must be ≥ 1, got {o.BatchSize}.");
-        if (o.LearningRate is < 0) throw new DeftException($"--lr must be ≥ 0, got {o.LearningRate}.");
-        if (o.WeightDecay is < 0) throw new DeftException($"--weight-decay must be ≥ 0, got {o.WeightDecay}.");
-        if (o.Momentum is < 0 or >= 1) throw new DeftException($"--momentum must lie in [0, 1), got {o.Momentum}.");
-        if (o.Limit is < 1) throw new DeftException($"--limit must be ≥ 1, got {o.Limit}.");
-        if (o.Resolution is < 1) throw new DeftException($"--resolution must be ≥ 1, got {o.Resolution}.");
-        if (o.Resume && o.Force) throw new DeftException("--resume continues the run in --out and --force discards it; pass one of them.");
+        if (string.IsNullOrWhiteSpace(o.Model)) throw new DeftException($"{Setting.Model} is required: random:<preset>, a CLIP directory or a state-dict file.");
+        if (string.IsNullOrWhiteSpace(o.OutputDirectory)) throw new DeftException($"{Setting.OutputDirectory} DIR is required.");
+        if (o.Epochs < 1) throw new DeftException($"{Setting.Epochs} must be ≥ 1, got {o.Epochs}.");
+        if (o.BatchSize < 1) throw new DeftException($"{Setting.BatchSize} must be ≥ 1, got {o.BatchSize}.");
+        if (o.LearningRate is < 0) throw new DeftException($"{Setting.LearningRate} must be ≥ 0, got {o.LearningRate}.");
+        if (o.WeightDecay is < 0) throw new DeftException($"{Setting.WeightDecay} must be ≥ 0, got {o.WeightDecay}.");
+        if (o.Momentum is < 0 or >= 1) throw new DeftException($"{Setting.Momentum} must lie in [0, 1), got {o.Momentum}.");
+        if (o.Limit is < 1) throw new DeftException($"{Setting.Limit} must be ≥ 1, got {o.Limit}.");
+        if (o.Resolution is < 1) throw new DeftException($"{Setting.Resolution} must be ≥ 1, got {o.Resolution}.");
+        if (o.Resume && o.Force) throw new DeftException($"{Setting.Resume} continues the run in {Setting.OutputDirectory} and {Setting.Force} discards it; pass one of them.");
         if (o.LabelsPath is not null && !o.TrainsOnAll)
-            throw new DeftException("--labels applies to --selection all: a selection file (samples.csv) carries the given labels itself.");
-        if (o.HeadInit == HeadInit.Text && o.HeadTemplates.Count == 0) throw new DeftException("--head-init text needs at least one prompt template.");
+            throw new DeftException($"{Setting.Labels} applies to {Setting.Selection} all: a selection file (samples.csv) carries the given labels itself.");
+        if (o.HeadInit == HeadInit.Text && o.HeadTemplates.Count == 0) throw new DeftException($"{Setting.HeadInit} text needs at least one prompt template.");
     }
 
     /// <summary>Throws unless both data sets have the same class names in the same order.</summary>
@@ -282,7 +282,7 @@ public static class Adapter
                 optimizer.Step();
                 var lossValue = value.item<float>();
                 if (!double.IsFinite(lossValue))
-                    throw new DeftException($"The training loss became {lossValue} at epoch {epoch}, batch {step}; lower the learning rate (--lr).");
+                    throw new DeftException($"The training loss became {lossValue} at epoch {epoch}, batch {step}; lower the learning rate ({Setting.LearningRate}).");
                 lossSum += lossValue * positions.Length;
                 lossCount += positions.Length;
                 using (torch.no_grad()) correct += logits.argmax(1).eq(targets).sum().item<long>();

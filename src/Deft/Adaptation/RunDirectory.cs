@@ -89,17 +89,17 @@ internal sealed class RunDirectory : IDisposable
             {
                 var differences = Differences(ReadIdentity(runPath), identity);
                 if (differences.Count > 0)
-                    throw new DeftException($"--resume: {dir} holds a different run; these settings differ from run.json: " +
-                        $"{string.Join("; ", differences.Take(8))}. Pass the original settings, or --force to start over.");
+                    throw new DeftException($"{Setting.Resume}: {dir} holds a different run; these settings differ from run.json: " +
+                        $"{string.Join("; ", differences.Take(8))}. Pass the original settings, or {Setting.Force} to start over.");
             }
             var checkpoint = Path.Combine(dir, CheckpointFile);
             if (File.Exists(checkpoint)) resumeFrom = checkpoint;
             else if (File.Exists(Path.Combine(dir, ResultFile)))
-                throw new DeftException($"--resume: the run in {dir} has finished (result.json); nothing to resume. Pass --force to train it again.");
+                throw new DeftException($"{Setting.Resume}: the run in {dir} has finished (result.json); nothing to resume. Pass {Setting.Force} to train it again.");
         }
         else if (existing.Count > 0)
         {
-            throw new DeftException($"{dir} holds another run ({string.Join(", ", existing)}). Pass --resume to continue it, --force to overwrite it, or choose another --out.");
+            throw new DeftException($"{dir} holds another run ({string.Join(", ", existing)}). Pass {Setting.Resume} to continue it, {Setting.Force} to overwrite it, or choose another {Setting.OutputDirectory}.");
         }
 
         return new RunDirectory(dir, fingerprint, resumeFrom, identity, held);
@@ -125,11 +125,11 @@ internal sealed class RunDirectory : IDisposable
         try
         {
             return JsonNode.Parse(File.ReadAllText(runPath))?["identity"] as JsonObject
-                ?? throw new DeftException($"{runPath}: no 'identity' object; the file is not a Deft adapt run. Pass --force to start over.");
+                ?? throw new DeftException($"{runPath}: no 'identity' object; the file is not a Deft adapt run. Pass {Setting.Force} to start over.");
         }
         catch (JsonException ex)
         {
-            throw new DeftException($"{runPath} is not valid JSON ({ex.Message}). Pass --force to start over.", ex);
+            throw new DeftException($"{runPath} is not valid JSON ({ex.Message}). Pass {Setting.Force} to start over.", ex);
         }
     }
 
@@ -229,9 +229,9 @@ internal static class AdaptCheckpoint
         try
         {
             if (!metadata.TryGetValue("format", out var format) || format != "deft-adapt-checkpoint" || !metadata.TryGetValue("epoch", out var epochText))
-                throw new DeftException($"{path} is not a Deft adapt checkpoint. Pass --force to start over.");
+                throw new DeftException($"{path} is not a Deft adapt checkpoint. Pass {Setting.Force} to start over.");
             if (metadata.GetValueOrDefault("fingerprint") != fingerprint)
-                throw new DeftException($"{path} was written by another run than the one run.json describes. Pass --force to start over.");
+                throw new DeftException($"{path} was written by another run than the one run.json describes. Pass {Setting.Force} to start over.");
             var epoch = int.Parse(epochText, System.Globalization.CultureInfo.InvariantCulture);
             var history = JsonSerializer.Deserialize<List<EpochRecord>>(metadata.GetValueOrDefault("history") ?? "[]", RunDirectory.Json) ?? [];
             Dictionary<string, Tensor> Part(string prefix) => tensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
@@ -242,7 +242,7 @@ internal static class AdaptCheckpoint
             if (loss is ElrLoss elr)
             {
                 if (!tensors.TryGetValue("loss.elr_targets", out var targets))
-                    throw new DeftException($"{path} has no ELR targets; it was written by a run with another loss. Pass --force to start over.");
+                    throw new DeftException($"{path} has no ELR targets; it was written by a run with another loss. Pass {Setting.Force} to start over.");
                 elr.RestoreTargets(targets);
             }
             double? start = metadata.TryGetValue("start_test_accuracy", out var startText)

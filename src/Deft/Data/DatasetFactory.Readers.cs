@@ -16,7 +16,7 @@ public static partial class DatasetFactory
         if (!SplitNames.Contains(split))
             throw new DeftException($"Unknown split '{options.Split}'. Valid splits: {string.Join(", ", SplitNames)}.");
         if (string.IsNullOrWhiteSpace(options.Path))
-            throw new DeftException("No data path given. Pass --data PATH.");
+            throw new DeftException($"No data path given. Pass {Setting.Data} PATH.");
 
         var path = System.IO.Path.GetFullPath(options.Path);
         var wantsFile = format == "csv";
@@ -34,7 +34,7 @@ public static partial class DatasetFactory
         if (options.ClassesFile is not null)
         {
             if (format is not ("csv" or "idx"))
-                throw new DeftException($"--classes applies to the csv and idx formats only; {format} takes its class names from the data set.");
+                throw new DeftException($"{Setting.ClassesFile} applies to the csv and idx formats only; {format} takes its class names from the data set.");
             classes = ReadClassesFile(options.ClassesFile);
         }
 

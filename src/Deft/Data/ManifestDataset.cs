@@ -54,7 +54,7 @@ internal sealed class ManifestDataset : IImageDataset
         }
         catch (DeftException ex)
         {
-            throw new DeftException($"{ex.Message} (listed in {_manifest} line {_rows[index].Line})", ex);
+            throw new DeftException($"{ex} (listed in {_manifest} line {_rows[index].Line})", ex);
         }
     }
 
@@ -140,7 +140,7 @@ internal sealed class ManifestDataset : IImageDataset
         if (max >= 1_000_000)
         {
             var at = values.First(v => long.Parse(v.Text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) == max);
-            throw new DeftException($"{manifest} line {at.Line}: label id {at.Text} is out of range (the class count is inferred as largest id + 1). Fix the label or pass --classes FILE.");
+            throw new DeftException($"{manifest} line {at.Line}: label id {at.Text} is out of range (the class count is inferred as largest id + 1). Fix the label or pass {Setting.ClassesFile} FILE.");
         }
         return [.. Enumerable.Range(0, (int)max + 1).Select(i => i.ToString(CultureInfo.InvariantCulture))];
     }

@@ -29,7 +29,7 @@ public static class DeftVariants
     {
         "synthetic" => DeftVariant.Synthetic,
         "real-noise" or "real" => DeftVariant.RealNoise,
-        _ => throw new DeftException($"Unknown --variant '{name}'. Valid values: {string.Join(", ", ValidNames)}."),
+        _ => throw new DeftException($"Unknown {Setting.Variant} '{name}'. Valid values: {string.Join(", ", ValidNames)}."),
     };
 
     public static string ToName(this DeftVariant v) => ValidNames[(int)v];

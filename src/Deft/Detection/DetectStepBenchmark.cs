@@ -41,8 +41,8 @@ public static class DetectStepBenchmark
 {
     public static DetectStepBenchmarkResult Run(DetectStepBenchmarkOptions o, Action<string>? log = null)
     {
-        if (o.Batch < 1 || o.Steps < 1) throw new DeftException($"--batch and --steps must be ≥ 1 (got {o.Batch}, {o.Steps}).");
-        if (o.Classes < 2) throw new DeftException($"--classes must be ≥ 2, got {o.Classes}.");
+        if (o.Batch < 1 || o.Steps < 1) throw new DeftException($"{Setting.BatchSize} and {Setting.Steps} must be ≥ 1 (got {o.Batch}, {o.Steps}).");
+        if (o.Classes < 2) throw new DeftException($"{Setting.ClassCount} must be ≥ 2, got {o.Classes}.");
         using var bundle = ClipBundle.Load(o.Model, o.Vocab);
         var clip = bundle.Model;
         if (o.Precision == TowerPrecision.Bf16) clip.ToDType(ScalarType.BFloat16, ClipTowers.Vision);

@@ -32,7 +32,7 @@ public static class DetectionMethods
     {
         var key = name.Trim().ToLowerInvariant().Replace('_', '-');
         var i = ValidNames.ToList().IndexOf(key);
-        return i >= 0 ? (DetectionMethod)i : throw new DeftException($"Unknown --method '{name}'. Valid values: {string.Join(", ", ValidNames)}.");
+        return i >= 0 ? (DetectionMethod)i : throw new DeftException($"Unknown {Setting.Method} '{name}'. Valid values: {string.Join(", ", ValidNames)}.");
     }
 
     public static string ToName(this DetectionMethod method) =>

@@ -33,7 +33,7 @@ public sealed class ConfidentLearningMethod : IDetectionMethod
         var o = context.Options;
         var labels = context.Labels;
         if (o.Folds > labels.Count)
-            throw new DeftException($"--folds {o.Folds} exceeds the {labels.Count} samples taking part; use at most {labels.Count} folds.");
+            throw new DeftException($"{Setting.Folds} {o.Folds} exceeds the {labels.Count} samples taking part; use at most {labels.Count} folds.");
         using var source = context.FrozenFeatures(cancellationToken);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         context.Progress?.Report(new DetectProgress("cross-validation", 0, 0, 0, 1, double.NaN, double.NaN, null, null, 0));

@@ -45,7 +45,7 @@ public static class DetectionWriter
         {
             var existing = RunFiles.Append(DetectionHtmlReport.FileName).Where(f => File.Exists(Path.Combine(dir, f))).ToList();
             if (existing.Count > 0 && !options.Resume && !options.Force)
-                throw new DeftException($"{dir} already holds a run ({string.Join(", ", existing)}). Pass --resume to continue it, --force to replace it, or choose another --out.");
+                throw new DeftException($"{dir} already holds a run ({string.Join(", ", existing)}). Pass {Setting.Resume} to continue it, {Setting.Force} to replace it, or choose another {Setting.OutputDirectory}.");
             if (options.Force) OutputDirectory.Remove(dir, RunFiles.Concat(ForceAlsoRemoves));
             return held;
         }

@@ -47,7 +47,7 @@ public sealed class GmmMethod : IDetectionMethod
     /// <summary>The mixture split of a pass's losses: verdicts and label quality from the fit, suggestions from the pass.</summary>
     public static (MethodScores Scores, LossGmmResult Fit) Split(ClassifierPass pass, int seed)
     {
-        if (pass.Loss.Length < 2) throw new DeftException($"--method gmm needs at least 2 samples to fit its mixture; got {pass.Loss.Length}.");
+        if (pass.Loss.Length < 2) throw new DeftException($"{Setting.Method} gmm needs at least 2 samples to fit its mixture; got {pass.Loss.Length}.");
         var fit = LossGmm.Fit(pass.Loss, new GmmOptions(Seed: seed));
         var quality = fit.CleanPosterior.Select(p => Math.Clamp(p, 0, 1)).ToArray();
         return (new MethodScores(quality, fit.IsClean.Select(c => !c).ToArray(), pass.Predicted, pass.PredictedProbability), fit);

@@ -18,7 +18,7 @@ public sealed class SmallLossMethod : IDetectionMethod
     public MethodOutcome Run(MethodContext context, CancellationToken cancellationToken)
     {
         var o = context.Options;
-        var rate = o.NoiseRate ?? throw new DeftException("--method small-loss needs --noise-rate R.");
+        var rate = o.NoiseRate ?? throw new DeftException($"{Setting.Method} small-loss needs {Setting.NoiseRate} R.");
         var schedule = SmallLoss.Schedule(rate, o.Warmup, o.Epochs);
         using var classifier = new PromptClassifier(context);
         using var source = context.TrainingSource(cancellationToken);

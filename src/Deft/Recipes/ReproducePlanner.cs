@@ -133,7 +133,7 @@ public static partial class ReproducePlanner
         }
         catch (DeftException ex)
         {
-            throw new DeftException($"Recipe data check, {split.Label} (--format {split.Format} --split {split.Split}): {ex.Message}", ex);
+            throw new DeftException($"Recipe data check, {split.Label} ({Setting.Format} {split.Format} {Setting.Split} {split.Split}): {ex}", ex);
         }
     }
 

@@ -1,3 +1,4 @@
+using Deft.Cli;
 using System.Text.Json.Nodes;
 using Deft.Adaptation;
 using Deft.Clip;
@@ -345,7 +346,7 @@ public sealed class AdapterTests
             string.Join(", ", predictions.Select(p => $"{p.Index}:{p.PredictedLabel}/{train.GetLabel(p.Index)}")));
 
         var ex = Assert.Throws<DeftException>(() => Adapter.Train(Options(dir.File("run2")) with { LabelsPath = labels, SelectionPath = labels }, train, null));
-        Assert.Contains("--labels applies to --selection all", ex.Message);
+        Assert.Contains("--labels applies to --selection all", FlagNames.Render(ex));
     }
 
     [Theory]
@@ -535,7 +536,7 @@ public sealed class AdapterTests
     {
         using var dir = new TempDir("deft-adapt");
         var ex = Assert.Throws<DeftException>(() => Adapter.Train(Options(dir.File("a")) with { Model = "random:resnet-tiny", Recipe = AdaptRecipe.LowTowerLr }, new PlantedColours(8), null));
-        Assert.Contains("--recipe low-tower-lr", ex.Message);
+        Assert.Contains("--recipe low-tower-lr", FlagNames.Render(ex));
     }
 
     [Fact]
@@ -544,8 +545,8 @@ public sealed class AdapterTests
         using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(8);
         var ex = Assert.Throws<DeftException>(() => Adapter.Train(Options(dir.File("a")) with { Model = "random:resnet-tiny", Peft = new PeftOptions(PeftKind.Lora) }, train, null));
-        Assert.Contains("--peft applies to the CLIP backbone only", ex.Message);
+        Assert.Contains("--peft applies to the CLIP backbone only", FlagNames.Render(ex));
         ex = Assert.Throws<DeftException>(() => Adapter.Train(Options(dir.File("b")) with { Model = "random:vit-tiny", HeadInit = HeadInit.Text }, train, null));
-        Assert.Contains("--head-init text", ex.Message);
+        Assert.Contains("--head-init text", FlagNames.Render(ex));
     }
 }

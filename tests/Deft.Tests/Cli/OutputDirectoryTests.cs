@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Deft.Adaptation;
+using Deft.Cli;
 using Deft.Detection;
 using Deft.IO;
 using Deft.Methods;
@@ -134,7 +135,7 @@ public sealed class OutputDirectoryTests
         var options = new AdaptOptions { Model = "random:tiny@1", OutputDirectory = tmp.Path };
 
         var refused = Assert.Throws<DeftException>(() => RunDirectory.Prepare(options, train, null, 5));
-        Assert.Contains("--force", refused.Message);
+        Assert.Contains("--force", FlagNames.Render(refused));
         Assert.False(File.Exists(leftover), "temporary files go even when the run is refused");
         Assert.False(File.Exists(Path.Combine(tmp.Path, OutputDirectory.LockFile)));
 

@@ -1,3 +1,4 @@
+using Deft.Cli;
 using Deft.Data;
 using SkiaSharp;
 
@@ -105,7 +106,7 @@ public sealed class DatasetValidatorTests : IDisposable
         Assert.Contains("train, test", ex.Message);
 
         ex = Assert.Throws<DeftException>(() => DatasetFactory.Open(new DatasetOptions(_dir.Path, "folder", ClassesFile: "x.txt")));
-        Assert.Contains("--classes", ex.Message);
+        Assert.Contains("--classes", FlagNames.Render(ex));
 
         ex = Assert.Throws<DeftException>(() => DatasetFactory.Open(new DatasetOptions(Path.Combine(_dir.Path, "none"), "folder")));
         Assert.Contains(Path.Combine(_dir.Path, "none"), ex.Message);

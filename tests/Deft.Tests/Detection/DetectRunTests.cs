@@ -1,3 +1,4 @@
+using Deft.Cli;
 using System.Globalization;
 using System.Text.Json;
 using Deft.Clip;
@@ -107,7 +108,7 @@ public sealed class DetectRunTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.False(File.Exists(Path.Combine(dir, "killed", "summary.json")));
         // Starting again without --resume refuses to overwrite the interrupted run.
         var refused = Assert.Throws<DeftException>(() => DeftDetector.Detect(killed));
-        Assert.Contains("--resume", refused.Message);
+        Assert.Contains("--resume", FlagNames.Render(refused));
 
         var warnings = new List<string>();
         var resumed = DeftDetector.Detect(killed with { Resume = true }, null, warnings.Add);

@@ -1,3 +1,4 @@
+using Deft.Cli;
 using System.Collections;
 using System.IO.Compression;
 using Deft.Data;
@@ -120,6 +121,6 @@ public sealed class CifarNTests : IDisposable
 
         File.Delete(Path.Combine(_dir.Path, "cifar-100-binary", "train.bin"));
         ex = Assert.Throws<DeftException>(() => Open());
-        Assert.Contains("--format cifar100n reads the images of CIFAR-100's binary version", ex.Message);
+        Assert.Contains("--format cifar100n reads the images of CIFAR-100's binary version", FlagNames.Render(ex));
     }
 }

@@ -1,3 +1,4 @@
+using Deft.Cli;
 using Deft.Data;
 using Deft.Tests.Data;
 
@@ -171,7 +172,7 @@ public sealed class ListReaderTests : IDisposable
             Assert.Contains(f, DatasetFactory.Formats);
         MakeCub();
         var ex = Assert.Throws<DeftException>(() => Open(_dir.Path, "cub200", classes: "classes.txt"));
-        Assert.Contains("--classes does not apply to --format cub200", ex.Message);
+        Assert.Contains("--classes does not apply to --format cub200", FlagNames.Render(ex));
         ex = Assert.Throws<DeftException>(() => Open(Path.Combine(_dir.Path, "nowhere"), "cub200"));
         Assert.Contains("Data directory not found", ex.Message);
     }

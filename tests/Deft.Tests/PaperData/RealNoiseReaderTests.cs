@@ -1,3 +1,4 @@
+using Deft.Cli;
 using Deft.Data;
 using Deft.Tests.Data;
 
@@ -162,9 +163,9 @@ public sealed class RealNoiseReaderTests : IDisposable
         var ex = Assert.Throws<DeftException>(() => Open(root, "webvision", classes: "0"));
         Assert.Contains("class count", ex.Message);
         ex = Assert.Throws<DeftException>(() => Open(root, "webvision", classes: "4"));
-        Assert.Contains("--classes 4: WebVision has 3 classes", ex.Message);
+        Assert.Contains("--classes 4: WebVision has 3 classes", FlagNames.Render(ex));
         ex = Assert.Throws<DeftException>(() => Open(root, "webvision-imagenet", "train", "2"));
-        Assert.Contains("--split test", ex.Message);
+        Assert.Contains("--split test", FlagNames.Render(ex));
         ex = Assert.Throws<DeftException>(() => Open(root, "webvision-imagenet", "test", "2"));
         Assert.Contains(Path.Combine(root, "imagenet", "val"), ex.Message);
 

@@ -1,3 +1,4 @@
+using Deft.Cli;
 using Deft.Detection;
 using Deft.Recipes;
 using Deft.Tests.Data;
@@ -178,7 +179,7 @@ public sealed class RecipeTests : IDisposable
 
         File.WriteAllText(Path.Combine(root, "image_class_labels.txt"), "1 1\n2 x\n3 2\n");
         var ex = Assert.Throws<DeftException>(() => ReproducePlanner.Plan(RecipeRegistry.Get("cub200-sym-0.6"), new PlanOptions(root)));
-        Assert.Contains("Recipe data check, train (--format cub200 --split train)", ex.Message);
+        Assert.Contains("Recipe data check, train (--format cub200 --split train)", FlagNames.Render(ex));
         Assert.Contains("line 2", ex.Message);
     }
 }

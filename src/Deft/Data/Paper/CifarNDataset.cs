@@ -56,7 +56,7 @@ internal sealed class CifarNDataset : IInMemoryDataset
         }
         catch (DeftException ex)
         {
-            throw new DeftException($"--format {FormatName} reads the images of CIFAR-100's binary version (cifar-100-binary): {ex.Message}", ex);
+            throw new DeftException($"{Setting.Format} {FormatName} reads the images of CIFAR-100's binary version (cifar-100-binary): {ex}", ex);
         }
         if (split != "train") return new CifarNDataset(images, null);
 

@@ -70,7 +70,7 @@ internal static class Clothing1MDataset
                 $"{keyFile} line {line}: image {key} not found as {asListed} nor as {stripped}. Extract the images/*.tar archives " +
                 "into ROOT/images (or ROOT) and point --data at ROOT.");
         }
-        throw new DeftException($"{keyFile} line {line}: image {asListed} not found. Point --data at the folder holding images/.");
+        throw new DeftException($"{keyFile} line {line}: image {asListed} not found. Point {Setting.Data} at the folder holding images/.");
     }
 
     private static Dictionary<string, int> ReadLabels(string file, int classCount)

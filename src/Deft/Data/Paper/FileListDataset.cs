@@ -42,7 +42,7 @@ internal sealed class FileListDataset : IImageDataset
         }
         catch (DeftException ex) when (_listLine[index] > 0)
         {
-            throw new DeftException($"{ex.Message} (listed in {_listFiles[_listFile[index]]} line {_listLine[index]})", ex);
+            throw new DeftException($"{ex} (listed in {_listFiles[_listFile[index]]} line {_listLine[index]})", ex);
         }
     }
 
@@ -81,7 +81,7 @@ internal sealed class FileListDataset : IImageDataset
         public FileListDataset Build(IReadOnlyList<string> classes, string formatName, string emptyHint)
         {
             if (Paths.Count == 0)
-                throw new DeftException($"--format {formatName}: no images found. {emptyHint}");
+                throw new DeftException($"{Setting.Format} {formatName}: no images found. {emptyHint}");
             return new FileListDataset(this, classes);
         }
     }

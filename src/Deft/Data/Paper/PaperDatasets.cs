@@ -36,9 +36,9 @@ public static class PaperDatasets
         if (classes is not null)
         {
             if (!TakeClassCount.Contains(format))
-                throw new DeftException($"--classes does not apply to --format {format}: it takes its class names from the data set.");
+                throw new DeftException($"{Setting.ClassesFile} does not apply to {Setting.Format} {format}: it takes its class names from the data set.");
             if (!int.TryParse(classes.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1)
-                throw new DeftException($"--classes for --format {format} is a class count (the literature uses 50: --classes 50), got '{classes}'.");
+                throw new DeftException($"{Setting.ClassCount} for {Setting.Format} {format} is a class count (the literature uses 50: {Setting.ClassCount} 50), got '{classes}'.");
             classLimit = n;
         }
         return format switch

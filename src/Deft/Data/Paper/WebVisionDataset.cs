@@ -48,7 +48,7 @@ internal static class WebVisionDataset
     internal static IImageDataset OpenImageNetVal(string root, string split, int? classLimit)
     {
         if (split != "test")
-            throw new DeftException($"--format {ImageNetFormatName} is a test set only (ImageNet validation images of WebVision's classes). Pass --split test; the training split is --format {FormatName}.");
+            throw new DeftException($"{Setting.Format} {ImageNetFormatName} is a test set only (ImageNet validation images of WebVision's classes). Pass {Setting.Split} test; the training split is {Setting.Format} {FormatName}.");
         var (wnids, classes) = ReadSynsets(root, ImageNetFormatName, classLimit);
         var valDir = new[] { Path.Combine(root, "imagenet", "val"), Path.Combine(root, "imagenet_val") }.FirstOrDefault(Directory.Exists)
             ?? throw new DeftException(
@@ -93,7 +93,7 @@ internal static class WebVisionDataset
         if (wnids.Count == 0) throw new DeftException($"{file} lists no classes. Restore it from the WebVision info archive.");
         var limit = classLimit ?? wnids.Count;
         if (limit < 1 || limit > wnids.Count)
-            throw new DeftException($"--classes {limit}: WebVision has {wnids.Count} classes ({file}); pass 1..{wnids.Count} (the literature uses 50).");
+            throw new DeftException($"{Setting.ClassCount} {limit}: WebVision has {wnids.Count} classes ({file}); pass 1..{wnids.Count} (the literature uses 50).");
         var kept = Enumerable.Range(0, limit).ToList();
         return (wnids, ListFiles.Disambiguate([.. kept.Select(i => names[i])], [.. kept.Select(i => wnids[i])]));
     }

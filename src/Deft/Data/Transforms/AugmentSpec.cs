@@ -103,7 +103,7 @@ public sealed record AugmentSpec
             case "center" when fields.Length == 2 && Positive(fields[1], out var size):
                 return new CenterCrop(size, size);
         }
-        throw new DeftException($"Unknown --augment value '{whole}' (at '{part}'). Valid values: auto, {string.Join(", ", PresetNames)}, " +
-            "or steps joined by '+': crop:S:P (random crop S after P-px zero padding), center:S (center crop S), flip; e.g. crop:28:4+flip.");
+        throw new DeftException($"Unknown {Setting.Augment} value '{whole}' (at '{part}'). Valid values: auto, {string.Join(", ", PresetNames)}, " +
+            $"or steps joined by '+': crop:S:P (random crop S after P-px zero padding), center:S (center crop S), flip; e.g. crop:28:4+flip.");
     }
 }

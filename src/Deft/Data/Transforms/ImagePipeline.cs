@@ -63,7 +63,7 @@ public sealed class ImagePipeline
     public static AugmentPreset ParsePreset(string name) =>
         Enum.TryParse<AugmentPreset>(name, ignoreCase: true, out var preset) && Enum.IsDefined(preset)
             ? preset
-            : throw new DeftException($"Unknown --augment value '{name}'. Valid values: none, cifar, clip.");
+            : throw new DeftException($"Unknown {Setting.Augment} value '{name}'. Valid values: none, cifar, clip.");
 
     /// <summary>Runs the pipeline and returns a new [3, H, W] buffer (convenience; loaders use the span overload).</summary>
     public float[] Apply(RgbImage image, SampleKey key = default)

@@ -1,0 +1,48 @@
+using System.ComponentModel;
+using Spectre.Console.Cli;
+
+namespace Deft.Cli.Commands;
+
+/// <summary>
+/// The data-set options every command that opens a data set shares (--data, --format, --classes), declared once.
+/// --split is not among them: its default differs per command (train for detect, test for zero-shot and predict),
+/// and Spectre reports an overriding property as a second, duplicate option; so each command declares its --split
+/// with <see cref="DataOptionTexts.Split"/>.
+/// </summary>
+internal abstract class DataSettings : CommandSettings
+{
+    [CommandOption("--data <PATH>")] [Description(DataOptionTexts.Data)]
+    public string? Data { get; init; }
+
+    [CommandOption("--format <FORMAT>")] [Description(DataOptionTexts.Format)]
+    public string? Format { get; init; }
+
+    [CommandOption("--classes <FILE>")] [Description(DataOptionTexts.Classes)]
+    public string? Classes { get; init; }
+}
+
+/// <summary>
+/// <see cref="ClipModelSettings"/> plus the data-set options, for the commands that run a CLIP model over a data set.
+/// Spectre settings inherit from one class only, so this level repeats <see cref="DataSettings"/>' declarations; their
+/// descriptions come from <see cref="DataOptionTexts"/>, so each flag still has one text.
+/// </summary>
+internal abstract class ClipDataSettings : ClipModelSettings
+{
+    [CommandOption("--data <PATH>")] [Description(DataOptionTexts.Data)]
+    public string? Data { get; init; }
+
+    [CommandOption("--format <FORMAT>")] [Description(DataOptionTexts.Format)]
+    public string? Format { get; init; }
+
+    [CommandOption("--classes <FILE>")] [Description(DataOptionTexts.Classes)]
+    public string? Classes { get; init; }
+}
+
+/// <summary>The one description of each data-set option.</summary>
+internal static class DataOptionTexts
+{
+    public const string Data = "The data set: a directory (idx, cifar10, cifar100, folder and the paper formats) or a manifest file (csv).";
+    public const string Format = "idx, cifar10, cifar100, folder, csv, or a paper data set's format (cifar100n, clothing1m, webvision, …; an unknown one lists them all).";
+    public const string Split = "train or test.";
+    public const string Classes = "Class names, one per line, in label order (csv and idx formats; used in the prompts); for the webvision formats a class count (50: the first 50 classes).";
+}

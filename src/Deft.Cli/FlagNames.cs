@@ -1,0 +1,49 @@
+namespace Deft.Cli;
+
+/// <summary>
+/// The CLI's name for each library <see cref="Setting"/>: the library names settings by their domain names, and only
+/// the CLI knows its flags. <see cref="CliEntry"/> renders a <see cref="DeftException"/> with these.
+/// </summary>
+internal static class FlagNames
+{
+    public static IReadOnlyDictionary<Setting, string> BySetting { get; } = new Dictionary<Setting, string>
+    {
+        [Setting.Model] = "--model",
+        [Setting.Vocabulary] = "--vocab",
+        [Setting.Data] = "--data",
+        [Setting.Format] = "--format",
+        [Setting.Split] = "--split",
+        [Setting.ClassesFile] = "--classes",
+        [Setting.ClassCount] = "--classes",
+        [Setting.Labels] = "--labels",
+        [Setting.OutputDirectory] = "--out",
+        [Setting.Resume] = "--resume",
+        [Setting.Force] = "--force",
+        [Setting.Method] = "--method",
+        [Setting.NoiseRate] = "--noise-rate",
+        [Setting.Folds] = "--folds",
+        [Setting.Variant] = "--variant",
+        [Setting.Epochs] = "--epochs",
+        [Setting.BatchSize] = "--batch",
+        [Setting.LearningRate] = "--lr",
+        [Setting.WeightDecay] = "--weight-decay",
+        [Setting.Momentum] = "--momentum",
+        [Setting.Limit] = "--limit",
+        [Setting.Resolution] = "--resolution",
+        [Setting.Selection] = "--selection",
+        [Setting.Peft] = "--peft",
+        [Setting.HeadInit] = "--head-init",
+        [Setting.HeadOnlyEpochs] = "--head-epochs",
+        [Setting.TowerLearningRateScale] = "--tower-lr-scale",
+        [Setting.Recipe] = "--recipe",
+        [Setting.Backbone] = "--backbone",
+        [Setting.Augment] = "--augment",
+        [Setting.Steps] = "--steps",
+    };
+
+    /// <summary>The flag of <paramref name="setting"/>; its domain name if the CLI has none.</summary>
+    public static string Of(Setting setting) => BySetting.TryGetValue(setting, out var flag) ? flag : setting.Name;
+
+    /// <summary>The message of <paramref name="error"/> as the CLI shows it: settings as flags.</summary>
+    public static string Render(Exception error) => error is DeftException d ? d.Render(Of) : error.Message;
+}

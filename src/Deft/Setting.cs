@@ -1,0 +1,94 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace Deft;
+
+/// <summary>
+/// A setting of a Deft run by its domain name: the property of the options record that carries it
+/// (<c>OutputDirectory</c>, <c>Resume</c>). Messages name settings this way; a front end shows its own names for them
+/// (the CLI its flags) through <see cref="DeftException.Render"/>.
+/// </summary>
+public readonly record struct Setting(string Name)
+{
+    public static readonly Setting Model = new(nameof(Model));
+    public static readonly Setting Vocabulary = new(nameof(Vocabulary));
+    public static readonly Setting Data = new(nameof(Data));
+    public static readonly Setting Format = new(nameof(Format));
+    public static readonly Setting Split = new(nameof(Split));
+    public static readonly Setting ClassesFile = new(nameof(ClassesFile));
+    public static readonly Setting Labels = new(nameof(Labels));
+    public static readonly Setting OutputDirectory = new(nameof(OutputDirectory));
+    public static readonly Setting Resume = new(nameof(Resume));
+    public static readonly Setting Force = new(nameof(Force));
+    public static readonly Setting Method = new(nameof(Method));
+    public static readonly Setting NoiseRate = new(nameof(NoiseRate));
+    public static readonly Setting Folds = new(nameof(Folds));
+    public static readonly Setting Variant = new(nameof(Variant));
+    public static readonly Setting Epochs = new(nameof(Epochs));
+    public static readonly Setting BatchSize = new(nameof(BatchSize));
+    public static readonly Setting LearningRate = new(nameof(LearningRate));
+    public static readonly Setting WeightDecay = new(nameof(WeightDecay));
+    public static readonly Setting Momentum = new(nameof(Momentum));
+    public static readonly Setting Limit = new(nameof(Limit));
+    public static readonly Setting Resolution = new(nameof(Resolution));
+    public static readonly Setting Selection = new(nameof(Selection));
+    public static readonly Setting Peft = new(nameof(Peft));
+    public static readonly Setting HeadInit = new(nameof(HeadInit));
+    public static readonly Setting HeadOnlyEpochs = new(nameof(HeadOnlyEpochs));
+    public static readonly Setting TowerLearningRateScale = new(nameof(TowerLearningRateScale));
+    public static readonly Setting Recipe = new(nameof(Recipe));
+    public static readonly Setting Backbone = new(nameof(Backbone));
+    public static readonly Setting Augment = new(nameof(Augment));
+    public static readonly Setting Steps = new(nameof(Steps));
+    public static readonly Setting ClassCount = new(nameof(ClassCount));
+
+    public override string ToString() => Name;
+}
+
+/// <summary>Where a message names a setting: <see cref="Length"/> characters from <see cref="Start"/>.</summary>
+public readonly record struct SettingReference(Setting Setting, int Start, int Length);
+
+/// <summary>Builds a <see cref="DeftException"/>'s message from an interpolated string, recording where each <see cref="Setting"/> goes.</summary>
+[InterpolatedStringHandler]
+public ref struct SettingMessage
+{
+    private readonly StringBuilder _text;
+    private readonly List<SettingReference> _references;
+
+    public SettingMessage(int literalLength, int formattedCount)
+    {
+        _text = new StringBuilder(literalLength + 16 * formattedCount);
+        _references = [];
+    }
+
+    public readonly void AppendLiteral(string value) => _text.Append(value);
+
+    public readonly void AppendFormatted(Setting setting)
+    {
+        _references.Add(new SettingReference(setting, _text.Length, setting.Name.Length));
+        _text.Append(setting.Name);
+    }
+
+    /// <summary>Another error's message inside this one (a wrapping error): the settings it names stay recorded.</summary>
+    public readonly void AppendFormatted(DeftException error)
+    {
+        foreach (var r in error.References) _references.Add(r with { Start = r.Start + _text.Length });
+        _text.Append(error.Message);
+    }
+
+    // As a plain interpolated string formats (the current culture).
+    public readonly void AppendFormatted<T>(T value) => AppendFormatted(value, null);
+
+    public readonly void AppendFormatted<T>(T value, string? format) =>
+        _text.Append(value is IFormattable f ? f.ToString(format, null) : value?.ToString());
+
+    public readonly void AppendFormatted<T>(T value, int alignment, string? format = null)
+    {
+        var text = value is IFormattable f ? f.ToString(format, null) : value?.ToString() ?? "";
+        _text.Append(alignment < 0 ? text.PadRight(-alignment) : text.PadLeft(alignment));
+    }
+
+    public readonly void AppendFormatted(ReadOnlySpan<char> value) => _text.Append(value);
+
+    internal readonly (string Text, SettingReference[] References) Build() => (_text.ToString(), [.. _references]);
+}
