@@ -20,6 +20,14 @@ internal static class DetectTestData
     /// A label file over samples first..first+count−1: every <paramref name="flipEvery"/>-th label is moved to the next
     /// class (true label kept in the third column).
     /// </summary>
+    /// <summary>Runs detect and cancels it at step 1 of epoch 2, as a kill would: the epoch-1 checkpoint stays.</summary>
+    public static void DetectUntilKilledInEpochTwo(Deft.Detection.DetectOptions options)
+    {
+        using var cts = new CancellationTokenSource();
+        var progress = new TestProgress<Deft.Detection.DetectProgress>(p => { if (p.Epoch == 2 && p.Step == 1) cts.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => Deft.Methods.DeftDetector.Detect(options, progress, null, cts.Token));
+    }
+
     public static string WriteLabelFile(string directory, int count, int first = 0, int flipEvery = 5, bool withTruth = true)
     {
         var data = DatasetFactory.Open(new DatasetOptions(FashionMnist, "idx"));
