@@ -86,6 +86,11 @@ public sealed class MethodContext
     public Action<string>? Warn { get; init; }
     /// <summary>An in-memory run writes nothing: frozen-tower features skip the on-disk cache and DeFT keeps no checkpoint.</summary>
     public bool InMemory { get; init; }
+    /// <summary>
+    /// Frozen-tower image features [N, E] by assignment position that the caller computed (the in-memory API's
+    /// features path); used instead of encoding <see cref="Dataset"/>, which then has no images. Not owned.
+    /// </summary>
+    public torch.Tensor? GivenFeatures { get; init; }
     /// <summary>Where DeFT keeps its per-epoch checkpoint; null for in-memory runs (no checkpoint, no resume).</summary>
     public string? CheckpointPath => InMemory ? null : Path.Combine(Options.OutputDirectory, TrainingCheckpoint.FileName);
 
@@ -106,6 +111,12 @@ public sealed class MethodContext
     internal CachedTrainingSource FrozenFeatures(ImagePipeline evalPipeline, CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        if (GivenFeatures is not null)
+        {
+            UsedFeatureCache = true;
+            FeatureCacheNote = "given by the caller (precomputed)";
+            return new CachedTrainingSource(GivenFeatures.clone(), Labels, Dataset, evalPipeline, Options.BatchSize, Options.Seed);
+        }
         string? note = null;
         var source = DetectionRun.CachedSource(Options, Bundle, Dataset, Labels, evalPipeline, ref note, cancellationToken, Warn, cache: !InMemory);
         Timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;

@@ -57,6 +57,52 @@ public sealed class LabelIssueDetectorTests
         Assert.Contains("<html", File.ReadAllText(html), StringComparison.OrdinalIgnoreCase);
     }
 
+    [Theory]
+    [InlineData(DetectionMethod.ClipPosterior)]
+    [InlineData(DetectionMethod.Deft)]
+    [InlineData(DetectionMethod.ConfidentLearning)]
+    public void PrecomputedFeaturesGiveWhatTheImagesGive(DetectionMethod method)
+    {
+        const int n = 60;
+        var data = DatasetFactory.Open(new DatasetOptions(DetectTestData.FashionMnist, "idx"));
+        var images = new ImageList(Enumerable.Range(0, n).Select(data.GetImage).ToArray(),
+            Enumerable.Range(0, n).Select(data.GetLabel).ToArray(), data.Classes);
+        // Planted noise: every fifth label moved to the next class.
+        var labels = Enumerable.Range(0, n).Select(i => i % 5 == 0 ? (data.GetLabel(i) + 1) % 10 : data.GetLabel(i)).ToArray();
+        using var clip = ClipBundle.Load(DetectTestData.TinyModel, Fixtures.TinyVocabulary);
+        var config = new DetectionConfig { Method = method, Epochs = 2, Warmup = 1, BatchSize = 16, Folds = 3 };
+
+        var fromImages = LabelIssueDetector.Find(clip, images, labels, config);
+        // The default batch is the detector's own, so the features are bit for bit those it computes itself.
+        var features = LabelIssueDetector.EncodeImages(clip, images);
+        Assert.Equal(n, features.GetLength(0));
+        Assert.Equal(clip.Model.Config.EmbedDim, features.GetLength(1));
+        // Another batch size changes only the rounding of the products.
+        var smallBatches = LabelIssueDetector.EncodeImages(clip, images, batchSize: 7);
+        for (var i = 0; i < n; i++)
+            for (var j = 0; j < features.GetLength(1); j++)
+                Assert.Equal(features[i, j], smallBatches[i, j], 1e-4f);
+        var fromFeatures = LabelIssueDetector.Find(clip, features, labels, data.Classes, config);
+
+        Assert.Equal(fromImages.QualityScores, fromFeatures.QualityScores);
+        Assert.Equal(fromImages.SuggestedLabels, fromFeatures.SuggestedLabels);
+        Assert.Equal(fromImages.Issues, fromFeatures.Issues);
+        Assert.Equal("features#3", fromFeatures.Detection.Samples[3].Source);
+    }
+
+    [Fact]
+    public void PrecomputedFeaturesRefuseWhatNeedsImages()
+    {
+        using var clip = ClipBundle.Load(DetectTestData.TinyModel, Fixtures.TinyVocabulary);
+        var width = clip.Model.Config.EmbedDim;
+        string[] classes = ["a", "b"];
+        var peft = new DetectionConfig { Method = DetectionMethod.Deft, Peft = new PeftOptions(PeftKind.VptDeep) };
+        Assert.Contains("needs the images", Assert.Throws<DeftException>(() => LabelIssueDetector.Find(clip, new float[2, width], [0, 1], classes, peft)).Message);
+        Assert.Contains($"{width} wide", Assert.Throws<ArgumentException>(() => LabelIssueDetector.Find(clip, new float[2, width + 1], [0, 1], classes)).Message);
+        Assert.Contains("1 labels for 2 feature rows", Assert.Throws<ArgumentException>(() => LabelIssueDetector.Find(clip, new float[2, width], [0], classes)).Message);
+        Assert.Contains("outside 0..1", Assert.Throws<ArgumentException>(() => LabelIssueDetector.Find(clip, new float[2, width], [0, 2], classes)).Message);
+    }
+
     [Fact]
     public void LabelsMustMatchTheImages()
     {
