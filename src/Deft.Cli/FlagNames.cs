@@ -39,6 +39,10 @@ internal static class FlagNames
         [Setting.Backbone] = "--backbone",
         [Setting.Augment] = "--augment",
         [Setting.Steps] = "--steps",
+        [Setting.FilterBy] = "--filter-by",
+        [Setting.NumToRemove] = "--num-to-remove",
+        [Setting.FracNoise] = "--frac-noise",
+        [Setting.FlagAgreeing] = "--flag-agreeing",
     };
 
     /// <summary>The flag of <paramref name="setting"/>; its domain name if the CLI has none.</summary>

@@ -41,6 +41,10 @@ public readonly record struct Setting(string Name)
     public static readonly Setting Augment = new(nameof(Augment));
     public static readonly Setting Steps = new(nameof(Steps));
     public static readonly Setting ClassCount = new(nameof(ClassCount));
+    public static readonly Setting FilterBy = new(nameof(FilterBy));
+    public static readonly Setting NumToRemove = new(nameof(NumToRemove));
+    public static readonly Setting FracNoise = new(nameof(FracNoise));
+    public static readonly Setting FlagAgreeing = new(nameof(FlagAgreeing));
 
     public override string ToString() => Name;
 }

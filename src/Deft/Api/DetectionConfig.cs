@@ -7,7 +7,7 @@ namespace Deft.Api;
 /// <summary>
 /// Settings of an in-memory detection (<see cref="LabelIssueDetector"/>): the groups of the detection settings tree
 /// that apply without files (<see cref="MethodSettings"/>, <see cref="Schedule"/>, <see cref="Peft"/>,
-/// <see cref="Prompts"/>; the same records <c>deft detect</c> runs on). The defaults are the command line's, except
+/// <see cref="Prompts"/>, <see cref="Issues"/>; the same records <c>deft detect</c> runs on). The defaults are the command line's, except
 /// that <see cref="Method"/> is CLIP's zero-shot posterior (no training) and the image tower stays frozen; for
 /// <see cref="DetectionMethod.Deft"/> the schedule is the paper's (10 epochs, warm-up 1, batch 64, SGD lr 0.03,
 /// momentum 0.9, weight decay 5e-4).
@@ -22,6 +22,8 @@ public sealed record DetectionConfig
     public PeftOptions Peft { get; init; } = new(PeftKind.None);
     /// <summary>The learnable prompt contexts.</summary>
     public PromptOptions Prompts { get; init; } = new();
+    /// <summary>How verdicts are reached: the method's rule or a cleanlab filter, the fraction or number to flag, agreeing labels.</summary>
+    public IssueSettings Issues { get; init; } = new();
 
     /// <summary>Which detector runs (<see cref="MethodSettings.Method"/>).</summary>
     public DetectionMethod Method { get => MethodSettings.Method; init => MethodSettings = MethodSettings with { Method = value }; }
@@ -48,6 +50,6 @@ public sealed record DetectionConfig
     internal DetectOptions ToOptions() => new()
     {
         Model = "(in memory)", Data = "(in memory)", Format = "memory", OutputDirectory = "(in memory)",
-        MethodSettings = MethodSettings, Schedule = Schedule, Peft = Peft, Prompts = Prompts,
+        MethodSettings = MethodSettings, Schedule = Schedule, Peft = Peft, Prompts = Prompts, Issues = Issues,
     };
 }

@@ -12,6 +12,13 @@ public enum ConfidentLearningFilter
 
     /// <summary><c>'predicted_neq_given'</c>: argmax P[i] differs from the given label.</summary>
     PredictedNeqGiven,
+
+    /// <summary><c>'prune_by_class'</c>: per given class g, the samples with the lowest P[i, g], as many as the (calibrated,
+    /// frac_noise-scaled) confident joint counts off its diagonal.</summary>
+    PruneByClass,
+
+    /// <summary><c>'both'</c>: flagged by <see cref="PruneByNoiseRate"/> and by <see cref="PruneByClass"/>.</summary>
+    Both,
 }
 
 /// <summary>Result of <see cref="ConfidentLearning.FindLabelIssues"/>.</summary>
@@ -27,7 +34,8 @@ public sealed record LabelIssues(bool[] IsIssue, int[] RankedIssues, double[] Th
 /// <c>cleanlab/count.py</c>, <c>cleanlab/filter.py</c>, <c>cleanlab/rank.py</c>) for single-label data, on
 /// out-of-sample predicted probabilities P [n, K] (rows summing to 1) and given labels in 0..K−1.
 /// Differences from cleanlab: sorts are stable with ties by sample index (cleanlab's <c>np.argsort</c> leaves tie order
-/// unspecified); no multiprocessing, multi-label, <c>num_to_remove_per_class</c> or other rankings.
+/// unspecified); no multiprocessing, multi-label,
+/// <c>num_to_remove_per_class</c> or other rankings.
 /// </summary>
 public static class ConfidentLearning
 {
@@ -165,6 +173,18 @@ public static class ConfidentLearning
             case ConfidentLearningFilter.PredictedNeqGiven:
                 for (var i = 0; i < n; i++) issue[i] = ArgMax(probabilities, i, k) != labels[i];
                 break;
+            case ConfidentLearningFilter.PruneByClass:
+                PruneByClass(labels, probabilities, KeepAtLeastOnePerClass(joint, fracNoise), issue);
+                break;
+            case ConfidentLearningFilter.Both:
+            {
+                var prune = KeepAtLeastOnePerClass(joint, fracNoise);
+                var byClass = new bool[n];
+                PruneByNoiseRate(labels, probabilities, prune, issue);
+                PruneByClass(labels, probabilities, prune, byClass);
+                for (var i = 0; i < n; i++) issue[i] &= byClass[i];
+                break;
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(filter), filter,
                     $"Valid filters: {string.Join(", ", Enum.GetNames<ConfidentLearningFilter>())}.");
@@ -253,6 +273,26 @@ public static class ConfidentLearning
                 var negativeMargin = members.Select(i => probabilities[i, given] - probabilities[i, j]).ToArray();
                 foreach (var r in StableArgSort(negativeMargin).Take(count)) issue[members[r]] = true;
             }
+        }
+    }
+
+    /// <summary>
+    /// cleanlab <c>_prune_by_class</c>: among samples given label g (skipped when there is at most 1), flag the
+    /// count(g) − prune[g, g] with the lowest P[i, g]. Ties are taken by index where cleanlab's strict
+    /// <c>P &lt; partition value</c> flags none of the tied samples.
+    /// </summary>
+    private static void PruneByClass(ReadOnlySpan<int> labels, double[,] probabilities, int[,] prune, bool[] issue)
+    {
+        var k = probabilities.GetLength(1);
+        for (var given = 0; given < k; given++)
+        {
+            var members = new List<int>();
+            for (var i = 0; i < labels.Length; i++) if (labels[i] == given) members.Add(i);
+            if (members.Count <= 1) continue;
+            var count = Math.Min(members.Count - prune[given, given], members.Count);
+            if (count <= 0) continue;
+            var own = members.Select(i => probabilities[i, given]).ToArray();
+            foreach (var r in StableArgSort(own).Take(count)) issue[members[r]] = true;
         }
     }
 

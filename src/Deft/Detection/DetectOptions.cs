@@ -32,7 +32,7 @@ public enum TowerPrecision { Fp32, Bf16 }
 
 /// <summary>
 /// Everything one phase-1 detection run needs: the settings tree (<see cref="DataSettings"/>, <see cref="Schedule"/>,
-/// <see cref="Preprocess"/>, <see cref="Peft"/>, <see cref="Prompts"/>, <see cref="MethodSettings"/>; each setting is
+/// <see cref="Preprocess"/>, <see cref="Peft"/>, <see cref="Prompts"/>, <see cref="MethodSettings"/>, <see cref="Issues"/>; each setting is
 /// defined, with its default, in one of those records and serialized by <see cref="DetectionSettingsJson"/>) and how
 /// this run is carried out (output directory, resume, threads, …). The flat properties forward to the records, so
 /// callers can set one setting without rebuilding its group.
@@ -45,6 +45,7 @@ public sealed record DetectOptions
     public PeftOptions Peft { get; init; } = PeftOptions.Default;
     public PromptOptions Prompts { get; init; } = new();
     public MethodSettings MethodSettings { get; init; } = new();
+    public IssueSettings Issues { get; init; } = new();
 
     public required string OutputDirectory { get; init; }
     public bool Resume { get; init; }
@@ -86,6 +87,7 @@ public sealed record DetectOptions
 
     public void Validate()
     {
+        Issues.Validate();
         if (Epochs < 1) throw new DeftException($"--epochs must be ≥ 1, got {Epochs}.");
         if (Warmup < 0) throw new DeftException($"--warmup must be ≥ 0, got {Warmup}.");
         if (BatchSize < 1) throw new DeftException($"--batch must be ≥ 1, got {BatchSize}.");

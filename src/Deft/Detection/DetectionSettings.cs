@@ -76,7 +76,7 @@ public sealed record MethodSettings
 
 /// <summary>
 /// The one serialization of the detection settings tree (System.Text.Json, snake_case names): its groups are
-/// <c>data</c>, <c>schedule</c>, <c>preprocess</c>, <c>peft</c>, <c>prompts</c> and <c>method</c>, and its leaf names are
+/// <c>data</c>, <c>schedule</c>, <c>preprocess</c>, <c>peft</c>, <c>prompts</c>, <c>method</c> and <c>issues</c>, and its leaf names are
 /// unique across groups, so <see cref="Flatten"/> gives summary.json's flat "config" keys.
 /// </summary>
 public static class DetectionSettingsJson
@@ -92,6 +92,7 @@ public static class DetectionSettingsJson
         ["peft"] = JsonSerializer.SerializeToNode(o.Peft, Options),
         ["prompts"] = JsonSerializer.SerializeToNode(o.Prompts, Options),
         ["method"] = JsonSerializer.SerializeToNode(o.MethodSettings, Options),
+        ["issues"] = JsonSerializer.SerializeToNode(o.Issues, Options),
     };
 
     /// <summary>The leaves of the groups, by their own names (unique across groups).</summary>

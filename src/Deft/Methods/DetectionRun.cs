@@ -82,7 +82,8 @@ public static class DetectionRun
         try
         {
             outcome.Scores.CheckCount(labels.Count);
-            var rows = Verdicts(labels, outcome.Scores, dataset);
+            var scores = IssueDecision.Apply(outcome.Scores, outcome.Probabilities, labels.Labels, options.Issues, options.Method);
+            var rows = Verdicts(labels, scores, dataset);
             if (rows.All(r => r.IsLabelIssue))
                 context.Warn?.Invoke(options.Method == DetectionMethod.Deft
                     ? "no sample was selected as clean: every label is flagged. The prompts may need more epochs or a higher --lr."
@@ -163,6 +164,7 @@ public static class DetectionRun
         config["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B };
         config["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B };
         config["threads"] = torch.get_num_threads();
+        Add("filter_by", "num_to_remove", "frac_noise", "flag_agreeing");
         var imageFeatures = context.UsedFeatureCache ? context.FeatureCacheNote : "computed every step through the adapted tower";
         if (!o.Method.Trains())
         {

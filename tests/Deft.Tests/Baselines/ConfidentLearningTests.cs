@@ -95,6 +95,32 @@ public class ConfidentLearningTests
     }
 
     [Fact]
+    public void Prune_by_class_takes_the_lowest_self_confidence_where_prune_by_noise_rate_takes_the_largest_margin()
+    {
+        // Given class 0: samples 0, 1 sure of it, 2 leans to class 1, 3 has the lowest P[i, 0] but leans to class 2.
+        int[] labels = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2];
+        double[,] p =
+        {
+            { 0.9, 0.05, 0.05 }, { 0.9, 0.05, 0.05 }, { 0.4, 0.55, 0.05 }, { 0.3, 0.2, 0.5 },
+            { 0.25, 0.5, 0.25 }, { 0.25, 0.5, 0.25 }, { 0.25, 0.5, 0.25 },
+            { 0.1, 0.1, 0.8 }, { 0.1, 0.1, 0.8 }, { 0.1, 0.1, 0.8 },
+        };
+        // t = (0.625, 0.5, 0.8): sample 2 is confident only for class 1 (0.55 ≥ 0.5), sample 3 for none. Raw joint row 0
+        // = [2, 1, 0] for 4 given labels; calibrated to [2.67, 1.33, 0] and rounded to [3, 1, 0]; rows 1, 2 diagonal.
+        var (joint, _) = ConfidentLearning.ConfidentJoint(labels, p);
+        Assert.Equal(new int[,] { { 3, 1, 0 }, { 0, 3, 0 }, { 0, 0, 3 } }, joint);
+        int[] Flagged(ConfidentLearningFilter f) => ConfidentLearning.FindLabelIssues(labels, p, f).RankedIssues;
+        // prune_by_noise_rate: one sample of class 0 toward class 1, the largest P[i,1] − P[i,0]: sample 2.
+        Assert.Equal([2], Flagged(ConfidentLearningFilter.PruneByNoiseRate));
+        // prune_by_class: 4 − 3 = 1 sample of class 0 with the lowest P[i, 0]: sample 3.
+        Assert.Equal([3], Flagged(ConfidentLearningFilter.PruneByClass));
+        // both: flagged by each, so none here.
+        Assert.Empty(Flagged(ConfidentLearningFilter.Both));
+        Assert.Equal([2], Flagged(ConfidentLearningFilter.ConfidentJointOffDiagonal));
+        Assert.Equal([3, 2], Flagged(ConfidentLearningFilter.PredictedNeqGiven));
+    }
+
+    [Fact]
     public void Self_confidence_ranks_every_sample_lowest_first_ties_by_index()
     {
         Assert.Equal([2, 8, 5, 1, 4, 7, 0, 3, 6], ConfidentLearning.RankBySelfConfidence(HandLabels, HandProbabilities));

@@ -162,6 +162,13 @@ public sealed class MethodRunTests(MethodRuns runs) : IClassFixture<MethodRuns>
         var report = runs.Run(DetectionMethod.Gmm);
         Assert.All(report.Samples, s => Assert.Equal(s.LabelQuality <= 0.5, s.IsLabelIssue));
         Assert.Equal(2, summary["config"]!["gmm_means"]!.AsArray().Count);
+
+        // By default a sample whose suggestion is its given label is not flagged (cleanlab's rule); nothing else changes.
+        var defaults = runs.Run("gmm-default-issues", runs.Options(DetectionMethod.Gmm, "gmm-default-issues") with { Issues = new IssueSettings() });
+        Assert.Equal(report.Samples.Select(s => s.LabelQuality), defaults.Samples.Select(s => s.LabelQuality));
+        Assert.Equal(report.Samples.Select(s => s.IsLabelIssue && s.SuggestedLabel != s.GivenLabel), defaults.Samples.Select(s => s.IsLabelIssue));
+        Assert.Contains(report.Samples, s => s.IsLabelIssue && s.SuggestedLabel == s.GivenLabel);
+        Assert.False(MethodRuns.Summary(Path.Combine(runs.Root, "gmm-default-issues"))["config"]!["flag_agreeing"]!.GetValue<bool>());
     }
 
     [Fact]

@@ -49,6 +49,8 @@ public sealed class MethodRuns : IDisposable
         NoiseRate = method == DetectionMethod.SmallLoss ? NoiseRate : null,
         CacheDirectory = CacheDirectory,
         Workers = 1,
+        // These runs pin each method's own rule; the default agreeing-label rule is tested on its own run.
+        Issues = new IssueSettings { FlagAgreeing = true },
     };
 
     /// <summary>The run of <paramref name="method"/> in directory Root/&lt;name&gt;.</summary>

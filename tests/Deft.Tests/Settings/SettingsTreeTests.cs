@@ -36,7 +36,7 @@ public sealed class SettingsTreeTests
             Variant = DeftVariant.RealNoise, Method = DetectionMethod.Deft, Mean = new RgbTriple(0.1f, 0.2f, 0.3f),
         };
         var tree = DetectionSettingsJson.Serialize(o);
-        Assert.Equal(["data", "schedule", "preprocess", "peft", "prompts", "method"], tree.Select(kv => kv.Key));
+        Assert.Equal(["data", "schedule", "preprocess", "peft", "prompts", "method", "issues"], tree.Select(kv => kv.Key));
         var flat = DetectionSettingsJson.Flatten(tree);
         Assert.Equal("vpt-deep+lora", (string?)flat["peft"]);
         Assert.Equal(2, (int?)flat["partial"]);
