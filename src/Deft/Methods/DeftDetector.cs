@@ -58,9 +58,9 @@ public static class DeftDetector
         {
             // Methods other than deft train nothing that could be applied to new data; say so rather than "not finished".
             var method = DetectionOutputs.ReadMethod(options.RunDirectory);
-            throw new DeftException(method is not null && method != DetectionMethod.Deft.ToName()
-                ? $"{options.RunDirectory} was made by --method {method}, which keeps no trained detector: `deft score` applies to --method deft runs. Run `deft detect` on the new data instead (clip-posterior needs no training)."
-                : $"{options.RunDirectory}: no {DetectorFile.FileName}; pass the output directory of a finished `deft detect --method deft` run.");
+            if (method is not null && method != DetectionMethod.Deft.ToName())
+                throw new DeftException($"{options.RunDirectory} was made by {Setting.Method} {method}, which keeps no trained detector: `deft score` applies to {Setting.Method} deft runs. Run `deft detect` on the new data instead (clip-posterior needs no training).");
+            throw new DeftException($"{options.RunDirectory}: no {DetectorFile.FileName}; pass the output directory of a finished `deft detect` run with {Setting.Method} deft.");
         }
         var config = DetectorFile.ReadConfig(detectorPath);
         var (dataset, _) = OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile);

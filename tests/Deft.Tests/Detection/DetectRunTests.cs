@@ -180,7 +180,7 @@ public sealed class DetectRunTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Throws<DeftException>(() => DeftDetector.Detect(Options(Path.Combine(dir, "r2"), labels) with { ClassesFile = names }));
 
         ex = Assert.Throws<DeftException>(() => DeftDetector.Detect(Options(Path.Combine(dir, "r3"), labels) with { Prompts = new PromptOptions(ContextLength: 74) }));
-        Assert.Contains("--n-ctx", ex.Message);
+        Assert.Contains("--n-ctx", Deft.Cli.FlagNames.Render(ex));
 
         ex = Assert.Throws<DeftException>(() => DeftDetector.Detect(Options(Path.Combine(dir, "r4"), labels) with { Peft = new PeftOptions(PeftKind.Lora, Partial: 5) }));
         Assert.Contains("1..2", ex.Message);
