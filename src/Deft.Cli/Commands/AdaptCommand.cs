@@ -46,8 +46,8 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [Description("Run directory: model.safetensors + adapt_config.json, result.json, run.json, per-epoch checkpoint.")]
         public string? Out { get; init; }
 
-        [CommandOption("--epochs <N>")] [DefaultValue(10)] public int Epochs { get; init; } = 10;
-        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--epochs <N>")] [Description(TrainingOptionTexts.Epochs)] [DefaultValue(10)] public int Epochs { get; init; } = 10;
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
 
         [CommandOption("--optimizer <NAME>")]
         [Description("sgd or adamw. Default: the backbone's (CLIP and ViT sgd, ResNet adamw).")]
@@ -124,7 +124,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [Description("Input size. Default: the model's (CLIP, ViT; a ViT's positions are resampled for another size), 224 for ResNet weights.")]
         public int? Resolution { get; init; }
 
-        [CommandOption("--seed <N>")] [DefaultValue(0L)] public long Seed { get; init; }
+        [CommandOption("--seed <N>")] [Description(TrainingOptionTexts.Seed)] [DefaultValue(0L)] public long Seed { get; init; }
 
         [CommandOption("--limit <N>")]
         [Description("Train on the first N training samples only (quick runs, throughput checks).")]

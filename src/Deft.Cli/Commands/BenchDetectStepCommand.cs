@@ -18,7 +18,7 @@ internal sealed class BenchDetectStepCommand : Command<BenchDetectStepCommand.Se
         [CommandOption("--partial <K>")] public int? Partial { get; init; }
         [CommandOption("--vpt-len <N>")] [DefaultValue(20)] public int VptLength { get; init; } = 20;
         [CommandOption("--lora-rank <R>")] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
-        [CommandOption("--batch <N>")] [DefaultValue(8)] public int Batch { get; init; } = 8;
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(8)] public int Batch { get; init; } = 8;
         [CommandOption("--steps <N>")] [Description("Timed steps (after one untimed warm-up step).")] [DefaultValue(3)] public int Steps { get; init; } = 3;
         [CommandOption("--classes <N>")] [DefaultValue(10)] public int Classes { get; init; } = 10;
         [CommandOption("--n-ctx <N>")] [DefaultValue(16)] public int NCtx { get; init; } = 16;

@@ -28,7 +28,7 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         [CommandOption("--methods <LIST>")] [Description("Comma-separated: deft (VPT-deep, last-epoch selection), deft-eval (VPT-deep, selection by an unaugmented pass), deft-cached, clip-posterior (the detect default), label-match, small-loss, gmm, confident-learning (default: all).")] public string? Methods { get; init; }
         [CommandOption("--samples <N>")] [Description("Downstream images per setting (default: all 40,000).")] public int? Samples { get; init; }
         [CommandOption("--seeds <LIST>")] [Description("Comma-separated seeds; each draws its own noise and seeds every method (default: 0). With several, the table shows mean ± sd over seeds.")] [DefaultValue("0")] public string Seeds { get; init; } = "0";
-        [CommandOption("--epochs <N>")] [DefaultValue(5)] public int Epochs { get; init; } = 5;
+        [CommandOption("--epochs <N>")] [Description(TrainingOptionTexts.Epochs)] [DefaultValue(5)] public int Epochs { get; init; } = 5;
         [CommandOption("--no-adapt")] [Description("Skip phase 2 (test accuracy).")] public bool NoAdapt { get; init; }
         [CommandOption("--adapt <LIST>")] [Description("Methods whose selection is fine-tuned on in phase 2 (default: deft,deft-eval,deft-cached; CE on all noisy labels always runs).")] public string? AdaptMethods { get; init; }
         [CommandOption("--resume")] [Description("Keep the rows an earlier run with the same --samples and --epochs wrote to --out's .json; run only the missing methods.")] public bool Resume { get; init; }

@@ -23,7 +23,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--samples <N>")] [Description("Downstream images that get noisy labels.")] [DefaultValue(10000)] public int Samples { get; init; } = 10000;
         [CommandOption("--noise <SETTING>")] [DefaultValue("sym-0.4")] public string Noise { get; init; } = "sym-0.4";
         [CommandOption("--epochs <N>")] [Description("Epochs of detection and of each phase-2 run.")] [DefaultValue(5)] public int Epochs { get; init; } = 5;
-        [CommandOption("--seed <N>")] [DefaultValue(0)] public int Seed { get; init; }
+        [CommandOption("--seed <N>")] [Description(TrainingOptionTexts.Seed)] [DefaultValue(0)] public int Seed { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

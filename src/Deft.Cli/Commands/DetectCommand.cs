@@ -56,11 +56,11 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [CommandOption("--ctx-init <WORDS>")] [Description("Initialise both contexts from these words' embeddings (n-ctx = their token count).")]
         public string? CtxInit { get; init; }
 
-        [CommandOption("--epochs <N>")] [DefaultValue(10)] public int Epochs { get; init; } = 10;
+        [CommandOption("--epochs <N>")] [Description(TrainingOptionTexts.Epochs)] [DefaultValue(10)] public int Epochs { get; init; } = 10;
         [CommandOption("--warmup <N>")] [Description("Warm-up epochs (every sample trains the positive prompts).")] [DefaultValue(1)] public int Warmup { get; init; } = 1;
-        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
-        [CommandOption("--lr <LR>")] [DefaultValue(0.03)] public double Lr { get; init; } = 0.03;
-        [CommandOption("--seed <N>")] [DefaultValue(0L)] public long Seed { get; init; }
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--lr <LR>")] [Description(TrainingOptionTexts.LearningRate)] [DefaultValue(0.03)] public double Lr { get; init; } = 0.03;
+        [CommandOption("--seed <N>")] [Description(TrainingOptionTexts.Seed)] [DefaultValue(0L)] public long Seed { get; init; }
 
         [CommandOption("--augment <PRESET>")] [Description("cifar, clip or none (default: cifar for cifar10/100 and idx, clip otherwise).")]
         public string? Augment { get; init; }

@@ -38,7 +38,7 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         [Description("Prompts to embed, one per line.")]
         public string? Texts { get; init; }
 
-        [CommandOption("--batch <N>")]
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)]
         [DefaultValue(32)]
         public int Batch { get; init; } = 32;
 

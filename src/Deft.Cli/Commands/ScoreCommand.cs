@@ -24,7 +24,7 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
         public string? Model { get; init; }
 
         [CommandOption("--vocab <FILE>")] public string? Vocab { get; init; }
-        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
 
         [CommandOption("--out <DIR>")] [Description("Where samples.csv, label_issues.csv and summary.json go (default: RUN/score).")]
         public string? Out { get; init; }

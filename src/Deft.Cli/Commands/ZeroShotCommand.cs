@@ -20,7 +20,7 @@ internal sealed class ZeroShotCommand : Command<ZeroShotCommand.Settings>
         public string? Templates { get; init; }
 
         [CommandOption("--limit <N>")] public int? Limit { get; init; }
-        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
         [CommandOption("--json")] public bool Json { get; init; }
 
         public override ValidationResult Validate()
