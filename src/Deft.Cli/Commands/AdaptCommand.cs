@@ -39,6 +39,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         public string? Test { get; init; }
 
         [CommandOption("--test-split <SPLIT>")]
+        [Description("Split of the --test data set that is tested on after every epoch.")]
         [DefaultValue("test")]
         public string TestSplit { get; init; } = "test";
 
@@ -111,9 +112,9 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         public string? Peft { get; init; }
 
         [CommandOption("--partial <K>")] [Description("PEFT on the last K blocks only.")] public int? Partial { get; init; }
-        [CommandOption("--vpt-len <N>")] [DefaultValue(20)] public int VptLength { get; init; } = 20;
-        [CommandOption("--lora-rank <N>")] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
-        [CommandOption("--adapter-dim <N>")] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
+        [CommandOption("--vpt-len <N>")] [Description(PeftOptionTexts.VptLength)] [DefaultValue(20)] public int VptLength { get; init; } = 20;
+        [CommandOption("--lora-rank <N>")] [Description(PeftOptionTexts.LoraRank)] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
+        [CommandOption("--adapter-dim <N>")] [Description(PeftOptionTexts.AdapterDim)] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
 
         [CommandOption("--augment <PRESET>")]
         [Description("auto (cifar at 32 px, none below, clip above), cifar (random crop 32 + padding 4, resize, flip: the official recipe), shift (random crop at the image's own size + padding 4, resize, flip), clip (random resized crop + flip), none, or steps joined by '+': crop:S:P, center:S, flip (e.g. crop:28:4+flip).")]

@@ -32,9 +32,9 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         [CommandOption("--no-adapt")] [Description("Skip phase 2 (test accuracy).")] public bool NoAdapt { get; init; }
         [CommandOption("--adapt <LIST>")] [Description("Methods whose selection is fine-tuned on in phase 2 (default: deft,deft-eval,deft-cached; CE on all noisy labels always runs).")] public string? AdaptMethods { get; init; }
         [CommandOption("--resume")] [Description("Keep the rows an earlier run with the same --samples and --epochs wrote to --out's .json; run only the missing methods.")] public bool Resume { get; init; }
-        [CommandOption("--work <DIR>")] [DefaultValue("runs/bench-mini")] public string Work { get; init; } = "runs/bench-mini";
+        [CommandOption("--work <DIR>")] [Description("The benchmark's working folder (its models, labels and runs).")] [DefaultValue("runs/bench-mini")] public string Work { get; init; } = "runs/bench-mini";
         [CommandOption("--out <FILE>")] [Description("Markdown table; a .json beside it.")] [DefaultValue("docs/results/mini.md")] public string Out { get; init; } = "docs/results/mini.md";
-        [CommandOption("--data <DIR>")] public string? Data { get; init; }
+        [CommandOption("--data <DIR>")] [Description("Fashion-MNIST (default: Debian's dataset-fashion-mnist).")] public string? Data { get; init; }
         [CommandOption("--cache-dir <DIR>")] [Description("Where the pre-trained model is kept (default: $DEFT_CACHE_DIR or ~/.cache/deft).")] public string? Cache { get; init; }
         [CommandOption("--threads <N>")] [Description("Intra-op threads (default 1: the tiny model's ops gain nothing from a second thread while the loader needs a core).")] [DefaultValue(1)] public int Threads { get; init; } = 1;
     }

@@ -32,18 +32,18 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         public string? Labels { get; init; }
 
         [CommandOption("--peft <METHOD>")]
-        [Description("vpt-deep (default), vpt-shallow, lora, adapter, adaptformer, ssf, bias, full, none; several joined by '+'. none caches image features (fast path).")]
+        [Description(PeftOptionTexts.Peft)]
         [DefaultValue("vpt-deep")]
         public string Peft { get; init; } = "vpt-deep";
 
-        [CommandOption("--partial <K>")] [Description("Adapt only the last K blocks of the image tower.")]
+        [CommandOption("--partial <K>")] [Description(PeftOptionTexts.Partial)]
         public int? Partial { get; init; }
 
-        [CommandOption("--vpt-len <N>")] [DefaultValue(20)] public int VptLength { get; init; } = 20;
-        [CommandOption("--lora-rank <R>")] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
-        [CommandOption("--adapter-dim <D>")] [Description("Bottleneck of adapter/adaptformer.")] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
+        [CommandOption("--vpt-len <N>")] [Description(PeftOptionTexts.VptLength)] [DefaultValue(20)] public int VptLength { get; init; } = 20;
+        [CommandOption("--lora-rank <R>")] [Description(PeftOptionTexts.LoraRank)] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
+        [CommandOption("--adapter-dim <D>")] [Description(PeftOptionTexts.AdapterDim)] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
 
-        [CommandOption("--n-ctx <N>")] [Description("Learnable context tokens per prompt.")] [DefaultValue(16)]
+        [CommandOption("--n-ctx <N>")] [Description(PeftOptionTexts.ContextLength)] [DefaultValue(16)]
         public int NCtx { get; init; } = 16;
 
         [CommandOption("--class-token-position <POS>")] [Description("end, middle or front.")] [DefaultValue("end")]

@@ -20,9 +20,11 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         public string? Images { get; init; }
 
         [CommandOption("--format <FORMAT>")]
+        [Description(DataOptionTexts.Format)]
         public string? Format { get; init; }
 
         [CommandOption("--split <SPLIT>")]
+        [Description(DataOptionTexts.Split)]
         [DefaultValue("train")]
         public string Split { get; init; } = "train";
 

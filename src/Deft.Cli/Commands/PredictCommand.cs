@@ -24,7 +24,7 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         public string Out { get; init; } = "predictions.csv";
 
         [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
-        [CommandOption("--workers <N>")] public int? Workers { get; init; }
+        [CommandOption("--workers <N>")] [Description("Image-loading threads (default: one per core).")] public int? Workers { get; init; }
 
         [CommandOption("--json")]
         [Description("Print a JSON summary instead of text.")]

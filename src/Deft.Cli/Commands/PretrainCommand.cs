@@ -26,7 +26,7 @@ internal sealed class PretrainCommand : Command<PretrainCommand.Settings>
         [CommandOption("--epochs <N>")] [Description(TrainingOptionTexts.Epochs)] [DefaultValue(5)] public int Epochs { get; init; } = 5;
         [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(256)] public int Batch { get; init; } = 256;
         [CommandOption("--lr <LR>")] [Description(TrainingOptionTexts.LearningRate)] [DefaultValue(5e-4)] public double LearningRate { get; init; } = 5e-4;
-        [CommandOption("--weight-decay <WD>")] [DefaultValue(0.1)] public double WeightDecay { get; init; } = 0.1;
+        [CommandOption("--weight-decay <WD>")] [Description("AdamW weight decay.")] [DefaultValue(0.1)] public double WeightDecay { get; init; } = 0.1;
         [CommandOption("--seed <N>")] [Description(TrainingOptionTexts.Seed)] [DefaultValue(0)] public int Seed { get; init; }
         [CommandOption("--warmup <FRACTION>")] [Description("Fraction of the steps with a linear learning-rate warm-up.")] [DefaultValue(0.1)] public double Warmup { get; init; } = 0.1;
         [CommandOption("--threads <N>")] [Description("Intra-op threads (default: one per core).")] public int? Threads { get; init; }
