@@ -43,6 +43,23 @@ internal static class FlagNames
         [Setting.NumToRemove] = "--num-to-remove",
         [Setting.FracNoise] = "--frac-noise",
         [Setting.FlagAgreeing] = "--flag-agreeing",
+        [Setting.Warmup] = "--warmup",
+        [Setting.Seed] = "--seed",
+        [Setting.Threads] = "--threads",
+        [Setting.Precision] = "--dtype",
+        [Setting.Partial] = "--partial",
+        [Setting.VptLength] = "--vpt-len",
+        [Setting.LoraRank] = "--lora-rank",
+        [Setting.AdapterDim] = "--adapter-dim",
+        [Setting.ContextLength] = "--n-ctx",
+        [Setting.OnBadImage] = "--on-bad-image",
+        [Setting.MaxImagePixels] = CliEntry.MaxImagePixelsFlag,
+        [Setting.LabelsFile] = "--labels-file",
+        [Setting.ImagesPerSecond] = "--images-per-second",
+        [Setting.DataRoot] = "--root",
+        [Setting.SubsampleSize] = "--size",
+        [Setting.BenchmarkSeconds] = "--seconds",
+        [Setting.ListRecipes] = "--list",
     };
 
     /// <summary>The flag of <paramref name="setting"/>; its domain name if the CLI has none.</summary>

@@ -45,6 +45,28 @@ public readonly record struct Setting(string Name)
     public static readonly Setting NumToRemove = new(nameof(NumToRemove));
     public static readonly Setting FracNoise = new(nameof(FracNoise));
     public static readonly Setting FlagAgreeing = new(nameof(FlagAgreeing));
+    public static readonly Setting Warmup = new(nameof(Warmup));
+    public static readonly Setting Seed = new(nameof(Seed));
+    public static readonly Setting Threads = new(nameof(Threads));
+    public static readonly Setting Precision = new(nameof(Precision));
+    public static readonly Setting Partial = new(nameof(Partial));
+    public static readonly Setting VptLength = new(nameof(VptLength));
+    public static readonly Setting LoraRank = new(nameof(LoraRank));
+    public static readonly Setting AdapterDim = new(nameof(AdapterDim));
+    public static readonly Setting ContextLength = new(nameof(ContextLength));
+    public static readonly Setting OnBadImage = new(nameof(OnBadImage));
+    public static readonly Setting MaxImagePixels = new(nameof(MaxImagePixels));
+    public static readonly Setting LabelsFile = new(nameof(LabelsFile));
+    /// <summary>The throughput a reproduce plan prices its cost with.</summary>
+    public static readonly Setting ImagesPerSecond = new(nameof(ImagesPerSecond));
+    /// <summary>A reproduce recipe's data-set root folder.</summary>
+    public static readonly Setting DataRoot = new(nameof(DataRoot));
+    /// <summary>How many samples a class-balanced subsample draws.</summary>
+    public static readonly Setting SubsampleSize = new(nameof(SubsampleSize));
+    /// <summary>Listing the reproduce recipes.</summary>
+    public static readonly Setting ListRecipes = new(nameof(ListRecipes));
+    /// <summary>How long a benchmark measures.</summary>
+    public static readonly Setting BenchmarkSeconds = new(nameof(BenchmarkSeconds));
 
     public override string ToString() => Name;
 }

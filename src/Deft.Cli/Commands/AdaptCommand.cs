@@ -39,6 +39,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         public string? Test { get; init; }
 
         [CommandOption("--test-split <SPLIT>")]
+        [Description("Split of the --test data set that is tested on after every epoch.")]
         [DefaultValue("test")]
         public string TestSplit { get; init; } = "test";
 
@@ -46,8 +47,8 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [Description("Run directory: model.safetensors + adapt_config.json, result.json, run.json, per-epoch checkpoint.")]
         public string? Out { get; init; }
 
-        [CommandOption("--epochs <N>")] [DefaultValue(10)] public int Epochs { get; init; } = 10;
-        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--epochs <N>")] [Description(TrainingOptionTexts.Epochs)] [DefaultValue(10)] public int Epochs { get; init; } = 10;
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
 
         [CommandOption("--optimizer <NAME>")]
         [Description("sgd or adamw. Default: the backbone's (CLIP and ViT sgd, ResNet adamw).")]
@@ -111,9 +112,9 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         public string? Peft { get; init; }
 
         [CommandOption("--partial <K>")] [Description("PEFT on the last K blocks only.")] public int? Partial { get; init; }
-        [CommandOption("--vpt-len <N>")] [DefaultValue(20)] public int VptLength { get; init; } = 20;
-        [CommandOption("--lora-rank <N>")] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
-        [CommandOption("--adapter-dim <N>")] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
+        [CommandOption("--vpt-len <N>")] [Description(PeftOptionTexts.VptLength)] [DefaultValue(20)] public int VptLength { get; init; } = 20;
+        [CommandOption("--lora-rank <N>")] [Description(PeftOptionTexts.LoraRank)] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
+        [CommandOption("--adapter-dim <N>")] [Description(PeftOptionTexts.AdapterDim)] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
 
         [CommandOption("--augment <PRESET>")]
         [Description("auto (cifar at 32 px, none below, clip above), cifar (random crop 32 + padding 4, resize, flip: the official recipe), shift (random crop at the image's own size + padding 4, resize, flip), clip (random resized crop + flip), none, or steps joined by '+': crop:S:P, center:S, flip (e.g. crop:28:4+flip).")]
@@ -124,7 +125,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [Description("Input size. Default: the model's (CLIP, ViT; a ViT's positions are resampled for another size), 224 for ResNet weights.")]
         public int? Resolution { get; init; }
 
-        [CommandOption("--seed <N>")] [DefaultValue(0L)] public long Seed { get; init; }
+        [CommandOption("--seed <N>")] [Description(TrainingOptionTexts.Seed)] [DefaultValue(0L)] public long Seed { get; init; }
 
         [CommandOption("--limit <N>")]
         [Description("Train on the first N training samples only (quick runs, throughput checks).")]

@@ -12,21 +12,21 @@ internal sealed class BenchDetectStepCommand : Command<BenchDetectStepCommand.Se
 {
     internal sealed class Settings : CommandSettings
     {
-        [CommandOption("--model <SPEC>")] [DefaultValue("random:ViT-B-16")] public string Model { get; init; } = "random:ViT-B-16";
-        [CommandOption("--vocab <FILE>")] public string? Vocab { get; init; }
-        [CommandOption("--peft <METHOD>")] [DefaultValue("vpt-deep")] public string Peft { get; init; } = "vpt-deep";
-        [CommandOption("--partial <K>")] public int? Partial { get; init; }
-        [CommandOption("--vpt-len <N>")] [DefaultValue(20)] public int VptLength { get; init; } = 20;
-        [CommandOption("--lora-rank <R>")] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
-        [CommandOption("--batch <N>")] [DefaultValue(8)] public int Batch { get; init; } = 8;
+        [CommandOption("--model <SPEC>")] [Description(PeftOptionTexts.Model)] [DefaultValue("random:ViT-B-16")] public string Model { get; init; } = "random:ViT-B-16";
+        [CommandOption("--vocab <FILE>")] [Description(PeftOptionTexts.Vocabulary)] public string? Vocab { get; init; }
+        [CommandOption("--peft <METHOD>")] [Description(PeftOptionTexts.Peft)] [DefaultValue("vpt-deep")] public string Peft { get; init; } = "vpt-deep";
+        [CommandOption("--partial <K>")] [Description(PeftOptionTexts.Partial)] public int? Partial { get; init; }
+        [CommandOption("--vpt-len <N>")] [Description(PeftOptionTexts.VptLength)] [DefaultValue(20)] public int VptLength { get; init; } = 20;
+        [CommandOption("--lora-rank <R>")] [Description(PeftOptionTexts.LoraRank)] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(8)] public int Batch { get; init; } = 8;
         [CommandOption("--steps <N>")] [Description("Timed steps (after one untimed warm-up step).")] [DefaultValue(3)] public int Steps { get; init; } = 3;
-        [CommandOption("--classes <N>")] [DefaultValue(10)] public int Classes { get; init; } = 10;
-        [CommandOption("--n-ctx <N>")] [DefaultValue(16)] public int NCtx { get; init; } = 16;
+        [CommandOption("--classes <N>")] [Description("Classes to prompt for (random prompts; the step's cost grows with them).")] [DefaultValue(10)] public int Classes { get; init; } = 10;
+        [CommandOption("--n-ctx <N>")] [Description(PeftOptionTexts.ContextLength)] [DefaultValue(16)] public int NCtx { get; init; } = 16;
         [CommandOption("--dtype <DTYPE>")] [Description("Image tower precision: fp32 or bf16.")] [DefaultValue("fp32")] public string DType { get; init; } = "fp32";
         [CommandOption("--features <N>")] [Description("With --peft none: cached features per epoch, for epochs/minute.")] [DefaultValue(40000)] public int Features { get; init; } = 40000;
         [CommandOption("--threads <N>")] [Description("Intra-op threads (default: what detect uses for training).")] public int? Threads { get; init; }
         [CommandOption("--full-text")] [Description("Encode every prompt in full (no shared-prefix reuse), for comparison.")] public bool FullText { get; init; }
-        [CommandOption("--json")] public bool Json { get; init; }
+        [CommandOption("--json")] [Description("Print the timings as JSON.")] public bool Json { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

@@ -28,13 +28,13 @@ internal sealed class BenchMiniCommand : Command<BenchMiniCommand.Settings>
         [CommandOption("--methods <LIST>")] [Description("Comma-separated: deft (VPT-deep, last-epoch selection), deft-eval (VPT-deep, selection by an unaugmented pass), deft-cached, clip-posterior (the detect default), label-match, small-loss, gmm, confident-learning (default: all).")] public string? Methods { get; init; }
         [CommandOption("--samples <N>")] [Description("Downstream images per setting (default: all 40,000).")] public int? Samples { get; init; }
         [CommandOption("--seeds <LIST>")] [Description("Comma-separated seeds; each draws its own noise and seeds every method (default: 0). With several, the table shows mean ± sd over seeds.")] [DefaultValue("0")] public string Seeds { get; init; } = "0";
-        [CommandOption("--epochs <N>")] [DefaultValue(5)] public int Epochs { get; init; } = 5;
+        [CommandOption("--epochs <N>")] [Description(TrainingOptionTexts.Epochs)] [DefaultValue(5)] public int Epochs { get; init; } = 5;
         [CommandOption("--no-adapt")] [Description("Skip phase 2 (test accuracy).")] public bool NoAdapt { get; init; }
         [CommandOption("--adapt <LIST>")] [Description("Methods whose selection is fine-tuned on in phase 2 (default: deft,deft-eval,deft-cached; CE on all noisy labels always runs).")] public string? AdaptMethods { get; init; }
         [CommandOption("--resume")] [Description("Keep the rows an earlier run with the same --samples and --epochs wrote to --out's .json; run only the missing methods.")] public bool Resume { get; init; }
-        [CommandOption("--work <DIR>")] [DefaultValue("runs/bench-mini")] public string Work { get; init; } = "runs/bench-mini";
+        [CommandOption("--work <DIR>")] [Description("The benchmark's working folder (its models, labels and runs).")] [DefaultValue("runs/bench-mini")] public string Work { get; init; } = "runs/bench-mini";
         [CommandOption("--out <FILE>")] [Description("Markdown table; a .json beside it.")] [DefaultValue("docs/results/mini.md")] public string Out { get; init; } = "docs/results/mini.md";
-        [CommandOption("--data <DIR>")] public string? Data { get; init; }
+        [CommandOption("--data <DIR>")] [Description("Fashion-MNIST (default: Debian's dataset-fashion-mnist).")] public string? Data { get; init; }
         [CommandOption("--cache-dir <DIR>")] [Description("Where the pre-trained model is kept (default: $DEFT_CACHE_DIR or ~/.cache/deft).")] public string? Cache { get; init; }
         [CommandOption("--threads <N>")] [Description("Intra-op threads (default 1: the tiny model's ops gain nothing from a second thread while the loader needs a core).")] [DefaultValue(1)] public int Threads { get; init; } = 1;
     }

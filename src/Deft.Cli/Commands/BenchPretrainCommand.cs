@@ -13,11 +13,11 @@ internal sealed class BenchPretrainCommand : Command<BenchPretrainCommand.Settin
 {
     internal sealed class Settings : CommandSettings
     {
-        [CommandOption("--batch")] [DefaultValue(256)] public int Batch { get; init; } = 256;
-        [CommandOption("--steps")] [DefaultValue(10)] public int Steps { get; init; } = 10;
-        [CommandOption("--vocab-size")] [DefaultValue(1024)] public int VocabSize { get; init; } = 1024;
-        [CommandOption("--threads")] public int? Threads { get; init; }
-        [CommandOption("--json")] public bool Json { get; init; }
+        [CommandOption("--batch")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(256)] public int Batch { get; init; } = 256;
+        [CommandOption("--steps")] [Description("Timed training steps.")] [DefaultValue(10)] public int Steps { get; init; } = 10;
+        [CommandOption("--vocab-size")] [Description("Token vocabulary of the mini text tower.")] [DefaultValue(1024)] public int VocabSize { get; init; } = 1024;
+        [CommandOption("--threads")] [Description("Intra-op threads (default: one per core).")] public int? Threads { get; init; }
+        [CommandOption("--json")] [Description("Print the timings as JSON.")] public bool Json { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

@@ -8,11 +8,11 @@ namespace Deft.Cli.Commands;
 internal abstract class ClipModelSettings : CommandSettings
 {
     [CommandOption("--model <SPEC>")]
-    [Description("Weights (.safetensors / .pt, OpenAI or HF layout), a model directory (HF CLIPModel or open_clip), or random:<preset>[[@seed]] (ViT-B-32, ViT-B-16, ViT-L-14, tiny).")]
+    [Description(PeftOptionTexts.Model)]
     public string? Model { get; init; }
 
     [CommandOption("--vocab <FILE>")]
-    [Description("Vocabulary for models that carry no tokenizer: a bpe_simple_vocab_16e6.txt.gz-style file or a vocab.json + merges.txt directory. Default: $DEFT_CLIP_VOCAB, else CLIP's own vocabulary, built into Deft.")]
+    [Description(PeftOptionTexts.Vocabulary)]
     public string? Vocab { get; init; }
 
     [CommandOption("--dtype <DTYPE>")]

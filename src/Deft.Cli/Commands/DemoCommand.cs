@@ -17,13 +17,13 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
 {
     internal sealed class Settings : CommandSettings
     {
-        [CommandOption("--out <DIR>")] [DefaultValue("runs/demo")] public string Out { get; init; } = "runs/demo";
+        [CommandOption("--out <DIR>")] [Description("Where the demo's runs and report go.")] [DefaultValue("runs/demo")] public string Out { get; init; } = "runs/demo";
         [CommandOption("--data <DIR>")] [Description("Fashion-MNIST (default: Debian's dataset-fashion-mnist).")] public string? Data { get; init; }
         [CommandOption("--cache-dir <DIR>")] [Description("Where the pre-trained model is kept (default: $DEFT_CACHE_DIR or ~/.cache/deft).")] public string? Cache { get; init; }
         [CommandOption("--samples <N>")] [Description("Downstream images that get noisy labels.")] [DefaultValue(10000)] public int Samples { get; init; } = 10000;
-        [CommandOption("--noise <SETTING>")] [DefaultValue("sym-0.4")] public string Noise { get; init; } = "sym-0.4";
+        [CommandOption("--noise <SETTING>")] [Description("Synthetic noise as MODE-RATIO (sym-0.4, asym-0.2, …).")] [DefaultValue("sym-0.4")] public string Noise { get; init; } = "sym-0.4";
         [CommandOption("--epochs <N>")] [Description("Epochs of detection and of each phase-2 run.")] [DefaultValue(5)] public int Epochs { get; init; } = 5;
-        [CommandOption("--seed <N>")] [DefaultValue(0)] public int Seed { get; init; }
+        [CommandOption("--seed <N>")] [Description(TrainingOptionTexts.Seed)] [DefaultValue(0)] public int Seed { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

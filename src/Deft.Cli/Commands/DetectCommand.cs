@@ -32,18 +32,18 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         public string? Labels { get; init; }
 
         [CommandOption("--peft <METHOD>")]
-        [Description("vpt-deep (default), vpt-shallow, lora, adapter, adaptformer, ssf, bias, full, none; several joined by '+'. none caches image features (fast path).")]
+        [Description(PeftOptionTexts.Peft)]
         [DefaultValue("vpt-deep")]
         public string Peft { get; init; } = "vpt-deep";
 
-        [CommandOption("--partial <K>")] [Description("Adapt only the last K blocks of the image tower.")]
+        [CommandOption("--partial <K>")] [Description(PeftOptionTexts.Partial)]
         public int? Partial { get; init; }
 
-        [CommandOption("--vpt-len <N>")] [DefaultValue(20)] public int VptLength { get; init; } = 20;
-        [CommandOption("--lora-rank <R>")] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
-        [CommandOption("--adapter-dim <D>")] [Description("Bottleneck of adapter/adaptformer.")] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
+        [CommandOption("--vpt-len <N>")] [Description(PeftOptionTexts.VptLength)] [DefaultValue(20)] public int VptLength { get; init; } = 20;
+        [CommandOption("--lora-rank <R>")] [Description(PeftOptionTexts.LoraRank)] [DefaultValue(8)] public int LoraRank { get; init; } = 8;
+        [CommandOption("--adapter-dim <D>")] [Description(PeftOptionTexts.AdapterDim)] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
 
-        [CommandOption("--n-ctx <N>")] [Description("Learnable context tokens per prompt.")] [DefaultValue(16)]
+        [CommandOption("--n-ctx <N>")] [Description(PeftOptionTexts.ContextLength)] [DefaultValue(16)]
         public int NCtx { get; init; } = 16;
 
         [CommandOption("--class-token-position <POS>")] [Description("end, middle or front.")] [DefaultValue("end")]
@@ -56,11 +56,11 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [CommandOption("--ctx-init <WORDS>")] [Description("Initialise both contexts from these words' embeddings (n-ctx = their token count).")]
         public string? CtxInit { get; init; }
 
-        [CommandOption("--epochs <N>")] [DefaultValue(10)] public int Epochs { get; init; } = 10;
+        [CommandOption("--epochs <N>")] [Description(TrainingOptionTexts.Epochs)] [DefaultValue(10)] public int Epochs { get; init; } = 10;
         [CommandOption("--warmup <N>")] [Description("Warm-up epochs (every sample trains the positive prompts).")] [DefaultValue(1)] public int Warmup { get; init; } = 1;
-        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
-        [CommandOption("--lr <LR>")] [DefaultValue(0.03)] public double Lr { get; init; } = 0.03;
-        [CommandOption("--seed <N>")] [DefaultValue(0L)] public long Seed { get; init; }
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--lr <LR>")] [Description(TrainingOptionTexts.LearningRate)] [DefaultValue(0.03)] public double Lr { get; init; } = 0.03;
+        [CommandOption("--seed <N>")] [Description(TrainingOptionTexts.Seed)] [DefaultValue(0L)] public long Seed { get; init; }
 
         [CommandOption("--augment <PRESET>")] [Description("cifar, clip or none (default: cifar for cifar10/100 and idx, clip otherwise).")]
         public string? Augment { get; init; }

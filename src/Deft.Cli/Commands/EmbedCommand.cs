@@ -20,9 +20,11 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         public string? Images { get; init; }
 
         [CommandOption("--format <FORMAT>")]
+        [Description(DataOptionTexts.Format)]
         public string? Format { get; init; }
 
         [CommandOption("--split <SPLIT>")]
+        [Description(DataOptionTexts.Split)]
         [DefaultValue("train")]
         public string Split { get; init; } = "train";
 
@@ -38,7 +40,7 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         [Description("Prompts to embed, one per line.")]
         public string? Texts { get; init; }
 
-        [CommandOption("--batch <N>")]
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)]
         [DefaultValue(32)]
         public int Batch { get; init; } = 32;
 

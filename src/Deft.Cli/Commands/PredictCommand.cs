@@ -23,8 +23,8 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         [DefaultValue("predictions.csv")]
         public string Out { get; init; } = "predictions.csv";
 
-        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
-        [CommandOption("--workers <N>")] public int? Workers { get; init; }
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--workers <N>")] [Description("Image-loading threads (default: one per core).")] public int? Workers { get; init; }
 
         [CommandOption("--json")]
         [Description("Print a JSON summary instead of text.")]

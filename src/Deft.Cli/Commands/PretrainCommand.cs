@@ -23,11 +23,11 @@ internal sealed class PretrainCommand : Command<PretrainCommand.Settings>
         [Description("Model directory to write (open_clip layout + its own vocabulary).")]
         public string? Out { get; init; }
 
-        [CommandOption("--epochs <N>")] [DefaultValue(5)] public int Epochs { get; init; } = 5;
-        [CommandOption("--batch <N>")] [DefaultValue(256)] public int Batch { get; init; } = 256;
-        [CommandOption("--lr <LR>")] [DefaultValue(5e-4)] public double LearningRate { get; init; } = 5e-4;
-        [CommandOption("--weight-decay <WD>")] [DefaultValue(0.1)] public double WeightDecay { get; init; } = 0.1;
-        [CommandOption("--seed <N>")] [DefaultValue(0)] public int Seed { get; init; }
+        [CommandOption("--epochs <N>")] [Description(TrainingOptionTexts.Epochs)] [DefaultValue(5)] public int Epochs { get; init; } = 5;
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(256)] public int Batch { get; init; } = 256;
+        [CommandOption("--lr <LR>")] [Description(TrainingOptionTexts.LearningRate)] [DefaultValue(5e-4)] public double LearningRate { get; init; } = 5e-4;
+        [CommandOption("--weight-decay <WD>")] [Description("AdamW weight decay.")] [DefaultValue(0.1)] public double WeightDecay { get; init; } = 0.1;
+        [CommandOption("--seed <N>")] [Description(TrainingOptionTexts.Seed)] [DefaultValue(0)] public int Seed { get; init; }
         [CommandOption("--warmup <FRACTION>")] [Description("Fraction of the steps with a linear learning-rate warm-up.")] [DefaultValue(0.1)] public double Warmup { get; init; } = 0.1;
         [CommandOption("--threads <N>")] [Description("Intra-op threads (default: one per core).")] public int? Threads { get; init; }
 

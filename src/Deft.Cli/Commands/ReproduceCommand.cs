@@ -111,7 +111,7 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
                 Noise = new { Kind = p.Recipe.Noise.Kind.ToString(), p.Recipe.Noise.Rate },
                 p.Recipe.PhaseOne, p.Recipe.PhaseTwo,
                 PaperFigures = p.Recipe.PaperFigures.Select(f => new { Metric = f.Metric.ToString(), f.Percent, f.TestSet }),
-                Steps = p.Steps.Select(s => new { s.Title, Kind = s.Kind.ToString().ToLowerInvariant(), s.Directory, s.Command }),
+                Steps = p.Steps.Select(s => new { s.Title, Kind = s.Kind.ToString().ToLowerInvariant(), s.Directory, Command = PlanCommandLine.Of(s) }),
                 Cost = new { p.Cost.PhaseOneTrainImages, p.Cost.DetectionImages, p.Cost.PhaseTwoTrainImages, p.Cost.EvaluationImages, p.Cost.TotalImages, p.Cost.ImagesPerSecond, p.Cost.Hours },
             }), JsonOptions.Indented));
         }
@@ -145,10 +145,10 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
                 last = DateTime.UtcNow;
                 Console.Error.WriteLine($"reproduce: step {p.Step}/{p.Steps} {p.Kind.ToString().ToLowerInvariant()} {p.Fraction.ToString("P0", CultureInfo.InvariantCulture)} {p.Status}");
             });
-            return ReproduceRunner.Run(plan, lines, w => Console.Error.WriteLine($"warning: {w}"), cancellationToken);
+            return ReproduceRunner.Run(plan, PlanCommandLine.Of, lines, w => Console.Error.WriteLine($"warning: {w}"), cancellationToken);
         }
 
-        var result = ProgressRunner.Live<ReproduceProgress, ReproduceResult>(progress => ReproduceRunner.Run(plan, progress, warnings.Add, cancellationToken),
+        var result = ProgressRunner.Live<ReproduceProgress, ReproduceResult>(progress => ReproduceRunner.Run(plan, PlanCommandLine.Of, progress, warnings.Add, cancellationToken),
             p => new ProgressBar(p.Step, p.Fraction, 1, $"{p.Step}. {p.Kind.ToString().ToLowerInvariant()} · {p.Status}"));
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
         return result;
@@ -242,7 +242,7 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         for (var i = 0; i < plan.Steps.Count; i++)
         {
             Console.WriteLine($"  {i + 1}. # {plan.Steps[i].Title}");
-            Console.WriteLine($"     {plan.Steps[i].Command}");
+            Console.WriteLine($"     {PlanCommandLine.Of(plan.Steps[i])}");
         }
         var c = plan.Cost;
         Console.WriteLine($"cost: {c.PhaseOneTrainImages.ToString("N0", inv)} phase-1 + {c.DetectionImages.ToString("N0", inv)} detection + " +

@@ -17,8 +17,8 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
         [DefaultValue("test")]
         public string TestSplit { get; init; } = "test";
 
-        [CommandOption("--adapt-epochs <N>")] [DefaultValue(10)] public int AdaptEpochs { get; init; } = 10;
-        [CommandOption("--adapt-batch <N>")] [DefaultValue(64)] public int AdaptBatch { get; init; } = 64;
+        [CommandOption("--adapt-epochs <N>")] [Description("Phase-2 training epochs.")] [DefaultValue(10)] public int AdaptEpochs { get; init; } = 10;
+        [CommandOption("--adapt-batch <N>")] [Description("Phase-2 training samples per optimizer step.")] [DefaultValue(64)] public int AdaptBatch { get; init; } = 64;
 
         [CommandOption("--adapt-lr <LR>")]
         [Description("Phase-2 learning rate (default: the backbone's, 5e-4 for CLIP).")]

@@ -23,13 +23,13 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
         [CommandOption("--model <SPEC>")] [Description("The CLIP weights, when they moved since detection (default: the path the detector recorded).")]
         public string? Model { get; init; }
 
-        [CommandOption("--vocab <FILE>")] public string? Vocab { get; init; }
-        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--vocab <FILE>")] [Description(PeftOptionTexts.Vocabulary)] public string? Vocab { get; init; }
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
 
         [CommandOption("--out <DIR>")] [Description("Where samples.csv, label_issues.csv and summary.json go (default: RUN/score).")]
         public string? Out { get; init; }
 
-        [CommandOption("--json")] public bool Json { get; init; }
+        [CommandOption("--json")] [Description("Print the summary as JSON.")] public bool Json { get; init; }
 
         public override ValidationResult Validate()
         {

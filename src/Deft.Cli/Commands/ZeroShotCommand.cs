@@ -19,9 +19,9 @@ internal sealed class ZeroShotCommand : Command<ZeroShotCommand.Settings>
         [Description("default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
         public string? Templates { get; init; }
 
-        [CommandOption("--limit <N>")] public int? Limit { get; init; }
-        [CommandOption("--batch <N>")] [DefaultValue(64)] public int Batch { get; init; } = 64;
-        [CommandOption("--json")] public bool Json { get; init; }
+        [CommandOption("--limit <N>")] [Description("Classify only the first N images.")] public int? Limit { get; init; }
+        [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        [CommandOption("--json")] [Description("Print the results as JSON.")] public bool Json { get; init; }
 
         public override ValidationResult Validate()
         {

@@ -43,7 +43,7 @@ public static class Adapter
         if (selectedCount == 0)
             throw new DeftException(options.TrainsOnAll
                 ? "The training set is empty."
-                : $"{options.SelectionPath}: no sample is selected as clean (is_label_issue is true everywhere{(options.Limit is not null ? " within --limit" : "")}); nothing to train on.");
+                : $"{options.SelectionPath}: no sample is selected as clean (is_label_issue is true everywhere{(options.Limit is not null ? " within the first " + options.Limit + " samples" : "")}); nothing to train on.");
         var warnings = new List<string>();
         var notes = new List<string>();
         if (participating < train.Count)
@@ -66,7 +66,7 @@ public static class Adapter
         {
             // The default text head needs the model's vocabulary; without one, start from the random head and say so.
             build = BackboneLoader.Create(options.Model, options.Backbone, classes.Count, options.Resolution, peft, options.Seed, withTokenizer: false);
-            notes.Add($"the default text head needs the model's vocabulary ({ex.Message.TrimEnd('.')}); starting from a random head (pass --vocab, or --head-init random to silence this)");
+            notes.Add($"the default text head needs the model's vocabulary ({ex.Message.TrimEnd('.')}); starting from a random head (give the model's vocabulary, or choose the random head to silence this)");
         }
         using var network = build.Network;
         notes.AddRange(build.Notes);
@@ -205,7 +205,7 @@ public static class Adapter
         var first = Enumerable.Range(0, Math.Min(a.Count, b.Count)).FirstOrDefault(i => !string.Equals(a[i], b[i], StringComparison.Ordinal), -1);
         var where = first >= 0 ? $" First difference: class {first} is '{a[first]}' in training, '{b[first]}' in the test set." : "";
         throw new DeftException($"The test set's classes differ from the training set's: training has {a.Count} ({Preview(a)}), the test set {b.Count} ({Preview(b)}).{where} " +
-            "Both must list the same classes in the same order (use --classes for idx/csv data).");
+            $"Both must list the same classes in the same order (use {Setting.ClassesFile} for idx/csv data).");
     }
 
     private static string Preview(IReadOnlyList<string> names) => string.Join(", ", names.Take(6)) + (names.Count > 6 ? ", …" : "");

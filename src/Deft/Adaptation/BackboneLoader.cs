@@ -35,7 +35,7 @@ internal static class BackboneLoader
         if (Directory.Exists(spec))
         {
             if (kind is not (BackboneKind.Auto or BackboneKind.Clip))
-                throw new DeftException($"{spec} is a directory; only CLIP models come as directories. Pass a .safetensors/.pth file for --backbone {kind.ToName()}.");
+                throw new DeftException($"{spec} is a directory; only CLIP models come as directories. Pass a .safetensors/.pth file for {Setting.Backbone} {kind.ToName()}.");
             return CreateClip(spec, withTokenizer, vocab, classCount, resolution, peft, generator);
         }
         if (!File.Exists(spec))
@@ -94,9 +94,11 @@ internal static class BackboneLoader
         var unmatched = list.Where(k => !known.Contains(k)).Take(8).ToList();
         var triedText = string.Join("; ", tried.Select(l => $"{l.Name} (keys like {string.Join(", ", l.Keys.Take(3))})"));
         var what = wanted == BackboneKind.Auto ? "match no known layout" : $"do not follow the {wanted.ToName()} layout";
-        var foundText = found != BackboneKind.Auto && found != wanted ? $" They look like a {found.ToName()} state dict: use --backbone {found.ToName()} or auto." : "";
-        return new DeftException($"{path}: the {list.Count} key(s) {what}. Tried: {triedText}. First unmatched keys: " +
-            $"{(unmatched.Count == 0 ? "(none)" : string.Join(", ", unmatched))}{(list.Count > unmatched.Count ? ", …" : "")}.{foundText}");
+        var unmatchedText = $"{(unmatched.Count == 0 ? "(none)" : string.Join(", ", unmatched))}{(list.Count > unmatched.Count ? ", …" : "")}";
+        if (found != BackboneKind.Auto && found != wanted)
+            return new DeftException($"{path}: the {list.Count} key(s) {what}. Tried: {triedText}. First unmatched keys: {unmatchedText}. " +
+                $"They look like a {found.ToName()} state dict: use {Setting.Backbone} {found.ToName()} or auto.");
+        return new DeftException($"{path}: the {list.Count} key(s) {what}. Tried: {triedText}. First unmatched keys: {unmatchedText}.");
     }
 
     private static BackboneBuild CreateRandom(string spec, BackboneKind kind, int classCount, int? resolution, PeftOptions peft, Generator generator,
@@ -136,7 +138,8 @@ internal static class BackboneLoader
             BackboneKind.Vit => VitConfig.PresetNames,
             _ => ClipConfig.PresetNames.Concat(ResNetConfig.PresetNames).Concat(VitConfig.PresetNames).ToList(),
         };
-        throw new DeftException($"Unknown random preset '{preset}'{(kind == BackboneKind.Auto ? "" : $" for --backbone {kind.ToName()}")}. Valid presets: {string.Join(", ", valid)}.");
+        if (kind == BackboneKind.Auto) throw new DeftException($"Unknown random preset '{preset}'. Valid presets: {string.Join(", ", valid)}.");
+        throw new DeftException($"Unknown random preset '{preset}' for {Setting.Backbone} {kind.ToName()}. Valid presets: {string.Join(", ", valid)}.");
     }
 
     private static BackboneBuild CreateClip(string spec, bool withTokenizer, string? vocab, int classCount, int? resolution, PeftOptions peft, Generator generator)
@@ -158,7 +161,7 @@ internal static class BackboneLoader
         if (resolution is { } r && r != size)
         {
             loaded.Model.Dispose();
-            throw new DeftException($"{loaded.Spec}: CLIP's image tower takes {size} px images (its positional embedding is fixed); drop --resolution or pass {size}.");
+            throw new DeftException($"{loaded.Spec}: CLIP's image tower takes {size} px images (its positional embedding is fixed); drop {Setting.Resolution} or pass {size}.");
         }
         try
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Deft.Clip;
 using Deft.Peft;
@@ -121,42 +122,37 @@ internal sealed class ClipClassifier : IAdaptNetwork
         yield return (HeadBias, _headBias);
     }
 
+    /// <summary>The settings records' JSON names (snake_case), as summary.json writes PEFT settings.</summary>
+    private static readonly JsonSerializerOptions SettingsJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    private const string ModelConfigKey = "model_cfg";
+
+    /// <summary>
+    /// The classifier's shape: the CLIP config as open_clip's model_cfg (<see cref="ClipConfigs.ToJson(ClipConfig)"/>)
+    /// and the PEFT settings as summary.json names them (peft, partial, vpt_len, lora_rank, adapter_dim).
+    /// </summary>
     public JsonObject Architecture()
     {
-        var c = _clip.Config;
-        var p = _peft.Options;
-        return new JsonObject
-        {
-            ["embed_dim"] = c.EmbedDim,
-            ["image_size"] = c.Vision.ImageSize,
-            ["patch_size"] = c.Vision.PatchSize,
-            ["width"] = c.Vision.Width,
-            ["layers"] = c.Vision.Layers,
-            ["heads"] = c.Vision.Heads,
-            ["mlp_ratio"] = c.Vision.MlpRatio,
-            ["activation"] = c.Activation == ClipActivation.QuickGelu ? "quick_gelu" : "gelu",
-            ["layer_norm_eps"] = c.LayerNormEps,
-            ["peft"] = p.Name,
-            ["partial"] = p.Partial,
-            ["vpt_len"] = p.VptLength,
-            ["lora_rank"] = p.LoraRank,
-            ["adapter_dim"] = p.AdapterDim,
-        };
+        var json = JsonSerializer.SerializeToNode(_peft.Options, SettingsJson)!.AsObject();
+        json.Insert(0, ModelConfigKey, ClipConfigs.ToJson(_clip.Config));
+        return json;
     }
 
-    /// <summary>Rebuilds a saved classifier (its text tower is a placeholder: prediction never uses it).</summary>
+    /// <summary>
+    /// Rebuilds a saved classifier (its text tower is a placeholder: prediction never uses it). Reads the
+    /// <see cref="Architecture"/> form and the flat one earlier versions wrote (embed_dim, image_size, …, heads).
+    /// </summary>
     public static ClipClassifier FromSaved(JsonObject arch, int classCount, IReadOnlyDictionary<string, Tensor> state, string source, Device device)
     {
-        int Int(string key) => arch[key]?.GetValue<int>() ?? throw new DeftException($"{source}: architecture field '{key}' is missing.");
-        var vision = new ClipVisionConfig(Int("image_size"), Int("patch_size"), Int("width"), Int("layers"), Int("heads"),
-            arch["mlp_ratio"]?.GetValue<double>() ?? 4.0);
-        var activation = (string?)arch["activation"] == "gelu" ? ClipActivation.Gelu : ClipActivation.QuickGelu;
         // The smallest valid text tower: only its shape is allocated, never used or saved.
         var placeholderText = new ClipTextConfig(ContextLength: 1, VocabSize: 1, Width: 1, Layers: 0, Heads: 1);
-        var config = new ClipConfig(Int("embed_dim"), vision, placeholderText, activation, arch["layer_norm_eps"]?.GetValue<double>() ?? 1e-5);
-        var kinds = PeftOptions.ParseKinds((string?)arch["peft"] ?? "full");
-        var peft = new PeftOptions(kinds, arch["partial"]?.GetValue<int?>(), arch["vpt_len"]?.GetValue<int>() ?? 20,
-            arch["lora_rank"]?.GetValue<int>() ?? 8, arch["adapter_dim"]?.GetValue<int>() ?? 8);
+        var config = arch[ModelConfigKey] is JsonObject modelConfig
+            // Re-parsed: ClipConfigs reads parsed JSON values, and a caller may hand over a built object.
+            ? ClipConfigs.FromJson(JsonNode.Parse(modelConfig.ToJsonString()), source, "architecture.model_cfg.") with { Text = placeholderText }
+            : FlatConfig(arch, source, placeholderText);
+        PeftOptions peft;
+        try { peft = arch.ContainsKey("peft") ? arch.Deserialize<PeftOptions>(SettingsJson)! : new PeftOptions(PeftKind.Full); }
+        catch (JsonException ex) { throw new DeftException($"{source}: the architecture's PEFT settings are invalid ({ex.Message}).", ex); }
         var clip = new ClipModel(config, device);
         ClipClassifier? classifier = null;
         try
@@ -171,6 +167,16 @@ internal sealed class ClipClassifier : IAdaptNetwork
             if (classifier is not null) classifier.Dispose(); else clip.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The CLIP config of the flat architecture form earlier versions wrote.</summary>
+    private static ClipConfig FlatConfig(JsonObject arch, string source, ClipTextConfig text)
+    {
+        int Int(string key) => arch[key]?.GetValue<int>() ?? throw new DeftException($"{source}: architecture field '{key}' is missing.");
+        var vision = new ClipVisionConfig(Int("image_size"), Int("patch_size"), Int("width"), Int("layers"), Int("heads"),
+            arch["mlp_ratio"]?.GetValue<double>() ?? 4.0);
+        var activation = (string?)arch["activation"] == "gelu" ? ClipActivation.Gelu : ClipActivation.QuickGelu;
+        return new ClipConfig(Int("embed_dim"), vision, text, activation, arch["layer_norm_eps"]?.GetValue<double>() ?? 1e-5);
     }
 
     internal void SetTrainable(bool trainable)

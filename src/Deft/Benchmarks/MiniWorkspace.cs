@@ -55,7 +55,7 @@ public sealed class MiniWorkspace
     public static MiniWorkspace Open(string? fashionMnist = null, string? cacheDirectory = null)
     {
         var path = fashionMnist ?? KnownLocations.FashionMnist()
-            ?? throw new DeftException("Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist, or pass --data DIR.");
+            ?? throw new DeftException($"Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist, or pass {Setting.Data} DIR.");
         var train = DatasetFactory.Open(new DatasetOptions(path, "idx", "train"));
         var test = DatasetFactory.Open(new DatasetOptions(path, "idx", "test"));
         return new MiniWorkspace(path, cacheDirectory ?? DefaultCacheDirectory(), train, test);

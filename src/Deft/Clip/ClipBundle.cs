@@ -41,7 +41,7 @@ public sealed class ClipBundle : IDisposable
             if (tokenizer.VocabSize > loaded.Model.Config.Text.VocabSize)
                 throw new DeftException(
                     $"The tokenizer from {source} has {tokenizer.VocabSize} tokens but the model's token embedding has " +
-                    $"{loaded.Model.Config.Text.VocabSize} rows; pass the vocabulary the model was trained with (--vocab).");
+                    $"{loaded.Model.Config.Text.VocabSize} rows; pass the vocabulary the model was trained with ({Setting.Vocabulary}).");
             return new ClipBundle(loaded, tokenizer, ModelPreprocess(loaded), source);
         }
         catch
@@ -53,7 +53,12 @@ public sealed class ClipBundle : IDisposable
 
     private static (ClipTokenizer, string) LoadTokenizer(LoadedClip loaded, string? vocab)
     {
-        if (vocab is not null) return LoadVocabulary(vocab, "--vocab");
+        if (vocab is not null)
+        {
+            if (!Directory.Exists(vocab) && !File.Exists(vocab))
+                throw new DeftException($"Vocabulary not found: {vocab} ({Setting.Vocabulary}). {VocabularyHint}");
+            return LoadVocabulary(vocab, "");
+        }
         if (loaded.TokenizerDirectory is { } dir)
         {
             var gz = Path.Combine(dir, "bpe_simple_vocab_16e6.txt.gz");
@@ -63,12 +68,14 @@ public sealed class ClipBundle : IDisposable
         return (ClipTokenizer.OpenAi(), ClipTokenizer.OpenAiSource);
     }
 
+    private const string VocabularyHint = "Pass bpe_simple_vocab_16e6.txt.gz or a directory with vocab.json + merges.txt.";
+
     /// <summary>A vocabulary the user named: a bpe_simple_vocab_16e6.txt.gz-style file or a Hugging Face tokenizer folder.</summary>
     private static (ClipTokenizer, string) LoadVocabulary(string vocab, string origin)
     {
         if (Directory.Exists(vocab)) return (ClipTokenizer.FromHuggingFace(vocab), vocab);
         if (!File.Exists(vocab))
-            throw new DeftException($"Vocabulary not found: {vocab} ({origin}). Pass bpe_simple_vocab_16e6.txt.gz or a directory with vocab.json + merges.txt.");
+            throw new DeftException($"Vocabulary not found: {vocab} ({origin}). {VocabularyHint}");
         return (ClipTokenizer.FromBpeFile(vocab), vocab);
     }
 
@@ -116,7 +123,7 @@ public sealed class ClipBundle : IDisposable
         "fp32" or "float32" or "float" => torch.ScalarType.Float32,
         "bf16" or "bfloat16" => torch.ScalarType.BFloat16,
         "fp16" or "float16" or "half" when allowFloat16 => torch.ScalarType.Float16,
-        _ => throw new DeftException($"Unknown --dtype '{name}'. Valid values: fp32, bf16{(allowFloat16 ? ", fp16" : "")}."),
+        _ => throw new DeftException($"Unknown {Setting.Precision} '{name}'. Valid values: fp32, bf16{(allowFloat16 ? ", fp16" : "")}."),
     };
 
     public void Dispose() => Loaded.Model.Dispose();

@@ -40,11 +40,11 @@ public static class EncoderBenchmark
 {
     public static EncoderBenchmarkResult Run(EncoderBenchmarkOptions options, Action<string>? log = null)
     {
-        if (options.Batch < 1) throw new DeftException($"--batch must be at least 1; got {options.Batch}.");
-        if (options.Seconds <= 0) throw new DeftException($"--seconds must be positive; got {options.Seconds}.");
+        if (options.Batch < 1) throw new DeftException($"{Setting.BatchSize} must be at least 1; got {options.Batch}.");
+        if (options.Seconds <= 0) throw new DeftException($"{Setting.BenchmarkSeconds} must be positive; got {options.Seconds}.");
         if (options.Threads is { } n)
         {
-            if (n < 1) throw new DeftException($"--threads must be at least 1; got {n}.");
+            if (n < 1) throw new DeftException($"{Setting.Threads} must be at least 1; got {n}.");
             torch.set_num_threads(n);
         }
         var loadBefore = ReadLoadAverage();

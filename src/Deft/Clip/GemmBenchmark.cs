@@ -26,11 +26,11 @@ public static class GemmBenchmark
     /// <param name="threads">Intra-op threads; null keeps TorchSharp's default.</param>
     public static GemmBenchmarkResult Run(string preset = "ViT-B-16", int batch = 8, double secondsPerDType = 3, IReadOnlyList<ScalarType>? dtypes = null, int? threads = null)
     {
-        if (batch < 1) throw new DeftException($"--batch must be at least 1; got {batch}.");
-        if (secondsPerDType <= 0) throw new DeftException($"--seconds must be positive; got {secondsPerDType}.");
+        if (batch < 1) throw new DeftException($"{Setting.BatchSize} must be at least 1; got {batch}.");
+        if (secondsPerDType <= 0) throw new DeftException($"{Setting.BenchmarkSeconds} must be positive; got {secondsPerDType}.");
         if (threads is { } threadCount)
         {
-            if (threadCount < 1) throw new DeftException($"--threads must be at least 1; got {threadCount}.");
+            if (threadCount < 1) throw new DeftException($"{Setting.Threads} must be at least 1; got {threadCount}.");
             torch.set_num_threads(threadCount);
         }
         var config = ClipConfig.FromPreset(preset);

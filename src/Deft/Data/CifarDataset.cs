@@ -88,7 +88,7 @@ internal sealed class CifarDataset : IInMemoryDataset
         var missing = fileNames.Where(f => !File.Exists(System.IO.Path.Combine(dir, f))).ToList();
         if (missing.Count > 0)
             throw new DeftException(
-                $"{dir} lacks {string.Join(", ", missing)} for --format {formatName} --split {split}. Point --data at the " +
+                $"{dir} lacks {string.Join(", ", missing)} for {Setting.Format} {formatName} {Setting.Split} {split}. Point {Setting.Data} at the " +
                 $"binary version's folder ({subfolder}) or its parent.");
 
         var metaFile = System.IO.Path.Combine(dir, metaName);

@@ -23,9 +23,11 @@ public static partial class DatasetFactory
         if (wantsFile ? !File.Exists(path) : !Directory.Exists(path))
         {
             var what = wantsFile ? "manifest file" : "directory";
-            var hint = !wantsFile && File.Exists(path) ? $" It is a file; --format {format} expects the directory holding the data set." :
-                wantsFile && Directory.Exists(path) ? " It is a directory; --format csv expects the manifest file (.csv or .tsv)." : "";
-            throw new DeftException($"Data {what} not found: {path}.{hint}");
+            if (!wantsFile && File.Exists(path))
+                throw new DeftException($"Data {what} not found: {path}. It is a file; {Setting.Format} {format} expects the directory holding the data set.");
+            if (wantsFile && Directory.Exists(path))
+                throw new DeftException($"Data {what} not found: {path}. It is a directory; {Setting.Format} csv expects the manifest file (.csv or .tsv).");
+            throw new DeftException($"Data {what} not found: {path}.");
         }
 
         if (Paper.PaperDatasets.Handles(format)) return Paper.PaperDatasets.Open(format, path, split, options.ClassesFile);

@@ -93,7 +93,7 @@ public static class DatasetValidator
             var more = failures.Count > 1 ? $"{failures.Count - 1} more unreadable sample(s) found so far. " : "";
             throw new DeftException(
                 $"Sample {first}{named} cannot be read: {failures[first]} {more}" +
-                "Or pass --on-bad-image skip to leave unreadable images out.");
+                $"Or pass {Setting.OnBadImage} skip to leave unreadable images out.");
         }
 
         var kept = Enumerable.Range(0, dataset.Count).Where(i => !failures.ContainsKey(i)).ToArray();

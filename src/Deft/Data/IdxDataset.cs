@@ -109,10 +109,10 @@ internal sealed class IdxDataset : IInMemoryDataset
         var names = classes ?? DefaultClassNames(directory, maxLabel);
         if (maxLabel >= names.Count)
         {
-            var origin = classes is not null ? "the --classes list" : $"the class names chosen for {directory} ({string.Join(", ", names)})";
+            var origin = classes is not null ? "the class-name list" : $"the class names chosen for {directory} ({string.Join(", ", names)})";
             throw new DeftException(
                 $"{labelsFile} record {maxAt}: label {maxLabel} is outside 0..{names.Count - 1} allowed by {origin}. " +
-                "Pass --classes FILE with one name per class.");
+                $"Pass {Setting.ClassesFile} FILE with one name per class.");
         }
         return new IdxDataset(imagesFile, images, pixelOffset, labels, labelOffset, count, height, width, names);
     }
@@ -138,7 +138,7 @@ internal sealed class IdxDataset : IInMemoryDataset
         }
         throw new DeftException(
             $"No IDX {kind} file for this split in {directory}: expected {stems[0]} or {stems[0]}.gz. " +
-            "Point --data at the directory holding the MNIST/Fashion-MNIST files (train-* for --split train, t10k-* for --split test).");
+            $"Point {Setting.Data} at the directory holding the MNIST/Fashion-MNIST files (train-* for {Setting.Split} train, t10k-* for {Setting.Split} test).");
     }
 
     /// <summary>Checks the magic (0, 0, unsigned-byte type, dimension count) and returns the big-endian dimensions.</summary>

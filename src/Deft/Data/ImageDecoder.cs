@@ -79,7 +79,7 @@ public static class ImageDecoder
         if (pixels > limit || pixels * 4 > Array.MaxLength)
             throw new DeftException(
                 $"Image {sourceForMessages} is too large ({width}×{height} = {pixels:N0} pixels > limit {Math.Min(limit, Array.MaxLength / 4):N0}). " +
-                "If it is a genuine image, raise the limit with --max-image-pixels N; otherwise replace or remove it.");
+                $"If it is a genuine image, raise the limit with {Setting.MaxImagePixels} N; otherwise replace or remove it.");
 
         // Unpremultiplied RGBA and no colour space: Skia then expands gray/palette/16-bit data and performs no colour
         // management, so the RGB values are the stored ones.

@@ -39,8 +39,8 @@ internal sealed class ImageFolderDataset : IImageDataset
         var classes = ClassFolders(hasSplits ? trainDir : root);
         if (classes.Length == 0)
             throw new DeftException(
-                $"No class folders in {(hasSplits ? trainDir : root)}. --format folder expects one sub-folder per class holding its images" +
-                " (optionally under train/ and test/).");
+                $"No class folders in {(hasSplits ? trainDir : root)}. {Setting.Format} folder expects one sub-folder per class holding its images" +
+                $" (optionally under train/ and test/).");
         var present = ClassFolders(splitDir);
         var unknown = present.Except(classes, StringComparer.Ordinal).ToList();
         if (unknown.Count > 0)

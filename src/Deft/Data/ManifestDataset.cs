@@ -102,7 +102,7 @@ internal sealed class ManifestDataset : IImageDataset
             if (!tolerateMissingFiles && !File.Exists(full))
                 throw new DeftException(
                     $"{manifest} line {lineNo}: image file not found: {full}. Fix the path (relative paths start at the manifest's folder), " +
-                    "or pass --on-bad-image skip to leave missing images out.");
+                    $"or pass {Setting.OnBadImage} skip to leave missing images out.");
             rows.Add(new Row(lineNo, full, label, clean));
         }
         if (rows.Count == 0)
@@ -130,7 +130,7 @@ internal sealed class ManifestDataset : IImageDataset
         if (firstId.Text is not null && firstName.Text is not null)
             throw new DeftException(
                 $"{manifest} mixes class ids and class names (line {firstId.Line} has '{TextClip.Clip(firstId.Text, 60)}', line {firstName.Line} has '{TextClip.Clip(firstName.Text, 60)}'). " +
-                "Use one kind throughout, or pass --classes FILE so names and ids can be matched.");
+                $"Use one kind throughout, or pass {Setting.ClassesFile} FILE so names and ids can be matched.");
         if (firstName.Text is not null)
             return [.. values.Select(v => v.Text).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
         var max = values.Max(v => long.Parse(v.Text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));
@@ -158,12 +158,12 @@ internal sealed class ManifestDataset : IImageDataset
             if (value >= 0 && value < names.Count) return (int)value;
             throw new DeftException(
                 $"{manifest} line {line}: {what} id {text} is out of range 0..{names.Count - 1} ({names.Count} classes). Fix the label" +
-                (explicitClasses ? " or the --classes list." : "."));
+                (explicitClasses ? " or the class-name list." : "."));
         }
         var shown = string.Join(", ", names.Take(20)) + (names.Count > 20 ? $", ... ({names.Count} in all)" : "");
         throw new DeftException(
             $"{manifest} line {line}: unknown {what} '{TextClip.Clip(text, 60)}'. Valid class names: {shown}." +
-            (explicitClasses ? " Fix the label or add the class to the --classes list." : ""));
+            (explicitClasses ? " Fix the label or add the class to the class-name list." : ""));
     }
 
     private static char DelimiterFor(string manifest, string[] lines)

@@ -238,7 +238,7 @@ public sealed class DeftTrainer
 
 /// <summary>The loss became NaN or infinite; training stops (the message names where).</summary>
 public sealed class NonFiniteLossException(int epoch, int step, float loss)
-    : DeftException($"The loss became {loss} at epoch {epoch}, step {step}. Lower --lr or check the inputs.")
+    : DeftException($"The loss became {loss} at epoch {epoch}, step {step}. Lower {Setting.LearningRate} or check the inputs.")
 {
     public int Epoch { get; } = epoch;
     public int Step { get; } = step;

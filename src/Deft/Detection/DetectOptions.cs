@@ -21,7 +21,7 @@ public static class SelectionSources
     {
         "last-epoch" or "lastepoch" or "last" => SelectionSource.LastEpoch,
         "eval" => SelectionSource.Eval,
-        _ => throw new DeftException($"Unknown --selection '{name}'. Valid values: {string.Join(", ", ValidNames)}."),
+        _ => throw new DeftException($"Unknown {Setting.Selection} '{name}'. Valid values: {string.Join(", ", ValidNames)}."),
     };
 
     public static string ToName(this SelectionSource s) => ValidNames[(int)s];
@@ -88,29 +88,29 @@ public sealed record DetectOptions
     public void Validate()
     {
         Issues.Validate();
-        if (Epochs < 1) throw new DeftException($"--epochs must be ≥ 1, got {Epochs}.");
-        if (Warmup < 0) throw new DeftException($"--warmup must be ≥ 0, got {Warmup}.");
-        if (BatchSize < 1) throw new DeftException($"--batch must be ≥ 1, got {BatchSize}.");
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new DeftException($"--lr must be a positive number, got {LearningRate}.");
-        if (Momentum < 0 || Momentum >= 1) throw new DeftException($"Momentum must be in [0, 1), got {Momentum}.");
-        if (WeightDecay < 0) throw new DeftException($"Weight decay must be ≥ 0, got {WeightDecay}.");
-        if (Resume && Force) throw new DeftException("--resume and --force exclude each other: --resume continues the run in the output directory, --force replaces it.");
-        if (string.IsNullOrWhiteSpace(OutputDirectory)) throw new DeftException("--out is required.");
+        if (Epochs < 1) throw new DeftException($"{Setting.Epochs} must be ≥ 1, got {Epochs}.");
+        if (Warmup < 0) throw new DeftException($"{Setting.Warmup} must be ≥ 0, got {Warmup}.");
+        if (BatchSize < 1) throw new DeftException($"{Setting.BatchSize} must be ≥ 1, got {BatchSize}.");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new DeftException($"{Setting.LearningRate} must be a positive number, got {LearningRate}.");
+        if (Momentum < 0 || Momentum >= 1) throw new DeftException($"{Setting.Momentum} must be in [0, 1), got {Momentum}.");
+        if (WeightDecay < 0) throw new DeftException($"{Setting.WeightDecay} must be ≥ 0, got {WeightDecay}.");
+        if (Resume && Force) throw new DeftException($"{Setting.Resume} and {Setting.Force} exclude each other: {Setting.Resume} continues the run in the output directory, {Setting.Force} replaces it.");
+        if (string.IsNullOrWhiteSpace(OutputDirectory)) throw new DeftException($"{Setting.OutputDirectory} is required.");
         if (Precision == TowerPrecision.Bf16 && (Peft.Has(PeftKind.Bias) || Peft.Has(PeftKind.Full)))
-            throw new DeftException($"--dtype bf16 keeps the image tower's weights in bfloat16, so --peft {Peft.Name} would train bfloat16 weights; use --dtype fp32 with bias/full.");
-        if (Threads is < 1) throw new DeftException($"--threads must be ≥ 1, got {Threads}.");
+            throw new DeftException($"{Setting.Precision} bf16 keeps the image tower's weights in bfloat16, so {Setting.Peft} {Peft.Name} would train bfloat16 weights; use {Setting.Precision} fp32 with bias/full.");
+        if (Threads is < 1) throw new DeftException($"{Setting.Threads} must be ≥ 1, got {Threads}.");
         if (Method != DetectionMethod.Deft && Resume)
-            throw new DeftException($"--resume applies to --method deft only; --method {Method.ToName()} starts afresh (use --force to replace the run).");
+            throw new DeftException($"{Setting.Resume} applies to {Setting.Method} deft only; {Setting.Method} {Method.ToName()} starts afresh (use {Setting.Force} to replace the run).");
         if (Method == DetectionMethod.SmallLoss && NoiseRate is null)
-            throw new DeftException("--method small-loss needs --noise-rate R (the fraction of labels assumed wrong, in [0, 1)): the forget rate ramps up to it.");
-        if (NoiseRate is { } r && !(r >= 0 && r < 1)) throw new DeftException($"--noise-rate must lie in [0, 1), got {r}.");
+            throw new DeftException($"{Setting.Method} small-loss needs {Setting.NoiseRate} R (the fraction of labels assumed wrong, in [0, 1)): the forget rate ramps up to it.");
+        if (NoiseRate is { } r && !(r >= 0 && r < 1)) throw new DeftException($"{Setting.NoiseRate} must lie in [0, 1), got {r}.");
         if (Method == DetectionMethod.Gmm && Warmup < 1)
-            throw new DeftException($"--method gmm trains for the --warmup epochs before fitting the loss mixture; --warmup must be ≥ 1, got {Warmup}.");
+            throw new DeftException($"{Setting.Method} gmm trains for the {Setting.Warmup} epochs before fitting the loss mixture; {Setting.Warmup} must be ≥ 1, got {Warmup}.");
         if (Method == DetectionMethod.Gmm && Warmup > Epochs)
-            throw new DeftException($"--warmup ({Warmup}) exceeds --epochs ({Epochs}); gmm follows the learning-rate schedule of --epochs for its warm-up.");
+            throw new DeftException($"{Setting.Warmup} ({Warmup}) exceeds {Setting.Epochs} ({Epochs}); gmm follows the learning-rate schedule of {Setting.Epochs} for its warm-up.");
         if (Method != DetectionMethod.Deft && Variant != DeftVariant.Synthetic)
-            throw new DeftException($"--variant {Variant.ToName()} chooses between the official DeFT scripts; it applies to --method deft only, not {Method.ToName()}.");
-        if (Method.UsesCrossValidation() && Folds < 2) throw new DeftException($"--folds must be ≥ 2, got {Folds}.");
+            throw new DeftException($"{Setting.Variant} {Variant.ToName()} chooses between the official DeFT scripts; it applies to {Setting.Method} deft only, not {Method.ToName()}.");
+        if (Method.UsesCrossValidation() && Folds < 2) throw new DeftException($"{Setting.Folds} must be ≥ 2, got {Folds}.");
     }
 
     /// <summary>Explicit statistics, else the official DeFT code's CIFAR values for CIFAR, else the model's own.</summary>

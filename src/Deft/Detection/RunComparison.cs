@@ -55,9 +55,9 @@ public static class RunComparison
 
     private static ComparedRun Read(string directory)
     {
-        if (!System.IO.Directory.Exists(directory)) throw new DeftException($"{directory}: no such directory; pass the --out directory of a `deft detect` run.");
+        if (!System.IO.Directory.Exists(directory)) throw new DeftException($"{directory}: no such directory; pass the {Setting.OutputDirectory} directory of a `deft detect` run.");
         var path = Path.Combine(directory, DetectionOutputs.SummaryFile);
-        if (!File.Exists(path)) throw new DeftException($"{directory}: no {DetectionOutputs.SummaryFile}; pass the --out directory of a finished `deft detect` run.");
+        if (!File.Exists(path)) throw new DeftException($"{directory}: no {DetectionOutputs.SummaryFile}; pass the {Setting.OutputDirectory} directory of a finished `deft detect` run.");
         JsonNode? root;
         try
         {

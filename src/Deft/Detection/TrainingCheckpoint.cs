@@ -86,7 +86,7 @@ public static class TrainingCheckpoint
                     ? SettingsDifference(savedSettings, settings)
                     : FingerprintDifference(saved, legacyFingerprint ?? fingerprint);
                 throw new DeftException($"{path} was written by a run with other settings ({difference}). " +
-                                        "Resume with the same settings, or pass --force to start over.");
+                                        $"Resume with the same settings, or pass {Setting.Force} to start over.");
             }
             using (no_grad())
             {

@@ -28,7 +28,7 @@ public static class OutputDirectory
     public static IDisposable Lock(string directory, Action<string>? notice = null)
     {
         var dir = Path.GetFullPath(directory);
-        if (File.Exists(dir)) throw new DeftException($"--out {dir} is a file; pass a directory.");
+        if (File.Exists(dir)) throw new DeftException($"{Setting.OutputDirectory} {dir} is a file; pass a directory.");
         var held = Held.Value;
         if (held is not null && held.Contains(dir)) return new Handle(dir, owner: false);
         Directory.CreateDirectory(dir);
@@ -40,7 +40,7 @@ public static class OutputDirectory
             if (holder is null && attempt < 3) { Thread.Sleep(20); continue; } // being written or just removed: look again
             if (holder is { } h && IsAlive(h))
                 throw new DeftException($"{dir} is in use by another Deft run (pid {h.Pid}{(h.Command is { Length: > 0 } c ? $", {c}" : "")}, " +
-                                        $"since {h.StartedUtc:u}). Wait for it to finish, or choose another --out. If no such run exists, delete {lockPath}.");
+                                        $"since {h.StartedUtc:u}). Wait for it to finish, or choose another {Setting.OutputDirectory}. If no such run exists, delete {lockPath}.");
             if (attempt >= 5) throw new DeftException($"{lockPath}: could not take the lock of {dir}; delete the file if no Deft run uses the folder.");
             // Stale: its process is gone. Move it aside (only one taker can) and try again.
             var aside = $"{lockPath}.{Environment.ProcessId}.{Guid.NewGuid():N}.stale";

@@ -58,9 +58,9 @@ public static class DeftDetector
         {
             // Methods other than deft train nothing that could be applied to new data; say so rather than "not finished".
             var method = DetectionOutputs.ReadMethod(options.RunDirectory);
-            throw new DeftException(method is not null && method != DetectionMethod.Deft.ToName()
-                ? $"{options.RunDirectory} was made by --method {method}, which keeps no trained detector: `deft score` applies to --method deft runs. Run `deft detect` on the new data instead (clip-posterior needs no training)."
-                : $"{options.RunDirectory}: no {DetectorFile.FileName}; pass the output directory of a finished `deft detect --method deft` run.");
+            if (method is not null && method != DetectionMethod.Deft.ToName())
+                throw new DeftException($"{options.RunDirectory} was made by {Setting.Method} {method}, which keeps no trained detector: `deft score` applies to {Setting.Method} deft runs. Run `deft detect` on the new data instead (clip-posterior needs no training).");
+            throw new DeftException($"{options.RunDirectory}: no {DetectorFile.FileName}; pass the output directory of a finished `deft detect` run with {Setting.Method} deft.");
         }
         var config = DetectorFile.ReadConfig(detectorPath);
         var (dataset, _) = OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile);
@@ -95,12 +95,22 @@ public static class DeftDetector
         }
         var rows = DetectionSummaryBuilder.Verdicts(labels, scores, dataset);
         var timings = new Dictionary<string, double> { ["eval_seconds"] = clock.Elapsed.TotalSeconds, ["total_seconds"] = total.Elapsed.TotalSeconds };
-        var settings = new Dictionary<string, object?>
+        // The settings records under the names (and by the serialization) of detect's summary.json config.
+        var data = new DataSettings
         {
-            ["detector"] = Path.GetFullPath(detectorPath), ["model"] = options.Model ?? config.Model, ["data"] = options.Data,
-            ["format"] = options.Format, ["split"] = options.Split, ["labels"] = options.Labels, ["peft"] = config.Peft,
-            ["n_ctx"] = prompts.NumContext, ["batch"] = options.BatchSize,
+            Model = options.Model ?? config.Model, Data = options.Data, Format = options.Format, Split = options.Split,
+            Labels = options.Labels, ClassesFile = options.ClassesFile, Vocab = options.Vocab ?? config.Vocab,
         };
+        var tree = new System.Text.Json.Nodes.JsonObject
+        {
+            ["data"] = System.Text.Json.JsonSerializer.SerializeToNode(data, DetectionSettingsJson.Options),
+            ["peft"] = System.Text.Json.JsonSerializer.SerializeToNode(config.Peft, DetectionSettingsJson.Options),
+            ["prompts"] = System.Text.Json.JsonSerializer.SerializeToNode(config.Prompts, DetectionSettingsJson.Options),
+        };
+        var settings = new Dictionary<string, object?> { ["detector"] = Path.GetFullPath(detectorPath) };
+        foreach (var (key, value) in DetectionSettingsJson.Flatten(tree)) settings[key] = DetectionSettingsJson.ToValue(value);
+        settings["n_ctx"] = prompts.NumContext; // as the detector built its prompts (ctx_init may set the count)
+        settings["batch"] = options.BatchSize;
         var summary = DetectionSummaryBuilder.Summary(rows, config.Classes, "eval", [], timings, settings) with { LabelsFingerprint = labels.Fingerprint() };
         var report = new DetectionReport(config.Classes, rows, summary);
         DetectionWriter.Write(options.OutputDirectory ?? Path.Combine(options.RunDirectory, "score"), report, null, dataset, "Deft label-quality scores");

@@ -82,10 +82,11 @@ internal sealed class DeftMethod : IDetectionMethod
         }
         catch (NonFiniteLossException ex)
         {
-            var last = trainer.State.CompletedEpochs > 0
-                ? checkpointPath is null ? $"Training diverged after epoch {trainer.State.CompletedEpochs}." : $"The last good checkpoint is {checkpointPath} (after epoch {trainer.State.CompletedEpochs}); continue from it with --resume."
-                : "No checkpoint was written yet.";
-            throw new DeftException($"{ex.Message} {last}", ex);
+            var epochs = trainer.State.CompletedEpochs;
+            DeftException loss = ex; // keeps the settings its message names
+            if (epochs > 0 && checkpointPath is not null)
+                throw new DeftException($"{loss} The last good checkpoint is {checkpointPath} (after epoch {epochs}); continue from it with {Setting.Resume}.", ex);
+            throw new DeftException($"{loss} {(epochs > 0 ? $"Training diverged after epoch {epochs}." : "No checkpoint was written yet.")}", ex);
         }
         torch.set_num_threads(threads.Images);
         context.Timings["train_seconds"] = trainer.State.TrainSeconds;

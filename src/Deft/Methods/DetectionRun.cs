@@ -86,8 +86,8 @@ public static class DetectionRun
             var rows = Verdicts(labels, scores, dataset);
             if (rows.All(r => r.IsLabelIssue))
                 context.Warn?.Invoke(options.Method == DetectionMethod.Deft
-                    ? "no sample was selected as clean: every label is flagged. The prompts may need more epochs or a higher --lr."
-                    : $"--method {options.Method.ToName()} flagged every label.");
+                    ? "no sample was selected as clean: every label is flagged. The prompts may need more epochs or a higher learning rate."
+                    : $"Method {options.Method.ToName()} flagged every label.");
             var config = Config(context);
             foreach (var (key, value) in outcome.Settings) config[key] = value;
             context.Timings["total_seconds"] = total.Elapsed.TotalSeconds;

@@ -94,7 +94,7 @@ internal sealed class PromptClassifierTrainer
     public void Train(int epochs, CancellationToken cancellationToken = default)
     {
         if (epochs < 1 || epochs > _options.Epochs)
-            throw new ArgumentOutOfRangeException(nameof(epochs), epochs, $"Train between 1 and --epochs ({_options.Epochs}) epochs.");
+            throw new ArgumentOutOfRangeException(nameof(epochs), epochs, $"Train between 1 and the schedule's {_options.Epochs} epochs.");
         for (var epoch = 1; epoch <= epochs; epoch++)
         {
             cancellationToken.ThrowIfCancellationRequested();

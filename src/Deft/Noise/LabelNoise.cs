@@ -45,7 +45,7 @@ public static class LabelNoise
             NoiseMode.Str => Structured(truth, classes, options.Ratio, options.Seed),
             NoiseMode.Idn => InstanceDependent(truth, classes, options.Ratio, options.Seed, dataset.GetRawPixels),
             NoiseMode.File => FromFile(
-                options.LabelsFile ?? throw new DeftException("Noise mode 'file' needs a label file (--labels-file)."),
+                options.LabelsFile ?? throw new DeftException($"Noise mode 'file' needs a label file ({Setting.LabelsFile})."),
                 truth, classes, dataset.Classes),
             _ => throw new DeftException($"Unknown noise mode {options.Mode}. Valid modes: {string.Join(", ", NoiseModes.Names)}."),
         };

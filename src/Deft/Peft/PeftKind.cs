@@ -89,18 +89,18 @@ public sealed record PeftOptions(IReadOnlyList<PeftKind> Kinds, int? Partial = n
         if (Kinds.Count == 0)
             throw new DeftException($"No PEFT method given. Valid values: {string.Join(", ", PeftKinds.ValidNames)} (several may be joined with '+').");
         if (Kinds.Count > 1 && Has(PeftKind.None))
-            throw new DeftException($"--peft none cannot be combined with other methods ({Name}).");
+            throw new DeftException($"{Setting.Peft} none cannot be combined with other methods ({Name}).");
         if (Has(PeftKind.VptDeep) && Has(PeftKind.VptShallow))
-            throw new DeftException("--peft vpt-deep and vpt-shallow exclude each other; choose one.");
+            throw new DeftException($"{Setting.Peft} vpt-deep and vpt-shallow exclude each other; choose one.");
         if (Partial is { } k && (k < 1 || k > layers))
-            throw new DeftException($"--partial {k} is out of range: the image tower has {layers} blocks; use 1..{layers}.");
+            throw new DeftException($"{Setting.Partial} {k} is out of range: the image tower has {layers} blocks; use 1..{layers}.");
         if (Partial is not null && Kinds.All(kind => kind is PeftKind.None or PeftKind.VptShallow))
-            throw new DeftException($"--partial does not apply to --peft {Name}; it applies to {string.Join(", ", PeftKinds.ValidNames.Where(n => n is not "none" and not "vpt-shallow"))}.");
+            throw new DeftException($"{Setting.Partial} does not apply to {Setting.Peft} {Name}; it applies to {string.Join(", ", PeftKinds.ValidNames.Where(n => n is not "none" and not "vpt-shallow"))}.");
         if ((Has(PeftKind.VptDeep) || Has(PeftKind.VptShallow)) && VptLength < 1)
-            throw new DeftException($"--vpt-len must be ≥ 1, got {VptLength}.");
+            throw new DeftException($"{Setting.VptLength} must be ≥ 1, got {VptLength}.");
         if (Has(PeftKind.Lora) && LoraRank < 1)
-            throw new DeftException($"--lora-rank must be ≥ 1, got {LoraRank}.");
+            throw new DeftException($"{Setting.LoraRank} must be ≥ 1, got {LoraRank}.");
         if ((Has(PeftKind.Adapter) || Has(PeftKind.AdaptFormer)) && AdapterDim < 1)
-            throw new DeftException($"--adapter-dim must be ≥ 1, got {AdapterDim}.");
+            throw new DeftException($"{Setting.AdapterDim} must be ≥ 1, got {AdapterDim}.");
     }
 }

@@ -92,7 +92,7 @@ public sealed class DualPromptLearner : nn.Module
         else
         {
             nCtx = options.ContextLength;
-            if (nCtx < 1) throw new DeftException($"--n-ctx must be ≥ 1, got {nCtx}.");
+            if (nCtx < 1) throw new DeftException($"{Setting.ContextLength} must be ≥ 1, got {nCtx}.");
         }
         NumContext = nCtx;
 
@@ -116,7 +116,7 @@ public sealed class DualPromptLearner : nn.Module
             if (seq.Count > contextLength)
                 throw new DeftException(
                     $"The prompt for class {c} ('{ClassNames[c]}') needs {seq.Count} tokens ({nCtx} context + {names[c].Count} name + start, '.', end), " +
-                    $"more than the text tower's context of {contextLength}. Shorten the class name or use a smaller --n-ctx.");
+                    $"more than the text tower's context of {contextLength}. Shorten the class name or use a smaller {Setting.ContextLength}.");
             for (var i = 0; i < seq.Count; i++) ids[c * contextLength + i] = seq[i];
             eot[c] = seq.Count - 1;
         }

@@ -17,8 +17,8 @@ public static class BalancedSubsample
     {
         ArgumentNullException.ThrowIfNull(labels);
         if (classCount < 1) throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "At least one class is needed.");
-        if (size < 1) throw new DeftException($"--size must be ≥ 1, got {size}.");
-        if (size > labels.Count) throw new DeftException($"--size {size} exceeds the {labels.Count} samples of the split; pass at most {labels.Count}.");
+        if (size < 1) throw new DeftException($"{Setting.SubsampleSize} must be ≥ 1, got {size}.");
+        if (size > labels.Count) throw new DeftException($"{Setting.SubsampleSize} {size} exceeds the {labels.Count} samples of the split; pass at most {labels.Count}.");
         var order = new SeededRandom(seed).SampleWithoutReplacement(labels.Count, labels.Count);
         var perClassCap = (double)size / classCount;
         var perClass = new int[classCount];

@@ -24,7 +24,7 @@ public static class RecipeRegistry
     /// <summary>The recipe named <paramref name="name"/> (case-insensitive), or a <see cref="DeftException"/> listing the names.</summary>
     public static Recipe Get(string name) =>
         All.FirstOrDefault(r => string.Equals(r.Name, name?.Trim(), StringComparison.OrdinalIgnoreCase))
-        ?? throw new DeftException($"Unknown recipe '{name}'. Recipes: {string.Join(", ", All.Select(r => r.Name))} (deft reproduce --list describes them).");
+        ?? throw new DeftException($"Unknown recipe '{name}'. Recipes: {string.Join(", ", All.Select(r => r.Name))} (deft reproduce {Setting.ListRecipes} describes them).");
 
     private static List<Recipe> Build()
     {

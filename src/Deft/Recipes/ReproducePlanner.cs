@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Deft.Adaptation;
 using Deft.Data;
 using Deft.Detection;
@@ -64,7 +63,7 @@ public sealed record ReproducePlan(
 }
 
 /// <summary>Builds <see cref="ReproducePlan"/>s and checks data roots against recipes.</summary>
-public static partial class ReproducePlanner
+public static class ReproducePlanner
 {
     /// <summary>
     /// The default throughput for the cost estimate: ViT-B/16 phase-1 training steps (forward and backward, batch
@@ -83,10 +82,10 @@ public static partial class ReproducePlanner
         ArgumentNullException.ThrowIfNull(recipe);
         ArgumentNullException.ThrowIfNull(options);
         var imagesPerSecond = options.Measured?.PhaseOneImagesPerSecond(recipe.ClassCount, recipe.PhaseOne.BatchSize) ?? options.ImagesPerSecond;
-        if (options.Epochs is < 1) throw new DeftException($"--epochs must be ≥ 1, got {options.Epochs}.");
-        if (options.Seed < 0) throw new DeftException($"--seed must be ≥ 0 (deft noise takes an unsigned seed), got {options.Seed}.");
+        if (options.Epochs is < 1) throw new DeftException($"{Setting.Epochs} must be ≥ 1, got {options.Epochs}.");
+        if (options.Seed < 0) throw new DeftException($"{Setting.Seed} must be ≥ 0 (deft noise takes an unsigned seed), got {options.Seed}.");
         if (!(imagesPerSecond > 0) || double.IsInfinity(imagesPerSecond))
-            throw new DeftException($"--images-per-second must be a positive number, got {imagesPerSecond.ToString(CultureInfo.InvariantCulture)}.");
+            throw new DeftException($"{Setting.ImagesPerSecond} must be a positive number, got {imagesPerSecond.ToString(CultureInfo.InvariantCulture)}.");
 
         List<SplitSize> sizes;
         string root;
@@ -114,7 +113,7 @@ public static partial class ReproducePlanner
     public static void CheckRoot(Recipe recipe, string root)
     {
         if (!Directory.Exists(root))
-            throw new DeftException($"Data root not found: {root}. Pass --root with the folder holding {recipe.DataSetName} ({recipe.RootLayoutHint}).");
+            throw new DeftException($"Data root not found: {root}. Pass {Setting.DataRoot} with the folder holding {recipe.DataSetName} ({recipe.RootLayoutHint}).");
         var missing = recipe.RootRequirements
             .Where(r => !r.Alternatives.Any(a => File.Exists(Path.Combine(root, a)) || Directory.Exists(Path.Combine(root, a))))
             .ToList();
@@ -266,12 +265,4 @@ public static partial class ReproducePlanner
 
     /// <summary>A number as the plan prints it: invariant culture, no exponent, no trailing zeros (5e-4 → 0.0005).</summary>
     public static string Number(double value) => value.ToString("0.##########", CultureInfo.InvariantCulture);
-
-    [GeneratedRegex(@"^[A-Za-z0-9_./:=@%+,-]+$")]
-    private static partial Regex PlainWord();
-
-    /// <summary>A POSIX shell word: as is when it needs no quoting, else single-quoted.</summary>
-    internal static string ShellQuote(string word) =>
-        word.Length > 0 && PlainWord().IsMatch(word) ? word : "'" + word.Replace("'", "'\\''") + "'";
-
 }

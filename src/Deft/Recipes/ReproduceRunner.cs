@@ -55,8 +55,8 @@ public sealed record ReproduceResult(
 /// <see cref="BalancedSubsample"/>, <see cref="DeftDetector.Detect"/>, <see cref="Adapter.Train"/>,
 /// <see cref="AdaptedModel.Predict"/>), in order, each step in its own folder under the run directory.
 /// A step whose outputs are complete is skipped, so running the same plan again resumes it; detect and adapt continue
-/// from their checkpoints. Each step folder records its command in step.json, and a folder recorded for another
-/// command is refused rather than mixed into this run. Once a step has run, every later step runs afresh (its inputs
+/// from their checkpoints. Each step folder records its command line in step.json (as the caller writes it: the CLI
+/// its `deft` invocation), and a folder recorded for another command line is refused rather than mixed into this run. Once a step has run, every later step runs afresh (its inputs
 /// changed). The figures end up in RUN/result.json beside the paper's.
 /// </summary>
 public static class ReproduceRunner
@@ -74,13 +74,15 @@ public static class ReproduceRunner
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
-    public static ReproduceResult Run(ReproducePlan plan, IProgress<ReproduceProgress>? progress = null, Action<string>? warn = null,
-        CancellationToken cancellationToken = default)
+    /// <param name="commandLine">How the front end writes a step as a command line; recorded in step.json and compared on resume.</param>
+    public static ReproduceResult Run(ReproducePlan plan, Func<PlanStep, string> commandLine, IProgress<ReproduceProgress>? progress = null,
+        Action<string>? warn = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        if (!plan.RootChecked) throw new DeftException("Running a recipe needs its data: pass --root PATH.");
+        ArgumentNullException.ThrowIfNull(commandLine);
+        if (!plan.RootChecked) throw new DeftException($"Running a recipe needs its data: pass {Setting.DataRoot} PATH.");
         if (plan.Options.Model == ReproducePlanner.ModelPlaceholder)
-            throw new DeftException("Running a recipe needs CLIP ViT-B/16 weights: pass --model (docs/reproduce.md says where to get them).");
+            throw new DeftException($"Running a recipe needs CLIP ViT-B/16 weights: pass {Setting.Model} (docs/reproduce.md says where to get them).");
 
         var warnings = new List<string>();
         void Warn(string message)
@@ -90,7 +92,7 @@ public static class ReproduceRunner
         }
 
         using var outputLock = OutputDirectory.Lock(plan.RunDirectory, Warn);
-        foreach (var step in plan.Steps) CheckStepRecord(step);
+        foreach (var step in plan.Steps) CheckStepRecord(step, commandLine(step));
 
         var outcomes = new List<StepOutcome>();
         var upstreamRan = false;
@@ -111,13 +113,13 @@ public static class ReproduceRunner
             }
             else
             {
-                WriteStepRecord(step, finished: false);
+                WriteStepRecord(step, commandLine(step), finished: false);
                 status = Execute(step, fresh: upstreamRan, Report, Warn, cancellationToken);
-                WriteStepRecord(step, finished: true);
+                WriteStepRecord(step, commandLine(step), finished: true);
                 upstreamRan = true;
                 Report(1, "done");
             }
-            outcomes.Add(new StepOutcome(number, step.Kind.ToString().ToLowerInvariant(), step.Title, Path.GetFullPath(step.Directory), step.Command,
+            outcomes.Add(new StepOutcome(number, step.Kind.ToString().ToLowerInvariant(), step.Title, Path.GetFullPath(step.Directory), commandLine(step),
                 status, watch.Elapsed.TotalSeconds));
         }
 
@@ -222,27 +224,27 @@ public static class ReproduceRunner
     private static string StepRecordPath(PlanStep step) => Path.Combine(step.Directory, StepFile);
 
     /// <summary>Refuses a step folder that step.json says belongs to another command (another seed, model, data, schedule).</summary>
-    private static void CheckStepRecord(PlanStep step)
+    private static void CheckStepRecord(PlanStep step, string command)
     {
         var path = StepRecordPath(step);
         if (!File.Exists(path)) return;
         StepRecord? record;
         try { record = JsonSerializer.Deserialize<StepRecord>(File.ReadAllText(path), JsonOptions); }
         catch (JsonException ex) { throw new DeftException($"{path} is not valid JSON ({ex.Message}); remove the folder {step.Directory} to run the step again.", ex); }
-        if (record?.Command == step.Command) return;
+        if (record?.Command == command) return;
         throw new DeftException(
-            $"{step.Directory} holds a step of another run:\n  recorded: {record?.Command}\n  planned:  {step.Command}\n" +
-            "Pass the same options as that run (--model, --seed, --epochs, --root), choose another --out, or remove the folder to start that step over.");
+            $"{step.Directory} holds a step of another run:\n  recorded: {record?.Command}\n  planned:  {command}\n" +
+            $"Pass the same options as that run ({Setting.Model}, {Setting.Seed}, {Setting.Epochs}, {Setting.DataRoot}), choose another {Setting.OutputDirectory}, or remove the folder to start that step over.");
     }
 
-    private static void WriteStepRecord(PlanStep step, bool finished)
+    private static void WriteStepRecord(PlanStep step, string command, bool finished)
     {
         var path = StepRecordPath(step);
         var started = DateTime.UtcNow;
         if (finished && File.Exists(path))
             started = JsonSerializer.Deserialize<StepRecord>(File.ReadAllText(path), JsonOptions)?.Started ?? started;
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(
-            new StepRecord("deft-reproduce-step", step.Command, started, finished ? DateTime.UtcNow : null), JsonOptions) + "\n");
+            new StepRecord("deft-reproduce-step", command, started, finished ? DateTime.UtcNow : null), JsonOptions) + "\n");
     }
 
     private static ReproduceResult Collect(ReproducePlan plan, IReadOnlyList<StepOutcome> outcomes, IReadOnlyList<string> warnings)

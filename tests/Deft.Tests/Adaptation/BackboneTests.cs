@@ -173,7 +173,7 @@ public sealed class BackboneTests
         var ex = Assert.Throws<DeftException>(() => BackboneLoader.Create(path, BackboneKind.Vit, 4, null, Full, 0));
         Assert.Contains("do not follow the vit layout", ex.Message);
         Assert.Contains("timm ViT", ex.Message);
-        Assert.Contains("--backbone resnet", ex.Message);
+        Assert.Contains("--backbone resnet", Deft.Cli.FlagNames.Render(ex));
         Assert.Contains("conv1.weight", ex.Message);
     }
 

@@ -53,7 +53,7 @@ public sealed class DatasetValidatorTests : IDisposable
 
         Assert.Contains("Sample 1", ex.Message);
         Assert.Contains(truncated, ex.Message);
-        Assert.Contains("--on-bad-image skip", ex.Message);
+        Assert.Contains("--on-bad-image skip", Deft.Cli.FlagNames.Render(ex));
     }
 
     [Fact]

@@ -144,7 +144,7 @@ public sealed class DeftVariantTests
         // The detector remembers its variant for deft score; a baseline refuses one.
         Assert.Equal(DeftVariant.RealNoise, DetectorFile.ReadConfig(Path.Combine(dir, "real", DetectorFile.FileName)).Variant);
         var ex = Assert.Throws<DeftException>(() => (Options("x", DeftVariant.RealNoise) with { Method = DetectionMethod.LabelMatch }).Validate());
-        Assert.Contains("--method deft only", ex.Message);
+        Assert.Contains("--method deft only", Deft.Cli.FlagNames.Render(ex));
     }
 
     private sealed class Tolerance(double eps) : IEqualityComparer<double>

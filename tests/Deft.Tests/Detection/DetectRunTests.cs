@@ -88,6 +88,14 @@ public sealed class DetectRunTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(1000, scored.Samples[0].Index);
         Assert.True(File.Exists(Path.Combine(run, "score", "samples.csv")));
         Assert.NotNull(scored.Summary.Quality);
+        // score's summary names the detector's settings as detect's does (one serialization of the records).
+        var detectConfig = root.GetProperty("config");
+        using var scoreSummary = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "score", "summary.json")));
+        var scoreConfig = scoreSummary.RootElement.GetProperty("config");
+        foreach (var key in new[] { "model", "format", "split", "peft", "partial", "vpt_len", "lora_rank", "adapter_dim", "n_ctx", "class_token_position", "ctx_init" })
+            Assert.Equal(detectConfig.GetProperty(key).GetRawText(), scoreConfig.GetProperty(key).GetRawText());
+        Assert.Equal(scoreLabels, scoreConfig.GetProperty("labels").GetString());
+        Assert.Equal(64, scoreConfig.GetProperty("batch").GetInt32());
     }
 
     [Fact]
@@ -180,7 +188,7 @@ public sealed class DetectRunTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Throws<DeftException>(() => DeftDetector.Detect(Options(Path.Combine(dir, "r2"), labels) with { ClassesFile = names }));
 
         ex = Assert.Throws<DeftException>(() => DeftDetector.Detect(Options(Path.Combine(dir, "r3"), labels) with { Prompts = new PromptOptions(ContextLength: 74) }));
-        Assert.Contains("--n-ctx", ex.Message);
+        Assert.Contains("--n-ctx", Deft.Cli.FlagNames.Render(ex));
 
         ex = Assert.Throws<DeftException>(() => DeftDetector.Detect(Options(Path.Combine(dir, "r4"), labels) with { Peft = new PeftOptions(PeftKind.Lora, Partial: 5) }));
         Assert.Contains("1..2", ex.Message);

@@ -74,7 +74,7 @@ public sealed class MethodRunTests(MethodRuns runs) : IClassFixture<MethodRuns>
         {
             RunDirectory = dir, Data = DetectTestData.FashionMnist, Format = "idx", OutputDirectory = Path.Combine(runs.Root, "score-clip-posterior"),
         }));
-        Assert.Contains("--method clip-posterior", error.Message);
+        Assert.Contains("--method clip-posterior", Deft.Cli.FlagNames.Render(error));
         Assert.Contains("keeps no trained detector", error.Message);
     }
 

@@ -92,12 +92,12 @@ public sealed class MethodUnitTests
     public void Options_guard_the_baselines_settings()
     {
         DetectOptions Options(DetectionMethod m) => new() { Model = "random:tiny", Data = "d", Format = "idx", OutputDirectory = "o", Method = m };
-        Assert.Contains("--noise-rate", Assert.Throws<DeftException>(() => Options(DetectionMethod.SmallLoss).Validate()).Message);
+        Assert.Contains("--noise-rate", Assert.Throws<DeftException>(() => Options(DetectionMethod.SmallLoss).Validate()).Render(Deft.Cli.FlagNames.Of));
         (Options(DetectionMethod.SmallLoss) with { NoiseRate = 0.2 }).Validate();
         Assert.Contains("[0, 1)", Assert.Throws<DeftException>(() => (Options(DetectionMethod.SmallLoss) with { NoiseRate = 1.5 }).Validate()).Message);
-        Assert.Contains("--warmup", Assert.Throws<DeftException>(() => (Options(DetectionMethod.Gmm) with { Warmup = 0 }).Validate()).Message);
-        Assert.Contains("--folds", Assert.Throws<DeftException>(() => (Options(DetectionMethod.ConfidentLearning) with { Folds = 1 }).Validate()).Message);
-        Assert.Contains("--resume", Assert.Throws<DeftException>(() => (Options(DetectionMethod.LabelMatch) with { Resume = true }).Validate()).Message);
+        Assert.Contains("--warmup", Assert.Throws<DeftException>(() => (Options(DetectionMethod.Gmm) with { Warmup = 0 }).Validate()).Render(Deft.Cli.FlagNames.Of));
+        Assert.Contains("--folds", Assert.Throws<DeftException>(() => (Options(DetectionMethod.ConfidentLearning) with { Folds = 1 }).Validate()).Render(Deft.Cli.FlagNames.Of));
+        Assert.Contains("--resume", Assert.Throws<DeftException>(() => (Options(DetectionMethod.LabelMatch) with { Resume = true }).Validate()).Render(Deft.Cli.FlagNames.Of));
         Options(DetectionMethod.Deft).Validate();
     }
 

@@ -2,6 +2,7 @@ using Deft.Cli;
 using Deft.Detection;
 using Deft.Recipes;
 using Deft.Tests.Data;
+using Deft.Tests.Recipes;
 
 namespace Deft.Tests.PaperData;
 

@@ -94,7 +94,7 @@ public sealed class DualPromptLearnerTests
         var ex = Assert.Throws<DeftException>(() =>
             new DualPromptLearner(Classes, new PromptOptions(ContextLength: 73), new FixtureTokenizer(), IdEmbedding, 77));
         Assert.Contains("aquarium fish", ex.Message);
-        Assert.Contains("--n-ctx", ex.Message);
+        Assert.Contains("--n-ctx", Deft.Cli.FlagNames.Render(ex));
         Assert.Throws<DeftException>(() => new DualPromptLearner([], new PromptOptions(), new FixtureTokenizer(), IdEmbedding, 77));
     }
 }

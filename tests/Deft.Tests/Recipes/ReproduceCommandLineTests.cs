@@ -112,7 +112,7 @@ public sealed class ReproduceCommandLineTests
                     break;
             }
             // The printed command is the arguments, shell-quoted ("out dir" and the model path hold spaces).
-            Assert.Equal("./deft " + string.Join(' ', step.Arguments.Select(ReproducePlanner.ShellQuote)), step.Command);
+            Assert.Equal("./deft " + string.Join(' ', step.Arguments.Select(PlanCommandLine.ShellQuote)), step.Command);
             Assert.StartsWith(Path.Combine("out dir", name), step.Directory, StringComparison.Ordinal);
         }
     }

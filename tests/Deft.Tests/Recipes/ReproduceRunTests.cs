@@ -177,7 +177,7 @@ public sealed class ReproduceRunTests : IDisposable
         _dir.WriteText(Path.Combine(adapt, "result.json"), """{"test_samples": 100, "last_test_accuracy": 0.5, "best_test_accuracy": 0.6, "best_epoch": 3}""");
         _dir.WriteText(Path.Combine(adapt, "model.safetensors"), "");
 
-        var result = ReproduceRunner.Run(plan);
+        var result = ReproduceRunner.Run(plan, Deft.Cli.Commands.PlanCommandLine.Of);
 
         Assert.All(result.Steps, s => Assert.Equal(StepStatus.Skipped, s.Status));
         var figure = Assert.Single(result.Paper);

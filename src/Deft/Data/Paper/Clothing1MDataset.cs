@@ -68,7 +68,7 @@ internal static class Clothing1MDataset
             if (File.Exists(stripped)) return true;
             throw new DeftException(
                 $"{keyFile} line {line}: image {key} not found as {asListed} nor as {stripped}. Extract the images/*.tar archives " +
-                "into ROOT/images (or ROOT) and point --data at ROOT.");
+                $"into ROOT/images (or ROOT) and point {Setting.Data} at ROOT.");
         }
         throw new DeftException($"{keyFile} line {line}: image {asListed} not found. Point {Setting.Data} at the folder holding images/.");
     }

@@ -18,8 +18,8 @@ internal static class ListFiles
     /// <summary>The first existing file among the candidates, or a <see cref="DeftException"/> naming what was looked for.</summary>
     public static string RequireFile(string root, string formatName, string what, params string[] candidates) =>
         FindFile(root, candidates) ?? throw new DeftException(
-            $"{root} lacks {what} for --format {formatName}: looked for {string.Join(", ", candidates.Select(c => Path.Combine(root, c)))}. " +
-            "Point --data at the data set's root folder as distributed (see docs/reproduce.md).");
+            $"{root} lacks {what} for {Setting.Format} {formatName}: looked for {string.Join(", ", candidates.Select(c => Path.Combine(root, c)))}. " +
+            $"Point {Setting.Data} at the data set's root folder as distributed (see docs/reproduce.md).");
 
     /// <summary>The non-blank lines, split on whitespace (blank lines are skipped; '#' lines are not comments here).</summary>
     public static IEnumerable<ListLine> ReadLines(string file)

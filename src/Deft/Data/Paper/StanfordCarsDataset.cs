@@ -27,8 +27,8 @@ internal static class StanfordCarsDataset
         var names = ListFiles.FindFile(root, "names.csv");
         if (meta is null && names is null)
             throw new DeftException(
-                $"{root} holds neither the devkit's cars_meta.mat (in the root or devkit/) nor a names.csv, for --format {FormatName}. " +
-                "Point --data at the Stanford Cars root (see docs/reproduce.md for the layouts).");
+                $"{root} holds neither the devkit's cars_meta.mat (in the root or devkit/) nor a names.csv, for {Setting.Format} {FormatName}. " +
+                $"Point {Setting.Data} at the Stanford Cars root (see docs/reproduce.md for the layouts).");
 
         IReadOnlyList<string> classes;
         List<(string File, int Label, string Where, string Origin, int Line)> rows;

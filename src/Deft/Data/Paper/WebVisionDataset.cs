@@ -52,7 +52,7 @@ internal static class WebVisionDataset
         var (wnids, classes) = ReadSynsets(root, ImageNetFormatName, classLimit);
         var valDir = new[] { Path.Combine(root, "imagenet", "val"), Path.Combine(root, "imagenet_val") }.FirstOrDefault(Directory.Exists)
             ?? throw new DeftException(
-                $"{root} has no ImageNet validation folder for --format {ImageNetFormatName}: looked for {Path.Combine(root, "imagenet", "val")} and " +
+                $"{root} has no ImageNet validation folder for {Setting.Format} {ImageNetFormatName}: looked for {Path.Combine(root, "imagenet", "val")} and " +
                 $"{Path.Combine(root, "imagenet_val")}. Put (or symlink) the ILSVRC2012 validation images there, one folder per class.");
 
         var builder = new FileListDataset.Builder();
@@ -112,7 +112,7 @@ internal static class WebVisionDataset
                 imageDir = dirs.FirstOrDefault(d => File.Exists(Path.Combine(d, line.Fields[0])))
                     ?? throw new DeftException(
                         $"{list} line {line.Number}: image {line.Fields[0]} not found in {string.Join(" nor ", dirs)}. " +
-                        "Extract the image archives under the WebVision root and point --data at it.");
+                        $"Extract the image archives under the WebVision root and point {Setting.Data} at it.");
             }
             builder.Add(Path.Combine(imageDir, line.Fields[0]), label, null, list, line.Number);
         }
