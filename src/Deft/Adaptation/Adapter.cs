@@ -145,7 +145,8 @@ public static class Adapter
                 AdaptCheckpoint.Save(run.CheckpointPath, epoch, history, startAccuracy, network, optimizer, loss, run.Fingerprint);
             },
         };
-        new TrainingLoop(optimizer, new LearningRateSchedule(hp.LearningRate, options.Epochs, options.ConstantLearningRate))
+        // Every step reports: adapt's progress stream (and its cancellation points in tests) is per batch.
+        new TrainingLoop(optimizer, new LearningRateSchedule(hp.LearningRate, options.Epochs, options.ConstantLearningRate)) { ProgressIntervalMs = 0 }
             .Run(epochTask, resumedAfter + 1, options.Epochs, cancellationToken);
         if (grouped) foreach (var (_, p) in tower) p.requires_grad = true;
 

@@ -57,8 +57,11 @@ public interface ITrainingTask<TBatch> where TBatch : IDisposable
 /// </summary>
 public sealed class TrainingLoop(ITrainingOptimizer optimizer, LearningRateSchedule schedule)
 {
-    /// <summary>Progress is reported at most this often (and always for an epoch's first and last step).</summary>
-    public const int ProgressIntervalMs = 100;
+    /// <summary>The default of <see cref="ProgressIntervalMs"/>.</summary>
+    public const int DefaultProgressIntervalMs = 100;
+
+    /// <summary>Progress is reported at most this often (and always for an epoch's first and last step); 0: every step.</summary>
+    public int ProgressIntervalMs { get; init; } = DefaultProgressIntervalMs;
 
     public ITrainingOptimizer Optimizer { get; } = optimizer;
     public LearningRateSchedule Schedule { get; } = schedule;
