@@ -1,4 +1,5 @@
 using Deft.Detection;
+using Deft.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -15,11 +16,8 @@ public enum OptimizerKind
 }
 
 /// <summary>An optimizer whose state can be checkpointed under parameter names.</summary>
-internal interface IAdaptOptimizer : IDisposable
+internal interface IAdaptOptimizer : ITrainingOptimizer, IDisposable
 {
-    double LearningRate { get; set; }
-    void Step();
-    void ZeroGrad();
     /// <summary>Copies of the state tensors, keyed by "kind.parameterName".</summary>
     IEnumerable<(string Name, Tensor Tensor)> State();
     void LoadState(IReadOnlyDictionary<string, Tensor> state);

@@ -8,6 +8,7 @@ using Deft.Data.Transforms;
 using Deft.Detection;
 using Deft.Peft;
 using Deft.Clip.Tokenization;
+using Deft.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -120,26 +121,33 @@ public static class Adapter
 
         var trainSeconds = history.Sum(h => h.TrainSeconds);
         var trainImages = (long)history.Sum(h => h.TrainedImages);
-        for (var epoch = resumedAfter + 1; epoch <= options.Epochs; epoch++)
+        var epochTask = new EpochTask(network, loss, loader, mask, options.Epochs, progress)
         {
-            cancellationToken.ThrowIfCancellationRequested();
             // Head-only epochs (and a tower factor of 0) freeze the tower: no gradient flows into it, so it costs a forward pass only.
-            var towerTrains = epoch > recipeSettings.HeadOnlyEpochs && recipeSettings.TowerLearningRateScale > 0;
-            if (grouped) foreach (var (_, p) in tower) p.requires_grad = towerTrains;
-            optimizer.LearningRate = options.ConstantLearningRate ? hp.LearningRate : CosineSchedule.LearningRate(hp.LearningRate, epoch - 1, options.Epochs);
-            var record = TrainEpoch(network, optimizer, loss, loader, mask, epoch, options.Epochs, progress, cancellationToken);
-            double? testAccuracy = null;
-            var testWatch = Stopwatch.StartNew();
-            if (test is not null)
-                testAccuracy = Evaluate(network, test, evalPipeline, options.BatchSize, options.Workers,
-                    (step, steps) => progress?.Report(new AdaptProgress("test", epoch, options.Epochs, step, steps, double.NaN, optimizer.LearningRate)),
-                    cancellationToken).Accuracy;
-            record = record with { TestAccuracy = testAccuracy, TestSeconds = testWatch.Elapsed.TotalSeconds };
-            history.Add(record);
-            trainSeconds += record.TrainSeconds;
-            trainImages += record.TrainedImages;
-            AdaptCheckpoint.Save(run.CheckpointPath, epoch, history, startAccuracy, network, optimizer, loss, run.Fingerprint);
-        }
+            Begin = epoch =>
+            {
+                var towerTrains = epoch > recipeSettings.HeadOnlyEpochs && recipeSettings.TowerLearningRateScale > 0;
+                if (grouped) foreach (var (_, p) in tower) p.requires_grad = towerTrains;
+            },
+            End = record =>
+            {
+                var epoch = record.Epoch;
+                double? testAccuracy = null;
+                var testWatch = Stopwatch.StartNew();
+                if (test is not null)
+                    testAccuracy = Evaluate(network, test, evalPipeline, options.BatchSize, options.Workers,
+                        (step, steps) => progress?.Report(new AdaptProgress("test", epoch, options.Epochs, step, steps, double.NaN, optimizer.LearningRate)),
+                        cancellationToken).Accuracy;
+                record = record with { TestAccuracy = testAccuracy, TestSeconds = testWatch.Elapsed.TotalSeconds };
+                history.Add(record);
+                trainSeconds += record.TrainSeconds;
+                trainImages += record.TrainedImages;
+                AdaptCheckpoint.Save(run.CheckpointPath, epoch, history, startAccuracy, network, optimizer, loss, run.Fingerprint);
+            },
+        };
+        // Every step reports: adapt's progress stream (and its cancellation points in tests) is per batch.
+        new TrainingLoop(optimizer, new LearningRateSchedule(hp.LearningRate, options.Epochs, options.ConstantLearningRate)) { ProgressIntervalMs = 0 }
+            .Run(epochTask, resumedAfter + 1, options.Epochs, cancellationToken);
         if (grouped) foreach (var (_, p) in tower) p.requires_grad = true;
 
         var tested = history.Where(h => h.TestAccuracy is not null).ToList();
@@ -238,61 +246,77 @@ public static class Adapter
     /// <summary>Training images whose projected-feature norm sets the text head's scale.</summary>
     internal const int HeadScaleSamples = 256;
 
-    private static EpochRecord TrainEpoch(IAdaptNetwork network, IAdaptOptimizer optimizer, IRobustLoss loss, BatchLoader loader,
-        SelectionMask mask, int epoch, int epochs, IProgress<AdaptProgress>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// One adaptation epoch for <see cref="TrainingLoop"/>: the loss of a batch's selected samples (none selected: no
+    /// step), their accuracy, and the epoch's record.
+    /// </summary>
+    private sealed class EpochTask(IAdaptNetwork network, IRobustLoss loss, BatchLoader loader, SelectionMask mask, int epochs,
+        IProgress<AdaptProgress>? progress) : ITrainingTask<Batch>
     {
-        var watch = Stopwatch.StartNew();
-        network.SetTraining(true);
-        double lossSum = 0;
-        long lossCount = 0, correct = 0;
-        int steps = 0, skipped = 0, images = 0, step = 0;
-        var batches = loader.BatchCount;
+        private double _lossSum, _lastLoss;
+        private long _lossCount, _correct;
+        private int _steps, _skipped, _images;
+
+        /// <summary>Before an epoch's first batch (which parameters train).</summary>
+        public Action<int>? Begin { get; init; }
+        /// <summary>After an epoch's last batch, with its record (test accuracy still to come).</summary>
+        public Action<EpochRecord>? End { get; init; }
+
+        public int BatchCount => loader.BatchCount;
+
         // The loader's epochs count from 0; the run's from 1.
-        foreach (var batch in loader.ReadEpoch(epoch - 1, cancellationToken))
+        public IEnumerable<Batch> Batches(int epoch, CancellationToken cancellationToken) => loader.ReadEpoch(epoch - 1, cancellationToken);
+
+        public void BeginEpoch(int epoch)
         {
-            using (batch)
-            {
-                step++;
-                var positions = SelectedPositions(batch.Indices, mask.Selected);
-                if (positions.Length == 0)
-                {
-                    skipped++;
-                    progress?.Report(new AdaptProgress("train", epoch, epochs, step, batches, double.NaN, optimizer.LearningRate));
-                    continue;
-                }
-                using var scope = torch.NewDisposeScope();
-                var labels = positions.Select(p => (long)mask.GivenLabels[batch.Indices[p]]).ToArray();
-                var indices = positions.Select(p => batch.Indices[p]).ToArray();
-                Tensor logits;
-                if (network.BatchDependent || positions.Length == batch.Count)
-                {
-                    var all = network.Logits(batch.Images);
-                    logits = positions.Length == batch.Count ? all : all.index_select(0, torch.tensor(positions.Select(p => (long)p).ToArray()));
-                    images += batch.Count;
-                }
-                else
-                {
-                    logits = network.Logits(batch.Images.index_select(0, torch.tensor(positions.Select(p => (long)p).ToArray())));
-                    images += positions.Length;
-                }
-                var targets = torch.tensor(labels, device: logits.device);
-                var value = loss.Compute(logits, targets, torch.tensor(indices));
-                optimizer.ZeroGrad();
-                value.backward();
-                optimizer.Step();
-                var lossValue = value.item<float>();
-                if (!double.IsFinite(lossValue))
-                    throw new DeftException($"The training loss became {lossValue} at epoch {epoch}, batch {step}; lower the learning rate ({Setting.LearningRate}).");
-                lossSum += lossValue * positions.Length;
-                lossCount += positions.Length;
-                using (torch.no_grad()) correct += logits.argmax(1).eq(targets).sum().item<long>();
-                steps++;
-                progress?.Report(new AdaptProgress("train", epoch, epochs, step, batches, lossValue, optimizer.LearningRate));
-            }
+            _lossSum = 0;
+            _lastLoss = double.NaN;
+            _lossCount = _correct = 0;
+            _steps = _skipped = _images = 0;
+            Begin?.Invoke(epoch);
+            network.SetTraining(true);
         }
-        optimizer.ZeroGrad();
-        return new EpochRecord(epoch, lossCount > 0 ? lossSum / lossCount : double.NaN, lossCount > 0 ? (double)correct / lossCount : double.NaN,
-            null, optimizer.LearningRate, steps, skipped, images, watch.Elapsed.TotalSeconds, 0);
+
+        public Tensor? Loss(Batch batch, TrainingStep step)
+        {
+            var positions = SelectedPositions(batch.Indices, mask.Selected);
+            if (positions.Length == 0)
+            {
+                _skipped++;
+                _lastLoss = double.NaN;
+                return null;
+            }
+            var labels = positions.Select(p => (long)mask.GivenLabels[batch.Indices[p]]).ToArray();
+            var indices = positions.Select(p => batch.Indices[p]).ToArray();
+            Tensor logits;
+            if (network.BatchDependent || positions.Length == batch.Count)
+            {
+                var all = network.Logits(batch.Images);
+                logits = positions.Length == batch.Count ? all : all.index_select(0, torch.tensor(positions.Select(p => (long)p).ToArray()));
+                _images += batch.Count;
+            }
+            else
+            {
+                logits = network.Logits(batch.Images.index_select(0, torch.tensor(positions.Select(p => (long)p).ToArray())));
+                _images += positions.Length;
+            }
+            var targets = torch.tensor(labels, device: logits.device);
+            var value = loss.Compute(logits, targets, torch.tensor(indices));
+            var lossValue = value.detach().item<float>();
+            _lastLoss = lossValue;
+            _lossSum += lossValue * positions.Length;
+            _lossCount += positions.Length;
+            using (torch.no_grad()) _correct += logits.argmax(1).eq(targets).sum().item<long>();
+            _steps++;
+            return value;
+        }
+
+        public void ReportProgress(TrainingStep step, double learningRate) =>
+            progress?.Report(new AdaptProgress("train", step.Epoch, epochs, step.Step, step.Steps, _lastLoss, learningRate));
+
+        public void EndEpoch(int epoch, double learningRate, double seconds) =>
+            End?.Invoke(new EpochRecord(epoch, _lossCount > 0 ? _lossSum / _lossCount : double.NaN, _lossCount > 0 ? (double)_correct / _lossCount : double.NaN,
+                null, learningRate, _steps, _skipped, _images, seconds, 0));
     }
 
     /// <summary>Positions within a batch whose sample is selected.</summary>

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Deft.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -100,107 +100,101 @@ public sealed class DeftTrainer
 
     public IProgress<DetectProgress>? Progress { get; init; }
 
-    /// <summary>Progress is reported at most this often (and always for an epoch's first and last step).</summary>
-    public const int ProgressIntervalMs = 100;
-
     /// <summary>Receives warnings (batches that selected nothing after warm-up).</summary>
     public Action<string>? Warn { get; init; }
 
     /// <summary>Trains from <see cref="TrainingState.CompletedEpochs"/> + 1 to the last epoch.</summary>
     public void Train(CancellationToken cancellationToken = default)
     {
-        var epochs = _options.Epochs;
-        for (var epoch = State.CompletedEpochs + 1; epoch <= epochs; epoch++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var clock = Stopwatch.StartNew();
-            // CosineAnnealingLR stepped once per epoch: epoch e (from 1) trains at the rate after e − 1 steps.
-            _sgd.LearningRate = _options.Variant.ConstantLearningRate()
-                ? _options.LearningRate
-                : CosineSchedule.LearningRate(_options.LearningRate, epoch - 1, epochs);
-            var record = TrainEpoch(epoch, cancellationToken);
-            clock.Stop();
-            State.TrainSeconds += clock.Elapsed.TotalSeconds;
-            State.Epochs.Add(record with { Seconds = clock.Elapsed.TotalSeconds });
-            State.CompletedEpochs = epoch;
-            EpochCompleted?.Invoke(State);
-        }
+        // CosineAnnealingLR stepped once per epoch (constant under the real-noise variant).
+        var schedule = new LearningRateSchedule(_options.LearningRate, _options.Epochs, _options.Variant.ConstantLearningRate());
+        new TrainingLoop(_sgd, schedule).Run(new EpochTask(this), State.CompletedEpochs + 1, _options.Epochs, cancellationToken);
     }
 
-    private EpochRecord TrainEpoch(int epoch, CancellationToken cancellationToken)
+    /// <summary>One DeFT epoch for <see cref="TrainingLoop"/>: the batch loss and the epoch's running figures.</summary>
+    private sealed class EpochTask(DeftTrainer trainer) : ITrainingTask<SourceBatch>
     {
-        var rule = EpochRule.For(_options.Variant, epoch, _options.Warmup);
-        var scores = new PassScores(_labels.Count);
-        var steps = _source.BatchCount;
-        double lossSum = 0, clsSum = 0, negSum = 0;
-        long seen = 0, selected = 0, selectedClean = 0, clean = 0;
-        var step = 0;
-        var emptyBatches = 0;
-        var progressClock = Stopwatch.StartNew();
-        var classes = _labels.ClassCount;
-        foreach (var batch in _source.TrainEpoch(epoch, cancellationToken))
+        private readonly DeftTrainer _t = trainer;
+        private EpochRule _rule;
+        private PassScores _scores = null!;
+        private double _lossSum, _clsSum, _negSum;
+        private long _seen, _selected, _selectedClean, _clean;
+        private int _steps, _emptyBatches;
+
+        public int BatchCount => _t._source.BatchCount;
+
+        public IEnumerable<SourceBatch> Batches(int epoch, CancellationToken cancellationToken) => _t._source.TrainEpoch(epoch, cancellationToken);
+
+        public void BeginEpoch(int epoch)
         {
-            using var owned = batch;
-            step++;
-            using var scope = NewDisposeScope();
+            _rule = EpochRule.For(_t._options.Variant, epoch, _t._options.Warmup);
+            _scores = new PassScores(_t._labels.Count);
+            _lossSum = _clsSum = _negSum = 0;
+            _seen = _selected = _selectedClean = _clean = 0;
+            _steps = _emptyBatches = 0;
+        }
+
+        public Tensor? Loss(SourceBatch batch, TrainingStep step)
+        {
+            var labels = _t._labels;
             var n = batch.Count;
             var given = new long[n];
             var complementary = new long[n];
             for (var i = 0; i < n; i++)
             {
                 var p = batch.Positions[i];
-                given[i] = _labels.Labels[p];
-                complementary[i] = _rng.Complementary(_labels.Labels[p], classes, epoch, _labels.Indices[p]);
+                given[i] = labels.Labels[p];
+                complementary[i] = _t._rng.Complementary(labels.Labels[p], labels.ClassCount, step.Epoch, labels.Indices[p]);
             }
             var y = tensor(given);
             var comp = tensor(complementary);
 
-            var imageFeatures = batch.Features ?? _net.ImageFeatures(batch.Images!);
-            var (posText, negText) = _net.TextFeatures();
-            var (pos, neg) = _net.Logits(imageFeatures, posText, negText);
-            var r = DeftObjective.Compute(pos, neg, y, comp, rule);
+            var imageFeatures = batch.Features ?? _t._net.ImageFeatures(batch.Images!);
+            var (posText, negText) = _t._net.TextFeatures();
+            var (pos, neg) = _t._net.Logits(imageFeatures, posText, negText);
+            var r = DeftObjective.Compute(pos, neg, y, comp, _rule);
             var losses = stack([r.Loss.detach(), r.ClassificationLoss.detach(), r.NegativeLoss.detach()]).data<float>().ToArray();
-            var loss = losses[0];
-            if (!float.IsFinite(loss))
-                throw new NonFiniteLossException(epoch, step, loss);
-            r.Loss.backward();
-            _sgd.Step();
-            _sgd.ZeroGrad();
 
-            if (!rule.ClassifyAll && r.SelectedCount == 0) emptyBatches++;
-            scores.Record(batch.Positions, r.CleanProbability, r.Selected, pos);
-            lossSum += loss * n;
-            clsSum += losses[1] * n;
-            negSum += losses[2] * n;
-            seen += n;
-            selected += r.SelectedCount;
-            if (_isClean is not null)
+            _steps = step.Step;
+            if (!_rule.ClassifyAll && r.SelectedCount == 0) _emptyBatches++;
+            _scores.Record(batch.Positions, r.CleanProbability, r.Selected, pos);
+            _lossSum += losses[0] * n;
+            _clsSum += losses[1] * n;
+            _negSum += losses[2] * n;
+            _seen += n;
+            _selected += r.SelectedCount;
+            if (_t._isClean is { } isClean)
             {
                 foreach (var p in batch.Positions)
                 {
-                    if (!_isClean[p]) continue;
-                    clean++;
-                    if (scores.IsSelected(p)) selectedClean++;
+                    if (!isClean[p]) continue;
+                    _clean++;
+                    if (_scores.IsSelected(p)) _selectedClean++;
                 }
             }
-            if (Progress is null || (step > 1 && step < steps && progressClock.ElapsedMilliseconds < ProgressIntervalMs)) continue;
-            progressClock.Restart();
-            Progress.Report(new DetectProgress("train", epoch, _options.Epochs, step, steps, lossSum / seen, (double)selected / seen,
-                _isClean is null ? null : selected == 0 ? 0 : (double)selectedClean / selected,
-                _isClean is null ? null : clean == 0 ? 0 : (double)selectedClean / clean,
-                _sgd.LearningRate));
+            return r.Loss;
         }
-        if (!scores.Complete) throw new InvalidOperationException($"Epoch {epoch} did not visit every sample.");
-        if (emptyBatches > 0)
-            Warn?.Invoke($"epoch {epoch}: {emptyBatches} of {step} batches selected no sample as clean; their classification term was left out.");
-        State.LastEpochScores = scores;
-        double? precision = null, recall = null;
-        if (_isClean is not null)
+
+        private double? Precision => _t._isClean is null ? null : _selected == 0 ? 0 : (double)_selectedClean / _selected;
+        private double? Recall => _t._isClean is null ? null : _clean == 0 ? 0 : (double)_selectedClean / _clean;
+
+        public void ReportProgress(TrainingStep step, double learningRate) =>
+            _t.Progress?.Report(new DetectProgress("train", step.Epoch, _t._options.Epochs, step.Step, step.Steps, _lossSum / _seen,
+                (double)_selected / _seen, Precision, Recall, learningRate));
+
+        public void EndEpoch(int epoch, double learningRate, double seconds)
         {
-            precision = selected == 0 ? 0 : (double)selectedClean / selected;
-            recall = clean == 0 ? 0 : (double)selectedClean / clean;
+            if (!_scores.Complete) throw new InvalidOperationException($"Epoch {epoch} did not visit every sample.");
+            if (_emptyBatches > 0)
+                _t.Warn?.Invoke($"epoch {epoch}: {_emptyBatches} of {_steps} batches selected no sample as clean; their classification term was left out.");
+            var state = _t.State;
+            state.LastEpochScores = _scores;
+            state.TrainSeconds += seconds;
+            state.Epochs.Add(new EpochRecord(epoch, learningRate, _lossSum / _seen, _clsSum / _seen, _negSum / _seen,
+                (double)_selected / _seen, seconds, Precision, Recall));
+            state.CompletedEpochs = epoch;
+            _t.EpochCompleted?.Invoke(state);
         }
-        return new EpochRecord(epoch, _sgd.LearningRate, lossSum / seen, clsSum / seen, negSum / seen, (double)selected / seen, 0, precision, recall);
     }
 
     /// <summary>
@@ -234,12 +228,4 @@ public sealed class DeftTrainer
         }
         return scores;
     }
-}
-
-/// <summary>The loss became NaN or infinite; training stops (the message names where).</summary>
-public sealed class NonFiniteLossException(int epoch, int step, float loss)
-    : DeftException($"The loss became {loss} at epoch {epoch}, step {step}. Lower {Setting.LearningRate} or check the inputs.")
-{
-    public int Epoch { get; } = epoch;
-    public int Step { get; } = step;
 }

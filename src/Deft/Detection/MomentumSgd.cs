@@ -1,3 +1,4 @@
+using Deft.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,7 +11,7 @@ namespace Deft.Detection;
 /// The update is d = g + wd·p; buf = d on the first step, else momentum·buf + d; p −= lr·buf; parameters without a
 /// gradient are skipped and keep their buffer.
 /// </summary>
-public sealed class MomentumSgd : IDisposable
+public sealed class MomentumSgd : ITrainingOptimizer, IDisposable
 {
     private readonly IReadOnlyList<Tensor> _parameters;
     private readonly TorchSharp.Modules.SGD _sgd;
@@ -69,17 +70,4 @@ public sealed class MomentumSgd : IDisposable
     }
 
     public void Dispose() => _sgd.Dispose();
-}
-
-/// <summary>
-/// <c>torch.optim.lr_scheduler.CosineAnnealingLR</c> stepped once per epoch: the rate for the epoch after
-/// <c>completedEpochs</c> scheduler steps, in closed form (PyTorch's recursive form agrees to rounding).
-/// </summary>
-public static class CosineSchedule
-{
-    public static double LearningRate(double baseRate, int completedEpochs, int totalEpochs, double minRate = 0)
-    {
-        if (totalEpochs <= 0) throw new ArgumentOutOfRangeException(nameof(totalEpochs), $"Epochs must be ≥ 1, got {totalEpochs}.");
-        return minRate + (baseRate - minRate) * (1 + Math.Cos(Math.PI * completedEpochs / totalEpochs)) / 2;
-    }
 }

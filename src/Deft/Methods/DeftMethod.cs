@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Deft.Clip;
+using Deft.Training;
 using Deft.Data.Transforms;
 using Deft.Detection;
 using Deft.Peft;

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using Deft.Detection;
 using Deft.Peft;
 using Deft.Prompts;
+using Deft.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -95,87 +95,92 @@ internal sealed class PromptClassifierTrainer
     {
         if (epochs < 1 || epochs > _options.Epochs)
             throw new ArgumentOutOfRangeException(nameof(epochs), epochs, $"Train between 1 and the schedule's {_options.Epochs} epochs.");
-        for (var epoch = 1; epoch <= epochs; epoch++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var clock = Stopwatch.StartNew();
-            _sgd.LearningRate = CosineSchedule.LearningRate(_options.LearningRate, epoch - 1, _options.Epochs);
-            var record = TrainEpoch(epoch, epochs, cancellationToken);
-            TrainSeconds += clock.Elapsed.TotalSeconds;
-            Epochs.Add(record with { Seconds = clock.Elapsed.TotalSeconds });
-        }
+        new TrainingLoop(_sgd, new LearningRateSchedule(_options.LearningRate, _options.Epochs))
+            .Run(new EpochTask(this, epochs), 1, epochs, cancellationToken);
     }
 
-    private EpochRecord TrainEpoch(int epoch, int epochs, CancellationToken cancellationToken)
+    /// <summary>One epoch for <see cref="TrainingLoop"/>: the mean cross-entropy of the kept samples and the epoch's figures.</summary>
+    private sealed class EpochTask(PromptClassifierTrainer trainer, int epochs) : ITrainingTask<SourceBatch>
     {
-        var count = _labels.Count;
-        var kept = new bool[count];
-        var seen = new bool[count];
-        double lossSum = 0, keptLossSum = 0;
-        long visited = 0, keptTotal = 0, keptClean = 0, clean = 0, cleanKept = 0;
-        int step = 0, emptyBatches = 0;
-        var progressClock = Stopwatch.StartNew();
-        foreach (var batch in _source.TrainEpoch(epoch, cancellationToken))
+        private readonly PromptClassifierTrainer _t = trainer;
+        private bool[] _kept = null!, _seen = null!;
+        private double _lossSum, _keptLossSum;
+        private long _visited, _keptTotal, _keptClean, _clean, _cleanKept;
+        private int _steps, _emptyBatches;
+
+        public int BatchCount => _t._source.BatchCount;
+
+        public IEnumerable<SourceBatch> Batches(int epoch, CancellationToken cancellationToken) => _t._source.TrainEpoch(epoch, cancellationToken);
+
+        public void BeginEpoch(int epoch)
         {
-            using var owned = batch;
-            step++;
-            using var scope = NewDisposeScope();
+            _kept = new bool[_t._labels.Count];
+            _seen = new bool[_t._labels.Count];
+            _lossSum = _keptLossSum = 0;
+            _visited = _keptTotal = _keptClean = _clean = _cleanKept = 0;
+            _steps = _emptyBatches = 0;
+        }
+
+        public Tensor? Loss(SourceBatch batch, TrainingStep step)
+        {
             var n = batch.Count;
-            var y = tensor(batch.Positions.Select(p => (long)_labels.Labels[p]).ToArray());
-            var imageFeatures = batch.Features ?? _net.ImageFeatures(batch.Images!);
-            var logits = Logits(imageFeatures, _net.PositiveTextFeatures(), _net.Clip.LogitScale);
+            var y = tensor(batch.Positions.Select(p => (long)_t._labels.Labels[p]).ToArray());
+            var imageFeatures = batch.Features ?? _t._net.ImageFeatures(batch.Images!);
+            var logits = Logits(imageFeatures, _t._net.PositiveTextFeatures(), _t._net.Clip.LogitScale);
             var perSample = F.cross_entropy(logits, y, reduction: nn.Reduction.None);
             var losses = perSample.detach().to(ScalarType.Float64).cpu().data<double>().ToArray();
+            // Every sample's loss, kept or not, must be finite: the selectors rank them.
             for (var i = 0; i < n; i++)
-                if (!double.IsFinite(losses[i])) throw new NonFiniteLossException(epoch, step, (float)losses[i]);
+                if (!double.IsFinite(losses[i])) throw new NonFiniteLossException(step.Epoch, step.Step, (float)losses[i]);
 
-            var keep = Select?.Invoke(epoch, losses) ?? Enumerable.Repeat(true, n).ToArray();
+            var keep = _t.Select?.Invoke(step.Epoch, losses) ?? Enumerable.Repeat(true, n).ToArray();
             if (keep.Length != n) throw new InvalidOperationException($"The batch selector returned {keep.Length} flags for {n} samples.");
             var rows = Enumerable.Range(0, n).Where(i => keep[i]).Select(i => (long)i).ToArray();
+            Tensor? loss = null;
             if (rows.Length > 0)
             {
-                var loss = perSample.index_select(0, tensor(rows)).mean();
-                loss.backward();
-                _sgd.Step();
-                _sgd.ZeroGrad();
-                keptLossSum += loss.item<float>() * rows.Length;
+                loss = perSample.index_select(0, tensor(rows)).mean();
+                _keptLossSum += loss.detach().item<float>() * rows.Length;
             }
             else
             {
-                emptyBatches++;
+                _emptyBatches++;
             }
 
+            var isClean = _t._isClean;
             for (var i = 0; i < n; i++)
             {
                 var p = batch.Positions[i];
-                kept[p] = keep[i];
-                seen[p] = true;
-                if (_isClean is null) continue;
-                if (keep[i] && _isClean[p]) keptClean++;
-                if (_isClean[p]) { clean++; if (keep[i]) cleanKept++; }
+                _kept[p] = keep[i];
+                _seen[p] = true;
+                if (isClean is null) continue;
+                if (keep[i] && isClean[p]) _keptClean++;
+                if (isClean[p]) { _clean++; if (keep[i]) _cleanKept++; }
             }
-            lossSum += losses.Sum();
-            visited += n;
-            keptTotal += rows.Length;
-            if (Progress is null || (step > 1 && step < _source.BatchCount && progressClock.ElapsedMilliseconds < DeftTrainer.ProgressIntervalMs)) continue;
-            progressClock.Restart();
-            Progress.Report(new DetectProgress("train", epoch, epochs, step, _source.BatchCount, lossSum / visited, (double)keptTotal / visited,
-                _isClean is null ? null : keptTotal == 0 ? 0 : (double)keptClean / keptTotal,
-                _isClean is null ? null : clean == 0 ? 0 : (double)cleanKept / clean,
-                _sgd.LearningRate));
+            _lossSum += losses.Sum();
+            _visited += n;
+            _keptTotal += rows.Length;
+            _steps = step.Step;
+            return loss;
         }
-        if (seen.Any(s => !s)) throw new InvalidOperationException($"Epoch {epoch} did not visit every sample.");
-        if (emptyBatches > 0)
-            Warn?.Invoke($"epoch {epoch}: {emptyBatches} of {step} batches kept no sample; they took no step.");
-        LastEpochKept = kept;
-        double? precision = null, recall = null;
-        if (_isClean is not null)
+
+        private double? Precision => _t._isClean is null ? null : _keptTotal == 0 ? 0 : (double)_keptClean / _keptTotal;
+        private double? Recall => _t._isClean is null ? null : _clean == 0 ? 0 : (double)_cleanKept / _clean;
+
+        public void ReportProgress(TrainingStep step, double learningRate) =>
+            _t.Progress?.Report(new DetectProgress("train", step.Epoch, epochs, step.Step, step.Steps, _lossSum / _visited,
+                (double)_keptTotal / _visited, Precision, Recall, learningRate));
+
+        public void EndEpoch(int epoch, double learningRate, double seconds)
         {
-            precision = keptTotal == 0 ? 0 : (double)keptClean / keptTotal;
-            recall = clean == 0 ? 0 : (double)cleanKept / clean;
+            if (_seen.Any(s => !s)) throw new InvalidOperationException($"Epoch {epoch} did not visit every sample.");
+            if (_emptyBatches > 0)
+                _t.Warn?.Invoke($"epoch {epoch}: {_emptyBatches} of {_steps} batches kept no sample; they took no step.");
+            _t.LastEpochKept = _kept;
+            _t.TrainSeconds += seconds;
+            _t.Epochs.Add(new EpochRecord(epoch, learningRate, _lossSum / _visited, _keptTotal == 0 ? 0 : _keptLossSum / _keptTotal, 0,
+                (double)_keptTotal / _visited, seconds, Precision, Recall));
         }
-        return new EpochRecord(epoch, _sgd.LearningRate, lossSum / visited, keptTotal == 0 ? 0 : keptLossSum / keptTotal, 0,
-            (double)keptTotal / visited, 0, precision, recall);
     }
 
     /// <summary>exp(logit_scale) · normalised image features · normalised text featuresᵀ, [B, C].</summary>

@@ -1,3 +1,4 @@
+using Deft.Training;
 using Deft.Detection;
 using TorchSharp;
 using static TorchSharp.torch;
