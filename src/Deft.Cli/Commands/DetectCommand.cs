@@ -109,6 +109,20 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [Description("clip-posterior and label-match: default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
         public string? Templates { get; init; }
 
+        [CommandOption("--filter-by <RULE>")]
+        [Description("How label issues are decided: method (default: the method's own rule, for deft p(positive) < p(negative) of the given label), or a cleanlab filter on the method's class probabilities: prune-by-noise-rate, prune-by-class, both, confident-learning, predicted-neq-given.")]
+        [DefaultValue("method")] [TypeConverter(typeof(KebabCaseEnumConverter<IssueFilterRule>))]
+        public IssueFilterRule FilterBy { get; init; } = IssueFilterRule.Method;
+
+        [CommandOption("--num-to-remove <N>")] [Description("Flag exactly the N samples of lowest label quality (instead of the rule's count).")]
+        public int? NumToRemove { get; init; }
+
+        [CommandOption("--frac-noise <F>")] [Description("Between 0 (excluded) and 1: flag only this fraction of the issues found, most certain first (cleanlab's frac_noise).")] [DefaultValue(1.0)]
+        public double FracNoise { get; init; } = 1.0;
+
+        [CommandOption("--flag-agreeing")] [Description("Also flag samples whose suggested label is their given label (never flagged by default, as in cleanlab).")]
+        public bool FlagAgreeing { get; init; }
+
         public override ValidationResult Validate()
         {
             var b = base.Validate();
@@ -150,6 +164,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             NoiseRate = NoiseRate,
             Folds = Folds,
             Templates = Templates,
+            Issues = new IssueSettings { FilterBy = FilterBy, NumToRemove = NumToRemove, FracNoise = FracNoise, FlagAgreeing = FlagAgreeing },
         };
 
         internal static RgbTriple? ParseTriple(string? text, string what)

@@ -40,8 +40,10 @@ public sealed class LabelIssueReport
     public int[] SuggestedLabels { get; }
     /// <summary>
     /// Class probabilities [N, K] by sample index where the method has them (clip-posterior: the posterior of each
-    /// class; label-match: zero-shot; confident learning: out-of-sample); null for DeFT, whose dual prompts give a
-    /// clean probability per given label rather than a distribution over classes.
+    /// class; label-match: zero-shot; confident learning: out-of-sample; DeFT: the softmax of its positive prompts, from
+    /// the pass its selection comes from — the last training epoch by default, or the evaluation pass); null where a
+    /// method has none (small-loss, GMM) or for more than 2²⁵ values. DeFT's quality score is p(positive) of the given
+    /// label against its negative prompt, not a column of these.
     /// </summary>
     public double[,]? PredProbs { get; }
     /// <summary>The class names the labels index.</summary>

@@ -7,8 +7,16 @@ namespace Deft.Detection;
 /// <summary>Per-sample results of one pass, by assignment position.</summary>
 public sealed class PassScores
 {
-    public PassScores(int count)
+    /// <param name="count">Samples in the pass.</param>
+    /// <param name="classesToKeep">When positive, the softmax of the positive logits is kept for every sample
+    /// (<see cref="ClassProbabilities"/>, count × classesToKeep floats); 0 keeps only the top class.</param>
+    public PassScores(int count, int classesToKeep = 0)
     {
+        if (classesToKeep > 0)
+        {
+            ClassCount = classesToKeep;
+            ClassProbabilities = new float[(long)count * classesToKeep];
+        }
         CleanProbability = new float[count];
         Predicted = new int[count];
         PredictedProbability = new float[count];
@@ -18,6 +26,10 @@ public sealed class PassScores
 
     /// <summary>p_clean: p_yes of the given label.</summary>
     public float[] CleanProbability { get; }
+    /// <summary>Row-major [count, <see cref="ClassCount"/>] softmax of the positive logits, when kept; else null.</summary>
+    public float[]? ClassProbabilities { get; }
+    /// <summary>Columns of <see cref="ClassProbabilities"/> (0 when not kept).</summary>
+    public int ClassCount { get; }
     /// <summary>argmax of the positive logits.</summary>
     public int[] Predicted { get; }
     /// <summary>softmax of the positive logits at <see cref="Predicted"/>.</summary>
@@ -34,7 +46,15 @@ public sealed class PassScores
     internal void Record(int[] positions, Tensor pClean, Tensor selected, Tensor posLogits)
     {
         using var scope = NewDisposeScope();
-        var (top, arg) = posLogits.detach().softmax(1).max(1);
+        var probabilities = posLogits.detach().softmax(1);
+        var (top, arg) = probabilities.max(1);
+        if (ClassProbabilities is { } kept)
+        {
+            using var cpu = probabilities.to(ScalarType.Float32).cpu().contiguous();
+            var batch = cpu.data<float>().ToArray();
+            for (var i = 0; i < positions.Length; i++)
+                Array.Copy(batch, (long)i * ClassCount, kept, (long)positions[i] * ClassCount, ClassCount);
+        }
         // One copy to managed memory: [p_clean, top probability, argmax, selected] per row (class ids are exact in float32).
         using var rows = stack([pClean.detach().to(ScalarType.Float32), top.to(ScalarType.Float32), arg.to(ScalarType.Float32),
             selected.to(ScalarType.Float32)], 1).cpu();
@@ -103,6 +123,9 @@ public sealed class DeftTrainer
     /// <summary>Receives warnings (batches that selected nothing after warm-up).</summary>
     public Action<string>? Warn { get; init; }
 
+    /// <summary>Whether each epoch's scores keep every class's probability (the report's pred_probs), not only the top one.</summary>
+    public bool KeepClassProbabilities { get; init; }
+
     /// <summary>Trains from <see cref="TrainingState.CompletedEpochs"/> + 1 to the last epoch.</summary>
     public void Train(CancellationToken cancellationToken = default)
     {
@@ -128,7 +151,7 @@ public sealed class DeftTrainer
         public void BeginEpoch(int epoch)
         {
             _rule = EpochRule.For(_t._options.Variant, epoch, _t._options.Warmup);
-            _scores = new PassScores(_t._labels.Count);
+            _scores = new PassScores(_t._labels.Count, _t.KeepClassProbabilities ? _t._labels.ClassCount : 0);
             _lossSum = _clsSum = _negSum = 0;
             _seen = _selected = _selectedClean = _clean = 0;
             _steps = _emptyBatches = 0;
@@ -202,10 +225,10 @@ public sealed class DeftTrainer
     /// <c>--selection eval</c> and what <c>deft score</c> reports.
     /// </summary>
     public static PassScores Evaluate(DeftNetwork net, LabelAssignment labels, TrainingSource source, IProgress<DetectProgress>? progress = null,
-        CancellationToken cancellationToken = default, DeftVariant variant = DeftVariant.Synthetic)
+        CancellationToken cancellationToken = default, DeftVariant variant = DeftVariant.Synthetic, bool keepClassProbabilities = false)
     {
         using var noGrad = no_grad();
-        var scores = new PassScores(labels.Count);
+        var scores = new PassScores(labels.Count, keepClassProbabilities ? labels.ClassCount : 0);
         using var textScope = NewDisposeScope();
         var (posText, negText) = net.TextFeatures();
         var step = 0;

@@ -62,8 +62,11 @@ internal sealed class DeftMethod : IDetectionMethod
         var legacyFingerprint = LegacyFingerprint(options, labels, context.Normalization, context.Augment);
         using var sgd = new MomentumSgd(net.Trainables.Select(t => (Tensor)t.Parameter).ToArray(),
             options.LearningRate, options.Momentum, options.WeightDecay);
+        // pred_probs: the positive prompts' softmax over classes, kept unless it would take more than 256 MB as doubles.
+        var keepProbabilities = (long)labels.Count * labels.ClassCount <= MaxKeptProbabilities;
         var trainer = new DeftTrainer(net, labels, options, source, sgd)
         {
+            KeepClassProbabilities = keepProbabilities,
             Progress = TestHooks.Active ? new PausingProgress(progress) : progress,
             Warn = warn,
             EpochCompleted = checkpointPath is null ? null : state => TrainingCheckpoint.Save(checkpointPath, state, net.Trainables, sgd, fingerprint, settingsJson),
@@ -96,7 +99,7 @@ internal sealed class DeftMethod : IDetectionMethod
         if (options.Selection == SelectionSource.Eval)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken, options.Variant);
+            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken, options.Variant, keepProbabilities);
             context.Timings["eval_seconds"] = clock.Elapsed.TotalSeconds;
         }
         else
@@ -104,7 +107,26 @@ internal sealed class DeftMethod : IDetectionMethod
             scores = trainer.State.LastEpochScores ?? throw new InvalidOperationException("Training finished without scores.");
         }
         var settings = new Dictionary<string, object?> { ["threads"] = threads.Images, ["train_threads"] = threads.Training };
-        return new MethodOutcome(ToMethodScores(scores), options.Selection.ToName(), trainer.State.Epochs, settings) { Detector = trained };
+        if (!keepProbabilities)
+            warn?.Invoke($"pred_probs are not kept for {labels.Count} samples × {labels.ClassCount} classes (more than {MaxKeptProbabilities} values).");
+        return new MethodOutcome(ToMethodScores(scores), options.Selection.ToName(), trainer.State.Epochs, settings)
+        {
+            Detector = trained, Probabilities = ToProbabilities(scores),
+        };
+    }
+
+    /// <summary>The most class probabilities (samples × classes) an outcome keeps: 256 MB as doubles.</summary>
+    internal const long MaxKeptProbabilities = 1L << 25;
+
+    /// <summary>The kept softmax of the positive logits as [N, K] by position; null when the pass kept none (or was restored from a checkpoint).</summary>
+    internal static double[,]? ToProbabilities(PassScores scores)
+    {
+        if (scores.ClassProbabilities is not { } p) return null;
+        var (n, k) = (scores.Count, scores.ClassCount);
+        var result = new double[n, k];
+        for (var i = 0; i < n; i++)
+            for (var j = 0; j < k; j++) result[i, j] = p[(long)i * k + j];
+        return result;
     }
 
     /// <summary>p_clean of the given label, the selection verdict, and the predicted class with its probability.</summary>

@@ -88,6 +88,17 @@ public sealed class LabelIssueDetectorTests
         Assert.Equal(fromImages.SuggestedLabels, fromFeatures.SuggestedLabels);
         Assert.Equal(fromImages.Issues, fromFeatures.Issues);
         Assert.Equal("features#3", fromFeatures.Detection.Samples[3].Source);
+
+        // Every one of these methods gives pred_probs: rows are distributions whose argmax is the suggested label.
+        var probs = fromFeatures.PredProbs;
+        Assert.NotNull(probs);
+        Assert.Equal(fromImages.PredProbs, probs);
+        for (var i = 0; i < n; i++)
+        {
+            var row = Enumerable.Range(0, 10).Select(j => probs![i, j]).ToArray();
+            Assert.Equal(1.0, row.Sum(), 5);
+            Assert.Equal(Array.IndexOf(row, row.Max()), fromFeatures.SuggestedLabels[i]);
+        }
     }
 
     [Fact]

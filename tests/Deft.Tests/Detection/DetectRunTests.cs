@@ -49,7 +49,8 @@ public sealed class DetectRunTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             var quality = double.Parse(r[4], CultureInfo.InvariantCulture);
             Assert.InRange(quality, 0, 1);
-            Assert.Equal(quality <= 0.5, r[5] == "true");
+            // DeFT's rule (p_clean ≤ ½), then cleanlab's: a sample whose suggestion is its given label is not flagged.
+            Assert.Equal(quality <= 0.5 && r[6] != r[2], r[5] == "true");
             Assert.InRange(double.Parse(r[8], CultureInfo.InvariantCulture), 0.1, 1); // the argmax of 10 classes has p ≥ 0.1
             Assert.Equal(int.Parse(r[9], CultureInfo.InvariantCulture) != int.Parse(r[2], CultureInfo.InvariantCulture),
                 (int.Parse(r[0], CultureInfo.InvariantCulture) % 5) == 4);
