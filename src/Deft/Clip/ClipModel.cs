@@ -18,7 +18,7 @@ public sealed class ClipModel : nn.Module
 {
     // open_clip's CLIP builds the text tower as a module and then lifts its parts into itself (self.transformer =
     // text.transformer, ...), so the keys stay OpenAI's: token_embedding.weight, not text.token_embedding.weight. These
-    // fields are those lifted parts, the very objects the text tower owns; only registration reads them.
+    // fields are those lifted parts, the very objects the text tower owns; only registration and to() read them.
     [ComponentName(Name = "visual")] private VisionTransformer _visual;
     [ComponentName(Name = "transformer")] private ClipTransformer _transformer;
     [ComponentName(Name = "token_embedding")] private WeightOnly _tokenEmbedding;

@@ -8,7 +8,9 @@ namespace Deft.Clip;
 /// <summary>
 /// CLIP's text tower (open_clip's TextTransformer): token embedding, positional embedding, causal residual blocks,
 /// ln_final on the end-of-text token and the projection <c>text_projection</c> [W, E]. Its state-dict names are the
-/// ones <see cref="ClipModel"/> lists them under (no prefix), because CLIP lifts these parts into itself.
+/// ones <see cref="ClipModel"/> lists them under (no prefix), because CLIP lifts these parts into itself. Convert
+/// dtypes and devices through the CLIP (<see cref="ClipModel.ToDType"/>, <c>to()</c>), which keeps both registrations
+/// on the same tensors.
 /// </summary>
 public sealed class TextTransformer : nn.Module
 {
@@ -32,6 +34,7 @@ public sealed class TextTransformer : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The text settings the tower was built from (context length, vocabulary, width, layers, heads).</summary>
     public ClipTextConfig Config => _config;
 
     /// <summary>The residual blocks, in order (block i is <c>transformer.resblocks.i</c>).</summary>
