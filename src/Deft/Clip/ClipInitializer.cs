@@ -28,11 +28,12 @@ internal static class ClipInitializer
         visual.Proj.normal_(0, Math.Pow(vw, -0.5), generator);
         InitBlocks(visual.Blocks, vw, generator);
 
+        var text = model.Text;
         var tw = config.Text.Width;
-        model.TokenEmbeddingModule.Weight.normal_(0, 0.02, generator);
-        model.PositionalEmbedding.normal_(0, 0.01, generator);
-        InitBlocks(model.TextBlocks, tw, generator);
-        model.TextProjection.normal_(0, Math.Pow(tw, -0.5), generator);
+        text.TokenEmbeddingModule.Weight.normal_(0, 0.02, generator);
+        text.PositionalEmbedding.normal_(0, 0.01, generator);
+        InitBlocks(text.Blocks, tw, generator);
+        text.Projection.normal_(0, Math.Pow(tw, -0.5), generator);
         model.LogitScale.fill_(config.InitLogitScale);
 
         // Layer norms: ones and zeros; every bias zero.

@@ -16,6 +16,9 @@ public enum ClipTowers { Vision = 1, Text = 2, Both = Vision | Text }
 /// </summary>
 public sealed class ClipModel : nn.Module
 {
+    // open_clip's CLIP builds the text tower as a module and then lifts its parts into itself (self.transformer =
+    // text.transformer, ...), so the keys stay OpenAI's: token_embedding.weight, not text.token_embedding.weight. These
+    // fields are those lifted parts, the very objects the text tower owns; only registration and to() read them.
     [ComponentName(Name = "visual")] private VisionTransformer _visual;
     [ComponentName(Name = "transformer")] private ClipTransformer _transformer;
     [ComponentName(Name = "token_embedding")] private WeightOnly _tokenEmbedding;
@@ -23,6 +26,7 @@ public sealed class ClipModel : nn.Module
     [ComponentName(Name = "ln_final")] private ClipLayerNorm _lnFinal;
     [ComponentName(Name = "text_projection")] private Parameter _textProjection;
     [ComponentName(Name = "logit_scale")] private Parameter _logitScale;
+    private readonly TextTransformer _text;
     private readonly ClipConfig _config;
 
     /// <summary>
@@ -38,28 +42,34 @@ public sealed class ClipModel : nn.Module
     internal ClipModel(ClipConfig config, Device device) : base(nameof(ClipModel))
     {
         _config = config;
-        var text = config.Text;
         _visual = new VisionTransformer(config, device);
-        _transformer = new ClipTransformer(text.Width, text.Layers, text.Heads, text.MlpRatio, config.Activation, config.LayerNormEps, device);
-        _tokenEmbedding = new WeightOnly([text.VocabSize, text.Width], device);
-        _positionalEmbedding = new Parameter(torch.empty(text.ContextLength, text.Width, device: device));
-        _lnFinal = new ClipLayerNorm(text.Width, config.LayerNormEps, device);
-        _textProjection = new Parameter(torch.empty(text.Width, config.EmbedDim, device: device));
+        var text = new TextTransformer(config, device);
+        _transformer = text.Transformer;
+        _tokenEmbedding = text.TokenEmbeddingModule;
+        _positionalEmbedding = text.PositionalEmbedding;
+        _lnFinal = text.LnFinal;
+        _textProjection = text.Projection;
         _logitScale = new Parameter(torch.empty(Array.Empty<long>(), device: device));
         RegisterComponents();
+        // Set after registration: RegisterComponents registers every module-valued field, and the tower's weights
+        // must not be listed a second time under text.*.
+        _text = text;
     }
 
     public ClipConfig Config => _config;
     public VisionTransformer Visual => _visual;
 
+    /// <summary>The text tower (its weights are registered here under OpenAI's unprefixed names).</summary>
+    public TextTransformer Text => _text;
+
     /// <summary>The text tower's residual blocks (<c>transformer.resblocks.N</c>).</summary>
-    public IReadOnlyList<ResidualAttentionBlock> TextBlocks => _transformer.Blocks;
+    public IReadOnlyList<ResidualAttentionBlock> TextBlocks => _text.Blocks;
 
     /// <summary>The learnable temperature (a scalar, log scale; callers use exp()). Always float32.</summary>
     public Parameter LogitScale => _logitScale;
 
     /// <summary>The text tower's weight dtype.</summary>
-    public ScalarType TextDType => _textProjection.dtype;
+    public ScalarType TextDType => _text.DType;
 
     /// <summary>The device the parameters live on.</summary>
     public Device Device => _logitScale.device;
@@ -69,14 +79,14 @@ public sealed class ClipModel : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var pooled = _visual.EncodePreProjection(images);
-        return ToOutput(pooled.matmul(_visual.Proj)).MoveToOuterDisposeScope();
+        return ReducedPrecision.ToFloat32(pooled.matmul(_visual.Proj)).MoveToOuterDisposeScope();
     }
 
     /// <summary>ln_post(class token) [B, W]: the image feature before the projection.</summary>
     public Tensor EncodeImagePreProjection(Tensor images)
     {
         using var scope = torch.NewDisposeScope();
-        return ToOutput(_visual.EncodePreProjection(images)).MoveToOuterDisposeScope();
+        return ReducedPrecision.ToFloat32(_visual.EncodePreProjection(images)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -84,49 +94,20 @@ public sealed class ClipModel : nn.Module
     /// of each row, as CLIP's tokenizer produces). Only the first max(EOT)+1 positions are encoded: the causal mask
     /// makes the EOT feature independent of the padding after it.
     /// </summary>
-    public Tensor EncodeText(Tensor tokenIds) => EncodeText(tokenIds, cutAtEndOfText: true);
+    public Tensor EncodeText(Tensor tokenIds) => _text.EncodeText(tokenIds);
 
     /// <summary><paramref name="cutAtEndOfText"/> false runs every position (the reference the cut is tested against).</summary>
-    internal Tensor EncodeText(Tensor tokenIds, bool cutAtEndOfText)
-    {
-        CheckTokenIds(tokenIds);
-        using var scope = torch.NewDisposeScope();
-        var ids = tokenIds.dtype == ScalarType.Int64 ? tokenIds : tokenIds.to(ScalarType.Int64);
-        var eot = ids.argmax(-1);
-        var length = cutAtEndOfText ? eot.max().item<long>() + 1 : ids.shape[1];
-        var embeddings = TokenEmbeddingCore(ids.narrow(1, 0, length));
-        return EncodeTextEmbeddingsCore(embeddings, eot, length).MoveToOuterDisposeScope();
-    }
+    internal Tensor EncodeText(Tensor tokenIds, bool cutAtEndOfText) => _text.EncodeText(tokenIds, cutAtEndOfText);
 
     /// <summary>Token embeddings [N, L, W] (before the positional embedding is added), float32.</summary>
-    public Tensor TokenEmbedding(Tensor tokenIds)
-    {
-        CheckTokenIds(tokenIds);
-        using var scope = torch.NewDisposeScope();
-        var ids = tokenIds.dtype == ScalarType.Int64 ? tokenIds : tokenIds.to(ScalarType.Int64);
-        return ToOutput(TokenEmbeddingCore(ids)).MoveToOuterDisposeScope();
-    }
+    public Tensor TokenEmbedding(Tensor tokenIds) => _text.TokenEmbedding(tokenIds);
 
     /// <summary>
     /// Text features [N, E] from token embeddings [N, L, W] (L ≤ context length; positional_embedding[:L] is added
     /// here) and the end-of-text position of each row [N] (int64). Positions after max(eotIndex) are not computed.
     /// Differentiable with respect to <paramref name="embeddings"/> (the prompt learner's context vectors).
     /// </summary>
-    public Tensor EncodeTextEmbeddings(Tensor embeddings, Tensor eotIndex)
-    {
-        var text = _config.Text;
-        if (embeddings.dim() != 3 || embeddings.shape[1] > text.ContextLength || embeddings.shape[2] != text.Width)
-            throw new DeftException($"Text embeddings must be [N, L ≤ {text.ContextLength}, {text.Width}]; got [{string.Join(", ", embeddings.shape)}].");
-        if (eotIndex.dim() != 1 || eotIndex.shape[0] != embeddings.shape[0])
-            throw new DeftException($"eotIndex must be [N] = [{embeddings.shape[0]}]; got [{string.Join(", ", eotIndex.shape)}].");
-        using var scope = torch.NewDisposeScope();
-        var eot = eotIndex.dtype == ScalarType.Int64 ? eotIndex : eotIndex.to(ScalarType.Int64);
-        var min = eot.min().item<long>();
-        var length = eot.max().item<long>() + 1;
-        if (min < 0 || length > embeddings.shape[1])
-            throw new DeftException($"eotIndex values must lie in [0, {embeddings.shape[1]}); got {min}..{length - 1}.");
-        return EncodeTextEmbeddingsCore(embeddings, eot, length).MoveToOuterDisposeScope();
-    }
+    public Tensor EncodeTextEmbeddings(Tensor embeddings, Tensor eotIndex) => _text.EncodeTextEmbeddings(embeddings, eotIndex);
 
     /// <summary>CLIP's logits: exp(logit_scale) · normalised images · normalised textsᵀ, [B, N].</summary>
     public Tensor Logits(Tensor imageFeatures, Tensor textFeatures)
@@ -169,62 +150,52 @@ public sealed class ClipModel : nn.Module
         if ((towers & ClipTowers.Vision) != 0) _visual.to(dtype);
         if ((towers & ClipTowers.Text) != 0)
         {
-            _transformer.to(dtype);
-            _tokenEmbedding.to(dtype);
-            _lnFinal.to(dtype);
-            _positionalEmbedding = ReplaceParameter("positional_embedding", _positionalEmbedding, dtype);
-            _textProjection = ReplaceParameter("text_projection", _textProjection, dtype);
+            _text.ConvertTo(dtype);
+            LiftTextParameters();
         }
         return this;
     }
 
-    private Parameter ReplaceParameter(string name, Parameter old, ScalarType dtype)
+    /// <summary>Registers the text tower's current direct parameters (conversion replaces those objects).</summary>
+    private void LiftTextParameters()
     {
-        if (old.dtype == dtype) return old;
-        var replacement = new Parameter(old.detach().to(dtype), old.requires_grad);
-        ConditionallyRegisterParameter(name, replacement);
-        old.Dispose();
-        return replacement;
+        _positionalEmbedding = _text.PositionalEmbedding;
+        ConditionallyRegisterParameter("positional_embedding", _positionalEmbedding);
+        _textProjection = _text.Projection;
+        ConditionallyRegisterParameter("text_projection", _textProjection);
     }
 
-    private Tensor TokenEmbeddingCore(Tensor ids)
+    // TorchSharp's to() replaces the Parameter objects held in this module's fields (the lifted text parameters
+    // among them); the text tower takes the replacements so both registrations stay the same objects.
+    protected override nn.Module _to(ScalarType dtype, bool non_blocking)
     {
-        long n = ids.shape[0], length = ids.shape[1];
-        return _tokenEmbedding.Weight.index_select(0, ids.reshape(-1)).view(n, length, _config.Text.Width);
+        base._to(dtype, non_blocking);
+        _text.Adopt(_positionalEmbedding, _textProjection);
+        return this;
     }
 
-    private Tensor EncodeTextEmbeddingsCore(Tensor embeddings, Tensor eot, long length)
+    protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking)
     {
-        var dtype = TextDType;
-        var input = embeddings.narrow(1, 0, length);
-        if (input.dtype != dtype) input = input.to(dtype);
-        var x = input.add(_positionalEmbedding.narrow(0, 0, length));
-        foreach (var block in _transformer.Blocks)
-        {
-            var next = block.Forward(x, causal: true);
-            x.Dispose();
-            x = next;
-        }
-        long n = x.shape[0], width = x.shape[2];
-        // ln_final is per token, so normalising only the gathered EOT tokens gives the same result.
-        var pooled = x.gather(1, eot.view(n, 1, 1).expand(n, 1, width)).squeeze(1);
-        return ToOutput(_lnFinal.call(pooled).matmul(_textProjection));
+        base._to(deviceType, deviceIndex, non_blocking);
+        _text.Adopt(_positionalEmbedding, _textProjection);
+        return this;
     }
 
-    private void CheckTokenIds(Tensor tokenIds)
+    protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
     {
-        if (tokenIds.dim() != 2 || tokenIds.shape[1] > _config.Text.ContextLength || tokenIds.shape[1] == 0)
-            throw new DeftException($"Token ids must be [N, L ≤ {_config.Text.ContextLength}]; got [{string.Join(", ", tokenIds.shape)}].");
-        if (tokenIds.is_floating_point())
-            throw new DeftException($"Token ids must be integers (int64); got {tokenIds.dtype}.");
+        base._to(device, dtype, non_blocking);
+        _text.Adopt(_positionalEmbedding, _textProjection);
+        return this;
     }
 
-    /// <summary>Reduced-precision results go back to float32 so callers never see bf16 features.</summary>
-    private static Tensor ToOutput(Tensor t) =>
-        t.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? t.to(ScalarType.Float32) : t;
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        // The tower's parts were disposed with CLIP's registration above; this releases the tower module itself.
+        if (disposing) _text.Dispose();
+    }
 
-    internal WeightOnly TokenEmbeddingModule => _tokenEmbedding;
-    internal Parameter PositionalEmbedding => _positionalEmbedding;
-    internal Parameter TextProjection => _textProjection;
-    internal ClipTransformer TextTransformer => _transformer;
+    internal WeightOnly TokenEmbeddingModule => _text.TokenEmbeddingModule;
+    internal Parameter PositionalEmbedding => _text.PositionalEmbedding;
+    internal Parameter TextProjection => _text.Projection;
 }

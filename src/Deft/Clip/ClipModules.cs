@@ -209,3 +209,10 @@ internal static class ClipActivations
         return F.silu(h.mul(QuickGeluScale)).div_(QuickGeluScale);
     }
 }
+
+internal static class ReducedPrecision
+{
+    /// <summary>Reduced-precision results go back to float32 so callers never see bf16 features.</summary>
+    public static Tensor ToFloat32(Tensor t) =>
+        t.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? t.to(ScalarType.Float32) : t;
+}
