@@ -109,18 +109,17 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [Description("clip-posterior and label-match: default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
         public string? Templates { get; init; }
 
-        [CommandOption("--filter-by <RULE>")]
-        [Description("How label issues are decided: method (default: the method's own rule, for deft p(positive) < p(negative) of the given label), or a cleanlab filter on the method's class probabilities: prune-by-noise-rate, prune-by-class, both, confident-learning, predicted-neq-given.")]
+        [CommandOption("--filter-by <RULE>")] [Description(IssueOptionTexts.FilterBy)]
         [DefaultValue("method")] [TypeConverter(typeof(KebabCaseEnumConverter<IssueFilterRule>))]
         public IssueFilterRule FilterBy { get; init; } = IssueFilterRule.Method;
 
-        [CommandOption("--num-to-remove <N>")] [Description("Flag exactly the N samples of lowest label quality (instead of the rule's count).")]
+        [CommandOption("--num-to-remove <N>")] [Description(IssueOptionTexts.NumToRemove)]
         public int? NumToRemove { get; init; }
 
-        [CommandOption("--frac-noise <F>")] [Description("Between 0 (excluded) and 1: flag only this fraction of the issues found, most certain first (cleanlab's frac_noise).")] [DefaultValue(1.0)]
+        [CommandOption("--frac-noise <F>")] [Description(IssueOptionTexts.FracNoise)] [DefaultValue(1.0)]
         public double FracNoise { get; init; } = 1.0;
 
-        [CommandOption("--flag-agreeing")] [Description("Also flag samples whose suggested label is their given label (never flagged by default, as in cleanlab).")]
+        [CommandOption("--flag-agreeing")] [Description(IssueOptionTexts.FlagAgreeing)]
         public bool FlagAgreeing { get; init; }
 
         public override ValidationResult Validate()
@@ -229,6 +228,9 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         if (s.Quality is { } q)
         {
             table.AddRow("true noise rate", FormattableString.Invariant($"{q.TrueNoiseRate:P1} ({q.TrulyNoisy} mislabeled)"));
+            // The issue side first: it is what a cleanlab user reads; the clean selection is the DeFT paper's view.
+            table.AddRow("label issues found", FormattableString.Invariant($"precision {q.IssuePrecision:F4}  recall {q.IssueRecall:F4}  F1 {q.IssueF1:F4}"));
+            table.AddRow("precision@k", Markup.Escape(PrecisionAtK(q)));
             table.AddRow("clean selection", FormattableString.Invariant($"precision {q.Precision:F4}  recall {q.Recall:F4}  F1 {q.F1:F4}"));
             table.AddRow("AUROC (label quality)", double.IsNaN(q.Auroc) ? "undefined (one class only)" : q.Auroc.ToString("F4", CultureInfo.InvariantCulture));
         }
@@ -247,6 +249,16 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             AnsiConsole.MarkupLine("[bold]most likely mislabeled[/]");
             AnsiConsole.Write(issues);
         }
+    }
+
+    /// <summary>"k=10 1.000 · k=100 0.990 · k=412 (flagged) 0.871", leaving out the k that exceed the sample count.</summary>
+    internal static string PrecisionAtK(DetectionQuality q)
+    {
+        var parts = new List<string>();
+        if (q.PrecisionAt10 is { } p10) parts.Add(FormattableString.Invariant($"k=10 {p10:F3}"));
+        if (q.PrecisionAt100 is { } p100) parts.Add(FormattableString.Invariant($"k=100 {p100:F3}"));
+        if (q.PrecisionAtFlagged is { } pf) parts.Add(FormattableString.Invariant($"k={q.Flagged} (flagged) {pf:F3}"));
+        return parts.Count == 0 ? "n/a" : string.Join(" · ", parts);
     }
 
     internal static void JsonLine(object value) =>

@@ -62,7 +62,9 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
         table.AddRow("kept as clean", $"{result.Detection.Summary.Clean:N0} ({1 - result.Detection.Summary.EstimatedNoiseRate:P1})");
         if (q is not null)
         {
-            table.AddRow("detection precision / recall / F1", $"{q.Precision:0.000} / {q.Recall:0.000} / {q.F1:0.000}");
+            table.AddRow("label issues: precision / recall / F1", $"{q.IssuePrecision:0.000} / {q.IssueRecall:0.000} / {q.IssueF1:0.000}");
+            table.AddRow("precision@k", Markup.Escape(DetectCommand.PrecisionAtK(q)));
+            table.AddRow("clean selection: precision / recall / F1", $"{q.Precision:0.000} / {q.Recall:0.000} / {q.F1:0.000}");
             table.AddRow("AUROC of label quality", $"{q.Auroc:0.000}");
         }
         if (result.Adaptation.LastTestAccuracy is { } acc)

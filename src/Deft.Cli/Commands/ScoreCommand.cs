@@ -31,6 +31,19 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
 
         [CommandOption("--json")] [Description("Print the summary as JSON.")] public bool Json { get; init; }
 
+        [CommandOption("--filter-by <RULE>")] [Description(IssueOptionTexts.FilterBy)]
+        [DefaultValue("method")] [TypeConverter(typeof(Binding.KebabCaseEnumConverter<IssueFilterRule>))]
+        public IssueFilterRule FilterBy { get; init; } = IssueFilterRule.Method;
+
+        [CommandOption("--num-to-remove <N>")] [Description(IssueOptionTexts.NumToRemove)]
+        public int? NumToRemove { get; init; }
+
+        [CommandOption("--frac-noise <F>")] [Description(IssueOptionTexts.FracNoise)] [DefaultValue(1.0)]
+        public double FracNoise { get; init; } = 1.0;
+
+        [CommandOption("--flag-agreeing")] [Description(IssueOptionTexts.FlagAgreeing)]
+        public bool FlagAgreeing { get; init; }
+
         public override ValidationResult Validate()
         {
             if (Run is null) return ValidationResult.Error("--run DIR is required (the output directory of `deft detect`).");
@@ -46,6 +59,7 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
         {
             RunDirectory = settings.Run!, Data = settings.Data!, Format = settings.Format!, Split = settings.Split, Labels = settings.Labels,
             ClassesFile = settings.Classes, Model = settings.Model, Vocab = settings.Vocab, BatchSize = settings.Batch, OutputDirectory = settings.Out,
+            Issues = new IssueSettings { FilterBy = settings.FilterBy, NumToRemove = settings.NumToRemove, FracNoise = settings.FracNoise, FlagAgreeing = settings.FlagAgreeing },
         };
         var output = settings.Out ?? Path.Combine(settings.Run!, "score");
         DetectionReport report;

@@ -19,13 +19,32 @@ public sealed record SampleVerdict(
 public sealed record ClassEstimate(int Label, string Name, int Samples, int Issues, double EstimatedNoiseRate, int? TrulyNoisy = null);
 
 /// <summary>
-/// How well the detector did where the true labels are known. The clean selection is the positive class:
-/// precision = truly clean among the selected, recall = selected among the truly clean (as the DeFT paper reports).
-/// AUROC: label_quality as a score separating clean (positive) from noisy samples.
+/// How well the detector did where the true labels are known, seen from both sides.
+/// Issue side (cleanlab's view, mislabeled = positive): issue precision = truly mislabeled among the flagged, issue
+/// recall = flagged among the truly mislabeled; precision@k = truly mislabeled among the k samples of lowest label
+/// quality (a ranking measure, independent of the flag decision; null when fewer than k samples take part).
+/// Clean-selection side (the DeFT paper's view, clean = positive): precision = truly clean among the selected,
+/// recall = selected among the truly clean. AUROC: label_quality as a score separating clean from noisy samples.
 /// </summary>
 public sealed record DetectionQuality(
     double Precision, double Recall, double F1, double Auroc,
-    int TrulyNoisy, double TrueNoiseRate, double IssuePrecision, double IssueRecall);
+    int TrulyNoisy, double TrueNoiseRate, double IssuePrecision, double IssueRecall)
+{
+    /// <summary>Harmonic mean of <see cref="IssuePrecision"/> and <see cref="IssueRecall"/> (0 when both are 0).</summary>
+    public double IssueF1 => IssuePrecision + IssueRecall == 0 ? 0 : 2 * IssuePrecision * IssueRecall / (IssuePrecision + IssueRecall);
+
+    /// <summary>Samples flagged as label issues.</summary>
+    public int Flagged { get; init; }
+
+    /// <summary>Truly mislabeled among the 10 samples of lowest label quality.</summary>
+    public double? PrecisionAt10 { get; init; }
+
+    /// <summary>Truly mislabeled among the 100 samples of lowest label quality.</summary>
+    public double? PrecisionAt100 { get; init; }
+
+    /// <summary>Truly mislabeled among the <see cref="Flagged"/> samples of lowest label quality (null when none is flagged).</summary>
+    public double? PrecisionAtFlagged { get; init; }
+}
 
 /// <summary>Training statistics of one epoch.</summary>
 public sealed record EpochRecord(

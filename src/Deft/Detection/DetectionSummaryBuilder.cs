@@ -50,9 +50,18 @@ public static class DetectionSummaryBuilder
         var noisy = isClean.Count(c => !c);
         var flagged = selected.Count(s => !s);
         var flaggedNoisy = selection.TrueNegatives;
+        var quality = rows.Select(r => r.LabelQuality).ToArray();
+        var isNoisy = isClean.Select(c => !c).ToArray();
+        double? At(int k) => k >= 1 && k <= rows.Count ? Deft.Metrics.DetectionMetrics.PrecisionAtK(quality, isNoisy, k) : null;
         return new DetectionQuality(selection.Precision, selection.Recall, selection.F1, auroc, noisy,
             rows.Count == 0 ? 0 : (double)noisy / rows.Count,
             flagged == 0 ? 0 : (double)flaggedNoisy / flagged,
-            noisy == 0 ? 0 : (double)flaggedNoisy / noisy);
+            noisy == 0 ? 0 : (double)flaggedNoisy / noisy)
+        {
+            Flagged = flagged,
+            PrecisionAt10 = At(10),
+            PrecisionAt100 = At(100),
+            PrecisionAtFlagged = At(flagged),
+        };
     }
 }

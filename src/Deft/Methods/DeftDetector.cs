@@ -30,6 +30,8 @@ public sealed record ScoreOptions
     /// <summary>Where samples.csv, label_issues.csv and summary.json go; null: RUN/score.</summary>
     public string? OutputDirectory { get; init; }
     public int? Workers { get; init; }
+    /// <summary>How label issues are decided from the scores (as in detect: the agreeing-label rule is on by default).</summary>
+    public IssueSettings Issues { get; init; } = new();
 }
 
 /// <summary>
@@ -84,16 +86,19 @@ public static class DeftDetector
         var clock = Stopwatch.StartNew();
         var coreThreads = torch.get_num_threads();
         PassScores scores;
+        var keepProbabilities = (long)labels.Count * labels.ClassCount <= DeftMethod.MaxKeptProbabilities;
         try
         {
             torch.set_num_threads(ThreadPlan.Choose(options.Threads, config.Peft, options.BatchSize, clip.Config.Vision, coreThreads).Images);
-            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken, config.Variant);
+            scores = DeftTrainer.Evaluate(net, labels, source, progress, cancellationToken, config.Variant, keepProbabilities);
         }
         finally
         {
             torch.set_num_threads(coreThreads);
         }
-        var rows = DetectionSummaryBuilder.Verdicts(labels, scores, dataset);
+        var probabilities = DeftMethod.ToProbabilities(scores);
+        var decided = IssueDecision.Apply(DeftMethod.ToMethodScores(scores), probabilities, labels.Labels, options.Issues, DetectionMethod.Deft);
+        var rows = DetectionRun.Verdicts(labels, decided, dataset);
         var timings = new Dictionary<string, double> { ["eval_seconds"] = clock.Elapsed.TotalSeconds, ["total_seconds"] = total.Elapsed.TotalSeconds };
         // The settings records under the names (and by the serialization) of detect's summary.json config.
         var data = new DataSettings
@@ -106,6 +111,7 @@ public static class DeftDetector
             ["data"] = System.Text.Json.JsonSerializer.SerializeToNode(data, DetectionSettingsJson.Options),
             ["peft"] = System.Text.Json.JsonSerializer.SerializeToNode(config.Peft, DetectionSettingsJson.Options),
             ["prompts"] = System.Text.Json.JsonSerializer.SerializeToNode(config.Prompts, DetectionSettingsJson.Options),
+            ["issues"] = System.Text.Json.JsonSerializer.SerializeToNode(options.Issues, DetectionSettingsJson.Options),
         };
         var settings = new Dictionary<string, object?> { ["detector"] = Path.GetFullPath(detectorPath) };
         foreach (var (key, value) in DetectionSettingsJson.Flatten(tree)) settings[key] = DetectionSettingsJson.ToValue(value);

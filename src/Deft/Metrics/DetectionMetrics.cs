@@ -61,6 +61,19 @@ public static class DetectionMetrics
     }
 
     /// <summary>
+    /// Precision@k of a ranking: the fraction of truly mislabeled samples among the <paramref name="k"/> of lowest
+    /// <paramref name="labelQuality"/> (ties broken by position, as the issue list is ordered).
+    /// </summary>
+    public static double PrecisionAtK(IReadOnlyList<double> labelQuality, IReadOnlyList<bool> isNoisy, int k)
+    {
+        ClassificationMetrics.RequireSameLength(labelQuality.Count, isNoisy.Count, nameof(labelQuality), nameof(isNoisy));
+        if (k < 1 || k > labelQuality.Count)
+            throw new ArgumentOutOfRangeException(nameof(k), k, $"k must lie in 1..{labelQuality.Count}.");
+        var order = Enumerable.Range(0, labelQuality.Count).OrderBy(i => labelQuality[i]).ThenBy(i => i);
+        return (double)order.Take(k).Count(i => isNoisy[i]) / k;
+    }
+
+    /// <summary>
     /// Area under the ROC curve of a clean score (higher = cleaner), computed as the Mann–Whitney statistic with
     /// tied scores given their average rank (a clean/noisy pair with equal scores counts ½). NaN when only one class
     /// is present (AUROC is undefined). Scores must not be NaN.

@@ -33,6 +33,10 @@ public static class DetectionHtmlReport
         if (s.Quality is { } q)
         {
             summary.Add(new("true noise rate", $"{q.TrueNoiseRate:P1} ({q.TrulyNoisy} samples)"));
+            // Issue side first (cleanlab's view), then the clean selection (the DeFT paper's).
+            summary.Add(new("label issues: precision / recall / F1", string.Create(CultureInfo.InvariantCulture, $"{q.IssuePrecision:0.0000} / {q.IssueRecall:0.0000} / {q.IssueF1:0.0000}")));
+            summary.Add(new("precision@10 / @100 / @flagged", string.Join(" / ", new[] { q.PrecisionAt10, q.PrecisionAt100, q.PrecisionAtFlagged }
+                .Select(v => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "n/a"))));
             summary.Add(new("clean selection: precision / recall / F1", string.Create(CultureInfo.InvariantCulture, $"{q.Precision:0.0000} / {q.Recall:0.0000} / {q.F1:0.0000}")));
             summary.Add(new("AUROC of label quality", q.Auroc.ToString("0.0000", CultureInfo.InvariantCulture)));
         }

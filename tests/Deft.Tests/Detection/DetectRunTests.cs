@@ -77,6 +77,11 @@ public sealed class DetectRunTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal("vpt-deep", root.GetProperty("config").GetProperty("peft").GetString());
         Assert.True(root.GetProperty("timings_seconds").GetProperty("total_seconds").GetDouble() > 0);
         Assert.Equal(report.Summary.Quality!.Precision, quality0.GetProperty("precision").GetDouble(), 1e-12);
+        // precision@10 by hand: the 10 rows of lowest label quality (ties by index), truly flipped = index % 5 == 4.
+        var lowest10 = report.Samples.Select(r => (r.Index, Quality: r.LabelQuality)).OrderBy(r => r.Quality).ThenBy(r => r.Index).Take(10);
+        Assert.Equal(lowest10.Count(r => r.Index % 5 == 4) / 10.0, quality0.GetProperty("precision_at10").GetDouble(), 1e-12);
+        Assert.Equal(JsonValueKind.Null, quality0.GetProperty("precision_at100").ValueKind); // 96 samples < 100
+        Assert.Equal(issues.Count, quality0.GetProperty("flagged").GetInt32());
 
         // The detector file rebuilds the network: scoring the training samples with the eval transform works and
         // new data gets scored too.
@@ -89,6 +94,15 @@ public sealed class DetectRunTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(1000, scored.Samples[0].Index);
         Assert.True(File.Exists(Path.Combine(run, "score", "samples.csv")));
         Assert.NotNull(scored.Summary.Quality);
+        // score decides issues as detect does: DeFT's rule, then the agreeing-label rule unless asked otherwise.
+        Assert.All(scored.Samples, r => Assert.Equal(r.LabelQuality <= 0.5 && r.SuggestedLabel != r.GivenLabel, r.IsLabelIssue));
+        var scoredAll = DeftDetector.Score(new ScoreOptions
+        {
+            RunDirectory = run, Data = DetectTestData.FashionMnist, Format = "idx", Labels = scoreLabels, Vocab = Fixtures.TinyVocabulary, Workers = 1,
+            OutputDirectory = Path.Combine(dir, "score-all"), Issues = new IssueSettings { FlagAgreeing = true },
+        });
+        Assert.All(scoredAll.Samples, r => Assert.Equal(r.LabelQuality <= 0.5, r.IsLabelIssue));
+        Assert.Equal(scored.Samples.Select(r => r.LabelQuality), scoredAll.Samples.Select(r => r.LabelQuality));
         // score's summary names the detector's settings as detect's does (one serialization of the records).
         var detectConfig = root.GetProperty("config");
         using var scoreSummary = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "score", "summary.json")));
