@@ -28,6 +28,7 @@ public sealed class QualityWorkspace : IDisposable
     {
         var ws = MiniWorkspace.Open(cacheDirectory: _root.File("mini-cache"));
         FashionMnist = ws.FashionMnist;
+        Train = ws.Train;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var aux = MiniProtocol.AuxiliaryIndices(ws.Train.Count).Take(PretrainPairs).ToArray();
         // One intra-op thread: for this tiny model libtorch's thread team costs more than a second core gives
@@ -60,6 +61,10 @@ public sealed class QualityWorkspace : IDisposable
     }
 
     public string FashionMnist { get; }
+    /// <summary>Fashion-MNIST's training split (pre-training and downstream indices both come from it).</summary>
+    public Deft.Data.IImageDataset Train { get; }
+    /// <summary>A file or folder under the workspace's temporary root.</summary>
+    public string Scratch(params string[] parts) => _root.File(parts);
     public string ModelDirectory { get; }
     public IReadOnlyList<int> Downstream { get; }
     public string LabelFile { get; }
