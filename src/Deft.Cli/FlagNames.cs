@@ -60,6 +60,7 @@ internal static class FlagNames
         [Setting.SubsampleSize] = "--size",
         [Setting.BenchmarkSeconds] = "--seconds",
         [Setting.ListRecipes] = "--list",
+        [Setting.TestData] = "--test",
     };
 
     /// <summary>The flag of <paramref name="setting"/>; its domain name if the CLI has none.</summary>

@@ -109,6 +109,13 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [Description("clip-posterior and label-match: default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
         public string? Templates { get; init; }
 
+        [CommandOption("--test <PATH>")]
+        [Description("deft: a labelled test set (same format as --data); the prompt classifier's accuracy on it is recorded after every epoch (summary.json epochs[[]].test_accuracy). It never influences training or the selection.")]
+        public string? Test { get; init; }
+
+        [CommandOption("--test-split <SPLIT>")] [Description("Split of the test data: of --test (run, without --test: of --data, for phase 2).")] [DefaultValue("test")]
+        public string TestSplit { get; init; } = "test";
+
         [CommandOption("--filter-by <RULE>")] [Description(IssueOptionTexts.FilterBy)]
         [DefaultValue("method")] [TypeConverter(typeof(KebabCaseEnumConverter<IssueFilterRule>))]
         public IssueFilterRule FilterBy { get; init; } = IssueFilterRule.Method;
@@ -140,6 +147,8 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Split = Split,
             Labels = Labels,
             ClassesFile = Classes,
+            TestData = Test,
+            TestSplit = Test is null ? null : TestSplit,
             Vocab = Vocab,
             OutputDirectory = Out!,
             Peft = new PeftOptions(PeftOptions.ParseKinds(Peft), Partial, VptLength, LoraRank, AdapterDim),
@@ -234,6 +243,9 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             table.AddRow("clean selection", FormattableString.Invariant($"precision {q.Precision:F4}  recall {q.Recall:F4}  F1 {q.F1:F4}"));
             table.AddRow("AUROC (label quality)", double.IsNaN(q.Auroc) ? "undefined (one class only)" : q.Auroc.ToString("F4", CultureInfo.InvariantCulture));
         }
+        if (s.Epochs.Count > 0 && s.Epochs[^1].TestAccuracy is { } testAccuracy)
+            table.AddRow("prompt classifier on the test set", FormattableString.Invariant(
+                $"{testAccuracy:P2} after epoch {s.Epochs[^1].Epoch} ({string.Join(", ", s.Epochs.Select(e => e.TestAccuracy is { } a ? a.ToString("P1", CultureInfo.InvariantCulture) : "–"))})"));
         if (s.TimingsSeconds.TryGetValue("total_seconds", out var seconds))
             table.AddRow("time", FormattableString.Invariant($"{seconds:F1} s"));
         table.AddRow("output", Markup.Escape(Path.GetFullPath(outputDirectory)));

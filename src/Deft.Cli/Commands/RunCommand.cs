@@ -12,11 +12,6 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
 {
     internal sealed class Settings : DetectCommand.Settings
     {
-        [CommandOption("--test-split <SPLIT>")]
-        [Description("Split of the same data set that phase 2 is tested on.")]
-        [DefaultValue("test")]
-        public string TestSplit { get; init; } = "test";
-
         [CommandOption("--adapt-epochs <N>")] [Description("Phase-2 training epochs.")] [DefaultValue(10)] public int AdaptEpochs { get; init; } = 10;
         [CommandOption("--adapt-batch <N>")] [Description("Phase-2 training samples per optimizer step.")] [DefaultValue(64)] public int AdaptBatch { get; init; } = 64;
 

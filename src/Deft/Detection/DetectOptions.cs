@@ -67,6 +67,8 @@ public sealed record DetectOptions
     public string? Labels { get => DataSettings.Labels; init => DataSettings = DataSettings with { Labels = value }; }
     public string? ClassesFile { get => DataSettings.ClassesFile; init => DataSettings = DataSettings with { ClassesFile = value }; }
     public string? Vocab { get => DataSettings.Vocab; init => DataSettings = DataSettings with { Vocab = value }; }
+    public string? TestData { get => DataSettings.TestData; init => DataSettings = DataSettings with { TestData = value }; }
+    public string? TestSplit { get => DataSettings.TestSplit; init => DataSettings = DataSettings with { TestSplit = value }; }
     public int Epochs { get => Schedule.Epochs; init => Schedule = Schedule with { Epochs = value }; }
     public int Warmup { get => Schedule.Warmup; init => Schedule = Schedule with { Warmup = value }; }
     public int BatchSize { get => Schedule.BatchSize; init => Schedule = Schedule with { BatchSize = value }; }
@@ -111,6 +113,8 @@ public sealed record DetectOptions
         if (Method != DetectionMethod.Deft && Variant != DeftVariant.Synthetic)
             throw new DeftException($"{Setting.Variant} {Variant.ToName()} chooses between the official DeFT scripts; it applies to {Setting.Method} deft only, not {Method.ToName()}.");
         if (Method.UsesCrossValidation() && Folds < 2) throw new DeftException($"{Setting.Folds} must be ≥ 2, got {Folds}.");
+        if (TestData is not null && Method != DetectionMethod.Deft)
+            throw new DeftException($"{Setting.TestData} scores DeFT's prompt classifier after every training epoch; it applies to {Setting.Method} deft only, not {Method.ToName()}.");
     }
 
     /// <summary>Explicit statistics, else the official DeFT code's CIFAR values for CIFAR, else the model's own.</summary>

@@ -46,10 +46,13 @@ public sealed record DetectionQuality(
     public double? PrecisionAtFlagged { get; init; }
 }
 
-/// <summary>Training statistics of one epoch.</summary>
+/// <summary>
+/// Training statistics of one epoch. <paramref name="TestAccuracy"/>: top-1 accuracy of the positive prompts (the
+/// prompt classifier) on the test split after the epoch, when one was given (the official loop prints it).
+/// </summary>
 public sealed record EpochRecord(
     int Epoch, double LearningRate, double Loss, double ClassificationLoss, double NegativeLoss,
-    double SelectedFraction, double Seconds, double? Precision = null, double? Recall = null);
+    double SelectedFraction, double Seconds, double? Precision = null, double? Recall = null, double? TestAccuracy = null);
 
 /// <summary>Versions of what produced a result.</summary>
 public sealed record VersionInfo(string Deft, string TorchSharp, string Runtime)

@@ -26,6 +26,13 @@ public sealed record DataSettings
     public string? ClassesFile { get; init; }
     /// <summary>BPE vocabulary for OpenAI-layout weights (default: the model directory's, else KnownLocations).</summary>
     public string? Vocab { get; init; }
+    /// <summary>
+    /// A labelled test set in the training data's format (DeFT: the prompt classifier's accuracy on it is recorded after
+    /// every epoch). It never influences training or the selection.
+    /// </summary>
+    public string? TestData { get; init; }
+    /// <summary>The split of <see cref="TestData"/> (null: "test").</summary>
+    public string? TestSplit { get; init; }
 }
 
 /// <summary>

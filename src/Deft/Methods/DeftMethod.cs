@@ -64,12 +64,18 @@ internal sealed class DeftMethod : IDetectionMethod
             options.LearningRate, options.Momentum, options.WeightDecay);
         // pred_probs: the positive prompts' softmax over classes, kept unless it would take more than 256 MB as doubles.
         var keepProbabilities = (long)labels.Count * labels.ClassCount <= MaxKeptProbabilities;
+        using var test = PromptTestEvaluation.Open(context, evalPipeline, cancellationToken);
         var trainer = new DeftTrainer(net, labels, options, source, sgd)
         {
             KeepClassProbabilities = keepProbabilities,
             Progress = TestHooks.Active ? new PausingProgress(progress) : progress,
             Warn = warn,
-            EpochCompleted = checkpointPath is null ? null : state => TrainingCheckpoint.Save(checkpointPath, state, net.Trainables, sgd, fingerprint, settingsJson),
+            EpochCompleted = state =>
+            {
+                // Before the checkpoint, so a resumed run keeps the figure of every finished epoch.
+                test?.Record(net, state, options.Variant, progress, cancellationToken);
+                if (checkpointPath is not null) TrainingCheckpoint.Save(checkpointPath, state, net.Trainables, sgd, fingerprint, settingsJson);
+            },
         };
         if (checkpointPath is not null && options.Resume && File.Exists(checkpointPath))
         {

@@ -114,6 +114,42 @@ public sealed class DetectRunTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_test_set_records_the_prompt_classifiers_accuracy_per_epoch_and_changes_nothing_else()
+    {
+        using var tmp = new TempDir("test-accuracy");
+        var dir = tmp.Path;
+        var labels = DetectTestData.WriteLabelFile(dir, 64);
+        var plain = DeftDetector.Detect(Options(Path.Combine(dir, "plain"), labels, PeftKind.None) with { Method = DetectionMethod.Deft });
+        var withTest = DeftDetector.Detect(Options(Path.Combine(dir, "with-test"), labels, PeftKind.None) with
+        {
+            Method = DetectionMethod.Deft, TestData = DetectTestData.FashionMnist, TestSplit = "test",
+        });
+        Assert.Equal(plain.Samples.Select(r => r.LabelQuality), withTest.Samples.Select(r => r.LabelQuality));
+        Assert.Equal(plain.Summary.Epochs.Select(e => e.Loss), withTest.Summary.Epochs.Select(e => e.Loss));
+        Assert.All(plain.Summary.Epochs, e => Assert.Null(e.TestAccuracy));
+        Assert.All(withTest.Summary.Epochs, e => Assert.InRange(e.TestAccuracy!.Value, 0, 1));
+
+        // Independently: the saved detector's suggestions on the test split (deft score, image path) agree with the last epoch's figure.
+        var scored = DeftDetector.Score(new ScoreOptions
+        {
+            RunDirectory = Path.Combine(dir, "with-test"), Data = DetectTestData.FashionMnist, Format = "idx", Split = "test",
+            Vocab = Fixtures.TinyVocabulary, Workers = 1, OutputDirectory = Path.Combine(dir, "score-test"),
+        });
+        Assert.Equal(10_000, scored.Samples.Count);
+        var accuracy = scored.Samples.Count(r => r.SuggestedLabel == r.GivenLabel) / (double)scored.Samples.Count;
+        Assert.Equal(accuracy, withTest.Summary.Epochs[^1].TestAccuracy!.Value, 3); // cached vs streamed features: ≤ a few ties apart
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "with-test", "summary.json")));
+        Assert.Equal(withTest.Summary.Epochs[^1].TestAccuracy!.Value,
+            summary.RootElement.GetProperty("epochs")[1].GetProperty("test_accuracy").GetDouble(), 12);
+
+        var refused = Assert.Throws<DeftException>(() => DeftDetector.Detect(Options(Path.Combine(dir, "cp"), labels) with
+        {
+            Method = DetectionMethod.ClipPosterior, TestData = DetectTestData.FashionMnist,
+        }));
+        Assert.Contains("--test", FlagNames.Render(refused));
+    }
+
+    [Fact]
     public void AResumedRunReachesTheSameResultAsAnUninterruptedOne()
     {
         using var tmp = new TempDir("resume");
