@@ -117,9 +117,17 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [CommandOption("--adapter-dim <N>")] [Description(PeftOptionTexts.AdapterDim)] [DefaultValue(8)] public int AdapterDim { get; init; } = 8;
 
         [CommandOption("--augment <PRESET>")]
-        [Description("auto (cifar at 32 px, none below, clip above), cifar (random crop 32 + padding 4, resize, flip: the official recipe), shift (random crop at the image's own size + padding 4, resize, flip), clip (random resized crop + flip), none, or steps joined by '+': crop:S:P, center:S, flip (e.g. crop:28:4+flip).")]
+        [Description("auto (cifar at 32 px, none below, clip above), cifar (random crop 32 + padding 4, resize, flip: the official recipe), shift (random crop at the image's own size + padding 4, resize, flip), clip (random resized crop + flip), none, official-square / official-center / official-short-side (the official CUB/Cars/Tiny-ImageNet, WebVision and Clothing1M loaders, which also set the test transform), or steps joined by '+': crop:S:P, center:S, flip (e.g. crop:28:4+flip).")]
         [DefaultValue("auto")]
         public string Augment { get; init; } = "auto";
+
+        [CommandOption("--mean <R,G,B>")]
+        [Description("Image normalisation mean (default: the backbone's: CLIP's statistics for CLIP, ImageNet's for ResNet/ViT files).")]
+        public string? Mean { get; init; }
+
+        [CommandOption("--std <R,G,B>")]
+        [Description("Image normalisation standard deviation (default: the backbone's).")]
+        public string? Std { get; init; }
 
         [CommandOption("--resolution <PX>")]
         [Description("Input size. Default: the model's (CLIP, ViT; a ViT's positions are resampled for another size), 224 for ResNet weights.")]
@@ -231,6 +239,12 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         Peft = s.Peft is null ? null : new PeftOptions(PeftOptions.ParseKinds(s.Peft), s.Partial, s.VptLength, s.LoraRank, s.AdapterDim),
         Augment = string.Equals(s.Augment.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? null : AugmentSpec.Parse(s.Augment),
         Resolution = s.Resolution,
+        Normalization = (DetectCommand.Settings.ParseTriple(s.Mean, "mean"), DetectCommand.Settings.ParseTriple(s.Std, "std")) switch
+        {
+            (null, null) => null,
+            ({ } mean, { } std) => new Normalization(mean, std),
+            _ => throw new DeftException("--mean and --std go together: pass both."),
+        },
         Seed = s.Seed,
         Limit = s.Limit,
         Workers = s.Workers,

@@ -62,7 +62,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [CommandOption("--lr <LR>")] [Description(TrainingOptionTexts.LearningRate)] [DefaultValue(0.03)] public double Lr { get; init; } = 0.03;
         [CommandOption("--seed <N>")] [Description(TrainingOptionTexts.Seed)] [DefaultValue(0L)] public long Seed { get; init; }
 
-        [CommandOption("--augment <PRESET>")] [Description("cifar, clip or none (default: cifar for cifar10/100 and idx, clip otherwise).")]
+        [CommandOption("--augment <PRESET>")] [Description("cifar, clip or none (default: cifar for cifar10/100 and idx, clip otherwise), or an official loader's pipeline, which also sets the evaluation transform: official-square (CUB, Cars, Tiny-ImageNet), official-center (WebVision), official-short-side (Clothing1M).")]
         public string? Augment { get; init; }
 
         [CommandOption("--selection <WHICH>")]

@@ -51,7 +51,7 @@ internal static partial class PlanCommandLine
         args.AddRange(["--peft", o.Peft.Name, "--vpt-len", Int(o.Peft.VptLength),
             "--n-ctx", Int(o.Prompts.ContextLength), "--class-token-position", o.Prompts.Position.ToName()]);
         if (o.Method == DetectionMethod.Deft) args.AddRange(["--variant", o.Variant.ToName()]);
-        if (o.Augment is { } augment) args.AddRange(["--augment", augment.ToString().ToLowerInvariant()]);
+        if (o.Augment is { } augment) args.AddRange(["--augment", Data.Transforms.AugmentPresets.ToName(augment)]);
         if (o.Mean is { } mean) args.AddRange(["--mean", Triple(mean)]);
         if (o.Std is { } std) args.AddRange(["--std", Triple(std)]);
         args.AddRange(["--epochs", Int(o.Epochs), "--warmup", Int(o.Warmup), "--batch", Int(o.BatchSize), "--lr", Number(o.LearningRate),
@@ -74,6 +74,8 @@ internal static partial class PlanCommandLine
         if (o.Recipe is { } recipe) args.AddRange(["--recipe", recipe.ToName()]);
         if (o.HeadInit is { } head) args.AddRange(["--head-init", head.ToString().ToLowerInvariant()]);
         if (o.ConstantLearningRate) args.AddRange(["--schedule", "constant"]);
+        if (o.Augment is { } augment) args.AddRange(["--augment", augment.Text]);
+        if (o.Normalization is { } n) args.AddRange(["--mean", Triple(n.Mean), "--std", Triple(n.Std)]);
         args.AddRange(["--seed", Int(o.Seed), "--out", o.OutputDirectory]);
         return args;
     }

@@ -72,6 +72,9 @@ public sealed record AdaptOptions
     /// </summary>
     public AugmentSpec? Augment { get; init; }
 
+    /// <summary>Image normalisation; null: the backbone's own (CLIP's statistics for CLIP, ImageNet's for ResNet and ViT files).</summary>
+    public Normalization? Normalization { get; init; }
+
     /// <summary>Input resolution; null: the model's (CLIP and ViT), 224 for ResNet files, the preset's for random ResNets.</summary>
     public int? Resolution { get; init; }
 

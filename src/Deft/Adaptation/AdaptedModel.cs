@@ -29,16 +29,23 @@ public sealed class AdaptedModel : IDisposable
 
     private readonly IAdaptNetwork _network;
 
-    private AdaptedModel(IAdaptNetwork network, IReadOnlyList<string> classes, Normalization normalization, string directory)
+    private AdaptedModel(IAdaptNetwork network, IReadOnlyList<string> classes, Normalization normalization, string directory, AugmentSpec? trainedWith = null)
     {
         _network = network;
         Classes = classes;
         Normalization = normalization;
+        _trainedWith = trainedWith;
         Directory = directory;
     }
 
     public IReadOnlyList<string> Classes { get; }
     public Normalization Normalization { get; }
+
+    /// <summary>The training augmentation, which decides the evaluation transform for the official loaders' presets.</summary>
+    private readonly AugmentSpec? _trainedWith;
+
+    /// <summary>The evaluation transform predictions use: the one the model was tested with during training.</summary>
+    public ImagePipeline EvalPipeline => _trainedWith?.Eval(Resolution, Normalization) ?? ImagePipeline.Eval(Resolution, Normalization);
     public string Directory { get; }
     public BackboneKind Backbone => _network.Kind;
     public int Resolution => _network.Resolution;
@@ -131,7 +138,11 @@ public sealed class AdaptedModel : IDisposable
             }
             foreach (var (_, p) in network.Trainables) p.requires_grad = false;
             network.SetTraining(false);
-            return new AdaptedModel(network, classes, normalization, Path.GetFullPath(directory));
+            // Older models name no augmentation, or one this version reads differently: CLIP's evaluation transform.
+            AugmentSpec? trainedWith = null;
+            if ((config["training"] as JsonObject)?["augment"] is JsonValue augment && augment.TryGetValue<string>(out var text))
+                try { trainedWith = AugmentSpec.Parse(text); } catch (DeftException) { trainedWith = null; }
+            return new AdaptedModel(network, classes, normalization, Path.GetFullPath(directory), trainedWith);
         }
         finally
         {
@@ -169,7 +180,7 @@ public sealed class AdaptedModel : IDisposable
     {
         var order = indices?.ToArray() ?? Enumerable.Range(0, data.Count).ToArray();
         var labelled = data.Classes.SequenceEqual(Classes, StringComparer.Ordinal);
-        var loader = new BatchLoader(data, order, ImagePipeline.Eval(Resolution, Normalization),
+        var loader = new BatchLoader(data, order, EvalPipeline,
             new BatchLoaderOptions(Math.Max(1, batchSize), Shuffle: false, Workers: workers));
         var predictions = new List<Prediction>(order.Length);
         var step = 0;

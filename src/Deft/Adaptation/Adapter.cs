@@ -87,7 +87,7 @@ public static class Adapter
             throw new DeftException($"{Setting.Recipe} {recipe.ToName()} (and {Setting.TowerLearningRateScale}, {Setting.HeadOnlyEpochs}) applies to the CLIP backbone only; this model is a {kind.ToName()}.");
         if (headInit == HeadInit.Text && run.Checkpoint is null)
             InitializeHeadFromText((ClipClassifier)network, build.Tokenizer!, classes, options,
-                train, trainIndices, ImagePipeline.Eval(network.Resolution, build.Normalization));
+                train, trainIndices, (options.Augment ?? DefaultAugment(train)).Eval(network.Resolution, options.Normalization ?? build.Normalization));
 
         run.Begin();
         var hp = Hyperparameters.For(kind, options);
@@ -96,11 +96,11 @@ public static class Adapter
             ? new GroupedOptimizer(hp.Optimizer, tower, head, hp.LearningRate, recipeSettings.TowerLearningRateScale, hp.Momentum, hp.WeightDecay)
             : AdaptOptimizers.Create(hp.Optimizer, network.Trainables, hp.LearningRate, hp.Momentum, hp.WeightDecay);
         using var loss = RobustLosses.Create(options.Loss, train.Count, classes.Count, options.LossOptions);
-        var normalization = build.Normalization;
+        var normalization = options.Normalization ?? build.Normalization;
         var augment = options.Augment ?? DefaultAugment(train);
         var loader = new BatchLoader(train, trainIndices, augment.Build(ImageSize(train), network.Resolution, normalization),
             new BatchLoaderOptions(options.BatchSize, Shuffle: true, Seed: options.Seed, Workers: options.Workers));
-        var evalPipeline = ImagePipeline.Eval(network.Resolution, normalization);
+        var evalPipeline = augment.Eval(network.Resolution, normalization);
 
         var history = new List<EpochRecord>();
         var resumedAfter = 0;

@@ -61,7 +61,10 @@ public sealed record PreprocessSettings
     [JsonConverter(typeof(RgbTripleJson))] public RgbTriple? Mean { get; init; }
     /// <summary>Per-channel standard deviation; null: as for <see cref="Mean"/>.</summary>
     [JsonConverter(typeof(RgbTripleJson))] public RgbTriple? Std { get; init; }
-    /// <summary>Training augmentation; null: cifar for 32-pixel-class data (cifar10/100, idx), clip otherwise.</summary>
+    /// <summary>
+    /// Training augmentation; null: cifar for 32-pixel-class data (cifar10/100, idx), clip otherwise. The official-*
+    /// presets also fix the evaluation transform (the detector file keeps them for `deft score`).
+    /// </summary>
     [JsonConverter(typeof(AugmentJson))] public AugmentPreset? Augment { get; init; }
 }
 
@@ -152,7 +155,7 @@ public static class DetectionSettingsJson
                 ["dtype"] = preprocess["dtype"]!.DeepClone(),
                 ["mean"] = JsonSerializer.SerializeToNode(new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B }, Options),
                 ["std"] = JsonSerializer.SerializeToNode(new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B }, Options),
-                ["augment"] = augment.ToString().ToLowerInvariant(),
+                ["augment"] = augment.ToName(),
             },
             ["peft"] = tree["peft"]!.DeepClone(),
             ["prompts"] = tree["prompts"]!.DeepClone(),
@@ -177,12 +180,12 @@ internal sealed class AugmentJson : JsonConverter<AugmentPreset?>
 
     public override AugmentPreset? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
         reader.TokenType == JsonTokenType.Null ? null
-        : Enum.TryParse<AugmentPreset>(reader.GetString(), ignoreCase: true, out var a) ? a
+        : AugmentPresets.TryParse(reader.GetString() ?? "") is { } a ? a
         : throw new JsonException("Unknown augmentation.");
 
     public override void Write(Utf8JsonWriter writer, AugmentPreset? value, JsonSerializerOptions options)
     {
-        if (value is { } a) writer.WriteStringValue(a.ToString().ToLowerInvariant());
+        if (value is { } a) writer.WriteStringValue(a.ToName());
         else writer.WriteNullValue();
     }
 }

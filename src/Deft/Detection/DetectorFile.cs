@@ -24,7 +24,10 @@ public sealed record DetectorConfig
     public IReadOnlyList<string> Classes { get; init; } = [];
     public PromptOptions Prompts { get; init; } = new();
     public PeftOptions Peft { get; init; } = PeftOptions.Default;
-    /// <summary>Precision and the normalization the detector was trained with (always explicit; no augmentation).</summary>
+    /// <summary>
+    /// Precision and the normalization the detector was trained with (always explicit); the augmentation only when it is
+    /// an official loader's, whose evaluation transform scoring must repeat.
+    /// </summary>
     public PreprocessSettings Preprocess { get; init; } = new();
     public long Seed { get; init; }
     [JsonConverter(typeof(DeftVariantJson))] public DeftVariant Variant { get; init; } = DeftVariant.Synthetic;
@@ -35,7 +38,11 @@ public sealed record DetectorConfig
     public static DetectorConfig From(DetectOptions o, IReadOnlyList<string> classes, Normalization normalization) => new()
     {
         Model = Absolute(o.Model), Vocab = o.Vocab is null ? null : Absolute(o.Vocab), Classes = classes.ToArray(), Prompts = o.Prompts, Peft = o.Peft,
-        Preprocess = new PreprocessSettings { Precision = o.Precision, Mean = normalization.Mean, Std = normalization.Std },
+        Preprocess = new PreprocessSettings
+        {
+            Precision = o.Precision, Mean = normalization.Mean, Std = normalization.Std,
+            Augment = o.Augment is { } a && a.IsOfficialLoader() ? a : null,
+        },
         Seed = o.Seed, Variant = o.Variant,
     };
 

@@ -81,7 +81,7 @@ public static class DeftDetector
         using var net = new DeftNetwork(clip, peft, prompts);
         DetectorFile.LoadInto(detectorPath, net.Trainables);
 
-        var pipeline = Pipelines(options.Format, AugmentPreset.None, bundle.Resolution, config.Normalization).Eval;
+        var pipeline = Pipelines(options.Format, config.Preprocess.Augment ?? AugmentPreset.None, bundle.Resolution, config.Normalization).Eval;
         using var source = new ImageTrainingSource(dataset, labels, pipeline, pipeline, options.BatchSize, config.Seed, options.Workers);
         var clock = Stopwatch.StartNew();
         var coreThreads = torch.get_num_threads();
@@ -143,11 +143,12 @@ public static class DeftDetector
     /// <summary>
     /// The training and evaluation transforms. CIFAR follows the official DeFT loaders: random crop 32 with padding 4,
     /// torchvision's default (bilinear) resize to the model resolution, flip; evaluation is the same resize. Other
-    /// data use the chosen preset for training and CLIP's evaluation transform (bicubic, center crop).
+    /// data use the chosen preset for training and CLIP's evaluation transform (bicubic, center crop), or the official
+    /// loaders' own for the <c>official-*</c> presets (<see cref="ImagePipeline.EvalFor"/>).
     /// </summary>
     internal static (ImagePipeline Train, ImagePipeline Eval) Pipelines(string format, AugmentPreset augment, int resolution, Normalization normalization)
     {
-        if (format.Trim().ToLowerInvariant() is "cifar10" or "cifar100")
+        if (format.Trim().ToLowerInvariant() is "cifar10" or "cifar100" && !augment.IsOfficialLoader())
         {
             var resize = new ResizeTo(resolution, resolution, ResampleFilter.Bilinear);
             var eval = new ImagePipeline([resize], normalization);
@@ -156,6 +157,6 @@ public static class DeftDetector
                 : augment == AugmentPreset.None ? eval : ImagePipeline.ForTraining(augment, resolution, normalization);
             return (train, eval);
         }
-        return (ImagePipeline.ForTraining(augment, resolution, normalization), ImagePipeline.Eval(resolution, normalization));
+        return (ImagePipeline.ForTraining(augment, resolution, normalization), ImagePipeline.EvalFor(augment, resolution, normalization));
     }
 }

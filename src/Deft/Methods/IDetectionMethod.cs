@@ -99,7 +99,7 @@ public sealed class MethodContext
     /// <summary>Where the cached features came from (set by the source helpers).</summary>
     public string? FeatureCacheNote { get; private set; }
 
-    public ImagePipeline EvalPipeline => ImagePipeline.Eval(Bundle.Resolution, Normalization);
+    public ImagePipeline EvalPipeline => ImagePipeline.EvalFor(Augment, Bundle.Resolution, Normalization);
 
     /// <summary>
     /// Frozen-tower image features of every participating sample (eval transform), through the detector's feature

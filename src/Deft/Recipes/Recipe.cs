@@ -128,4 +128,15 @@ public sealed record Recipe(
     /// noise for CUB or Stanford Cars (nor Tiny-ImageNet), so 64×64 (Tiny-ImageNet's size) is used for both.
     /// </summary>
     public int? IdnResize { get; init; }
+
+    /// <summary>
+    /// The official loader's training augmentation (which also fixes its test transform) and normalisation, used by
+    /// both phases of the plan; null: the CIFAR loaders, which <c>deft detect</c> and <c>deft adapt</c> follow by
+    /// format and image size.
+    /// </summary>
+    public OfficialPreprocessing? Preprocessing { get; init; }
 }
+
+/// <summary>An official loader's image pipeline: a <see cref="Deft.Data.Transforms.AugmentPreset"/> and the statistics it normalises with.</summary>
+/// <param name="Loader">The official loader file it follows (shown in the plan).</param>
+public sealed record OfficialPreprocessing(Deft.Data.Transforms.AugmentPreset Augment, Deft.Data.Transforms.Normalization Normalization, string Loader);

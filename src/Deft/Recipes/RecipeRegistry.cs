@@ -1,5 +1,6 @@
 using System.Globalization;
 using Deft.Detection;
+using Deft.Data.Transforms;
 
 namespace Deft.Recipes;
 
@@ -72,7 +73,10 @@ public static class RecipeRegistry
             // main_real_phase1.py / main_real_phase2.py: the real-noise rules; phase 2 forced to 5 epochs, lr never stepped.
             new PhaseOneSettings(BatchSize: 32, WarmupEpochs: 5, TrainSubsample: 32_000, Variant: DeftVariant.RealNoise),
             new PhaseTwoSettings(BatchSize: 32, Epochs: RealNoisePhaseTwoEpochs, WarmupEpochs: 1, TrainSubsample: 32_000, ConstantLearningRate: true),
-            [new PaperFigure(PaperMetric.TestAccuracy, 72.44, "Clothing1M clean test")]));
+            [new PaperFigure(PaperMetric.TestAccuracy, 72.44, "Clothing1M clean test")])
+        {
+            Preprocessing = new OfficialPreprocessing(AugmentPreset.OfficialShortSide, Normalization.Clothing1M, "dataloader_clothing1M.py"),
+        });
 
         recipes.Add(new Recipe(
             "webvision", "WebVision 1.0, first 50 classes (Google images); tested on WebVision and ImageNet validation", "WebVision", 50,
@@ -93,7 +97,10 @@ public static class RecipeRegistry
             new NoiseSpec(NoiseKind.RealWorld, 0.2),
             new PhaseOneSettings(WarmupEpochs: 5, Variant: DeftVariant.RealNoise),
             new PhaseTwoSettings(Epochs: RealNoisePhaseTwoEpochs, WarmupEpochs: 5, ConstantLearningRate: true),
-            [new PaperFigure(PaperMetric.TestAccuracy, 85.12, "WebVision validation")]));
+            [new PaperFigure(PaperMetric.TestAccuracy, 85.12, "WebVision validation")])
+        {
+            Preprocessing = new OfficialPreprocessing(AugmentPreset.OfficialCenter, Normalization.ImageNet, "dataloader_webvision.py"),
+        });
 
         AddSynthetic(recipes, "tiny-imagenet", "Tiny-ImageNet", 200, "tiny-imagenet", 100_000, 10_000,
             [
@@ -103,7 +110,8 @@ public static class RecipeRegistry
                 new("validation labels (the test split)", ["val/val_annotations.txt", "tiny-imagenet-200/val/val_annotations.txt"]),
             ],
             "ROOT/tiny-imagenet-200/{wnids.txt,words.txt,train/,val/} (the archive, extracted)",
-            new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 5), idnResize: null);
+            new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 5), idnResize: null,
+            new OfficialPreprocessing(AugmentPreset.OfficialSquare, Normalization.Clip, "dataloader_tiny_imagenet.py"));
 
         AddSynthetic(recipes, "cub200", "CUB-200-2011", 200, "cub200", 5_994, 5_794,
             [
@@ -114,7 +122,8 @@ public static class RecipeRegistry
                 new("images", ["images", "CUB_200_2011/images"]),
             ],
             "ROOT/CUB_200_2011/{images.txt,image_class_labels.txt,train_test_split.txt,classes.txt,images/}",
-            new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 1), idnResize: 64);
+            new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 1), idnResize: 64,
+            new OfficialPreprocessing(AugmentPreset.OfficialSquare, Normalization.ImageNet, "dataloader_cub.py"));
 
         AddSynthetic(recipes, "stanford-cars", "Stanford Cars", 196, "stanford-cars", 8_144, 8_041,
             [
@@ -128,13 +137,15 @@ public static class RecipeRegistry
                 new("test images", ["cars_test", "car_data/car_data/test", "car_data/test", "test", "stanford_cars/cars_test"]),
             ],
             "ROOT/{devkit/cars_meta.mat,devkit/cars_train_annos.mat,cars_test_annos_withlabels.mat,cars_train/,cars_test/}",
-            new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 1), idnResize: 64);
+            new PhaseOneSettings(WarmupEpochs: 1), new PhaseTwoSettings(WarmupEpochs: 1), idnResize: 64,
+            new OfficialPreprocessing(AugmentPreset.OfficialSquare, Normalization.Clip, "dataloader_stanford_cars.py"));
 
         return recipes;
     }
 
     private static void AddSynthetic(List<Recipe> recipes, string prefix, string dataSetName, int classCount, string format, int train, int test,
-        IReadOnlyList<RootRequirement> requirements, string hint, PhaseOneSettings phaseOne, PhaseTwoSettings phaseTwo, int? idnResize)
+        IReadOnlyList<RootRequirement> requirements, string hint, PhaseOneSettings phaseOne, PhaseTwoSettings phaseTwo, int? idnResize,
+        OfficialPreprocessing? preprocessing = null)
     {
         foreach (var (kind, rates) in new[] { (NoiseKind.Symmetric, SymmetricRates), (NoiseKind.InstanceDependent, InstanceRates) })
         {
@@ -147,7 +158,7 @@ public static class RecipeRegistry
                     new DataSplit(format, "train", null, train, "train"),
                     [new DataSplit(format, "test", null, test, "test")],
                     noise, phaseOne, phaseTwo, [])
-                { IdnResize = kind == NoiseKind.InstanceDependent ? idnResize : null });
+                { IdnResize = kind == NoiseKind.InstanceDependent ? idnResize : null, Preprocessing = preprocessing });
             }
         }
     }

@@ -215,12 +215,15 @@ public static class ReproducePlanner
             WeightDecay = p1.WeightDecay,
             Seed = seed,
             Variant = p1.Variant,
-            Augment = cifarLike ? Deft.Data.Transforms.AugmentPreset.Cifar : null,
-            Mean = cifarLike ? cifarNorm.Mean : null,
-            Std = cifarLike ? cifarNorm.Std : null,
+            // The official loader's pipeline and statistics outside CIFAR (recipe.Preprocessing), both phases alike.
+            Augment = cifarLike ? Deft.Data.Transforms.AugmentPreset.Cifar : recipe.Preprocessing?.Augment,
+            Mean = cifarLike ? cifarNorm.Mean : recipe.Preprocessing?.Normalization.Mean,
+            Std = cifarLike ? cifarNorm.Std : recipe.Preprocessing?.Normalization.Std,
         };
         steps.Add(new PlanStep("Phase 1: learn positive/negative prompts with VPT-deep and mark each training sample clean or noisy " +
-            $"(the {p1.Variant.ToName()} variant, as the official {p1.Variant.OfficialScript()})", new DetectAction(detect)));
+            $"(the {p1.Variant.ToName()} variant, as the official {p1.Variant.OfficialScript()}" +
+            (recipe.Preprocessing is { } pre ? $"; images as {pre.Loader} prepares them, --augment {Deft.Data.Transforms.AugmentPresets.ToName(pre.Augment)})" : ")"),
+            new DetectAction(detect)));
 
         var sameFormatTest = recipe.TestSets.FirstOrDefault(t => t.Format == recipe.Train.Format && t.Classes == recipe.Train.Classes)
             ?? throw new InvalidOperationException($"{recipe.Name}: the first test set must share the training set's format; phase 2 tests on it.");
@@ -243,6 +246,8 @@ public static class ReproducePlanner
             HeadInit = HeadInit.Random,
             // main_real_phase2.py never steps its scheduler; main_phase2.py anneals.
             ConstantLearningRate = p2.ConstantLearningRate,
+            Augment = recipe.Preprocessing?.Augment,
+            Normalization = recipe.Preprocessing?.Normalization,
             Seed = seed,
         };
         var test = new DatasetOptions(root, sameFormatTest.Format, sameFormatTest.Split, ClassesFile: sameFormatTest.Classes);

@@ -56,14 +56,45 @@ public sealed class ImagePipeline
         AugmentPreset.None => Eval(resolution, normalization),
         AugmentPreset.Cifar => CifarTrain(resolution, normalization),
         AugmentPreset.Clip => ClipTrain(resolution, normalization),
-        _ => throw new DeftException($"Unknown augmentation preset '{preset}'. Valid presets: {string.Join(", ", Enum.GetNames<AugmentPreset>().Select(n => n.ToLowerInvariant()))}."),
+        AugmentPreset.OfficialSquare or AugmentPreset.OfficialCenter =>
+            new([new ResizeTo(OfficialResizeSize(resolution), OfficialResizeSize(resolution), ResampleFilter.Bilinear),
+                new RandomCropWithPadding(resolution, 0), new RandomHorizontalFlip()], normalization ?? Normalization.Clip),
+        AugmentPreset.OfficialShortSide =>
+            new([new ResizeShorterSide(OfficialResizeSize(resolution), ResampleFilter.Bilinear),
+                new RandomCropWithPadding(resolution, 0), new RandomHorizontalFlip()], normalization ?? Normalization.Clip),
+        _ => throw new DeftException($"Unknown augmentation preset '{preset}'. Valid presets: {string.Join(", ", AugmentPresets.ValidNames)}."),
     };
 
-    /// <summary>Parses the CLI spelling (<c>none</c>, <c>cifar</c>, <c>clip</c>, any case).</summary>
+    /// <summary>
+    /// The evaluation transform that goes with a training preset: the official loaders' own for the <c>official-*</c>
+    /// presets, all bilinear (s = r · 8/7, i.e. 256 at r = 224): <see cref="AugmentPreset.OfficialSquare"/>
+    /// Resize((r, r)); <see cref="AugmentPreset.OfficialCenter"/> Resize((s, s)) → CenterCrop(r);
+    /// <see cref="AugmentPreset.OfficialShortSide"/> Resize(s) (shorter side) → CenterCrop(r). CLIP's (<see cref="Eval"/>)
+    /// for the other presets.
+    /// </summary>
+    public static ImagePipeline EvalFor(AugmentPreset preset, int resolution, Normalization? normalization = null) => preset switch
+    {
+        AugmentPreset.OfficialSquare =>
+            new([new ResizeTo(CheckResolution(resolution), resolution, ResampleFilter.Bilinear)], normalization ?? Normalization.Clip),
+        AugmentPreset.OfficialCenter =>
+            new([new ResizeTo(OfficialResizeSize(resolution), OfficialResizeSize(resolution), ResampleFilter.Bilinear), new CenterCrop(resolution, resolution)],
+                normalization ?? Normalization.Clip),
+        AugmentPreset.OfficialShortSide =>
+            new([new ResizeShorterSide(OfficialResizeSize(resolution), ResampleFilter.Bilinear), new CenterCrop(resolution, resolution)],
+                normalization ?? Normalization.Clip),
+        _ => Eval(resolution, normalization),
+    };
+
+    /// <summary>
+    /// The official loaders resize to 256 before cropping 224 (a fixed 256 in their code, where the crop is the model
+    /// resolution); the same ratio at other resolutions keeps a crop larger than the resized image impossible.
+    /// </summary>
+    private static int OfficialResizeSize(int resolution) => (int)Math.Round(CheckResolution(resolution) * 256.0 / 224.0);
+
+    /// <summary>Parses the CLI spelling (<see cref="AugmentPresets.ValidNames"/>, any case).</summary>
     public static AugmentPreset ParsePreset(string name) =>
-        Enum.TryParse<AugmentPreset>(name, ignoreCase: true, out var preset) && Enum.IsDefined(preset)
-            ? preset
-            : throw new DeftException($"Unknown {Setting.Augment} value '{name}'. Valid values: none, cifar, clip.");
+        AugmentPresets.TryParse(name)
+            ?? throw new DeftException($"Unknown {Setting.Augment} value '{name}'. Valid values: {string.Join(", ", AugmentPresets.ValidNames)}.");
 
     /// <summary>Runs the pipeline and returns a new [3, H, W] buffer (convenience; loaders use the span overload).</summary>
     public float[] Apply(RgbImage image, SampleKey key = default)

@@ -23,6 +23,11 @@ public sealed record Normalization(RgbTriple Mean, RgbTriple Std)
     /// <summary>OpenAI CLIP's statistics (also used by open_clip for OpenAI and most LAION weights).</summary>
     public static Normalization Clip { get; } = new(new(0.48145466f, 0.4578275f, 0.40821073f), new(0.26862954f, 0.26130258f, 0.27577711f));
 
+    /// <summary>ImageNet's statistics (the official CUB-200 and WebVision loaders).</summary>
+    public static Normalization ImageNet { get; } = new(new(0.485f, 0.456f, 0.406f), new(0.229f, 0.224f, 0.225f));
+    /// <summary>Clothing1M's own statistics, as its official loader normalises.</summary>
+    public static Normalization Clothing1M { get; } = new(new(0.6959f, 0.6537f, 0.6371f), new(0.3113f, 0.3192f, 0.3214f));
+
     /// <summary>No standardisation: values stay in [0,1].</summary>
     public static Normalization Identity { get; } = new(new(0f, 0f, 0f), new(1f, 1f, 1f));
 
