@@ -193,6 +193,7 @@ public static class ReproducePlanner
         var detectDir = Path.Combine(run, Folders.Detect);
         var (p1Epochs, p1Warmup) = Schedule(p1.Epochs, p1.WarmupEpochs, options.Epochs);
         var cifarLike = recipe.Train.Format == "cifar100n";
+        var cifarRow = recipe.Train.Format is "cifar100n" or "cifar100" or "cifar10";
         // CIFAR-100N holds CIFAR-100's images: phase 1 sees them exactly as the cifar100 recipes do (deft detect picks
         // the CIFAR augmentation and statistics by format name, so they are passed for cifar100n).
         var cifarNorm = DetectOptions.DefaultNormalization("cifar100", Deft.Data.Transforms.Normalization.Clip);
@@ -246,8 +247,10 @@ public static class ReproducePlanner
             HeadInit = HeadInit.Random,
             // main_real_phase2.py never steps its scheduler; main_phase2.py anneals.
             ConstantLearningRate = p2.ConstantLearningRate,
-            Augment = recipe.Preprocessing?.Augment,
-            Normalization = recipe.Preprocessing?.Normalization,
+            // The official loaders in phase 2 too: CIFAR's (bilinear resize, CIFAR statistics) or the recipe's.
+            Augment = cifarRow ? Deft.Data.Transforms.AugmentPreset.OfficialCifar : recipe.Preprocessing?.Augment,
+            Normalization = cifarRow ? DetectOptions.DefaultNormalization(recipe.Train.Format == "cifar100n" ? "cifar100" : recipe.Train.Format, Deft.Data.Transforms.Normalization.Clip)
+                : recipe.Preprocessing?.Normalization,
             Seed = seed,
         };
         var test = new DatasetOptions(root, sameFormatTest.Format, sameFormatTest.Split, ClassesFile: sameFormatTest.Classes);

@@ -86,12 +86,23 @@ public class OfficialLoaderPipelineTests
     }
 
     [Fact]
-    public void Cifar_rows_keep_the_cifar_loader()
+    public void Cifar_loader_resizes_bilinear_in_both_phases()
     {
-        var plan = ReproducePlanner.Plan(RecipeRegistry.Get("cifar100-sym-0.2"), new PlanOptions(null, "m"));
-        var adapt = Assert.IsType<AdaptAction>(plan.Steps.Single(s => s.Kind == StepKind.Adapt).Action).Options;
-        Assert.Null(adapt.Augment); // auto: cifar at 32 px
-        Assert.Null(adapt.Normalization);
-        Assert.Null(RecipeRegistry.Get("cifar100n").Preprocessing);
+        // dataloader_cifar.py: RandomCrop(32, padding=4), Resize(resolution) (bilinear), flip; test Resize(resolution).
+        Assert.Equal<ImageStep>([new RandomCropWithPadding(32, 4), new ResizeTo(224, 224, ResampleFilter.Bilinear), new RandomHorizontalFlip()],
+            ImagePipeline.ForTraining(AugmentPreset.OfficialCifar, 224).Steps);
+        Assert.Equal<ImageStep>([new ResizeTo(224, 224, ResampleFilter.Bilinear)], ImagePipeline.EvalFor(AugmentPreset.OfficialCifar, 224).Steps);
+        foreach (var (recipe, meanRed) in new[] { ("cifar100-sym-0.2", 0.507f), ("cifar100n", 0.507f) })
+        {
+            var plan = ReproducePlanner.Plan(RecipeRegistry.Get(recipe), new PlanOptions(null, "m"));
+            var detect = Assert.IsType<DetectAction>(plan.Steps.Single(s => s.Kind == StepKind.Detect).Action).Options;
+            var adapt = Assert.IsType<AdaptAction>(plan.Steps.Single(s => s.Kind == StepKind.Adapt).Action).Options;
+            // Phase 1's CIFAR branch is the official loader already (same steps); phase 2 names it.
+            var (train, eval) = Deft.Methods.DeftDetector.Pipelines("cifar100", detect.ResolveAugment(), 224, Normalization.Clip);
+            Assert.Equal(ImagePipeline.ForTraining(AugmentPreset.OfficialCifar, 224).Steps, train.Steps);
+            Assert.Equal(ImagePipeline.EvalFor(AugmentPreset.OfficialCifar, 224).Steps, eval.Steps);
+            Assert.Equal("official-cifar", adapt.Augment!.Text);
+            Assert.Equal(meanRed, adapt.Normalization!.Mean.R);
+        }
     }
 }

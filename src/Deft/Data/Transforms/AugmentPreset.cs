@@ -22,12 +22,17 @@ public enum AugmentPreset
     OfficialCenter,
     /// <summary>The official Clothing1M loader: train Resize(256) (shorter side) → RandomCrop(224) → flip, test Resize(256) → CenterCrop(224).</summary>
     OfficialShortSide,
+    /// <summary>
+    /// The official CIFAR loader as both phases use it: train RandomCrop(32, padding 4) → Resize(r) bilinear → flip, test
+    /// Resize(r) bilinear (<c>deft detect</c> already does this for the cifar10/100 formats; phase 2's <c>cifar</c> resizes bicubic).
+    /// </summary>
+    OfficialCifar,
 }
 
 public static class AugmentPresets
 {
     /// <summary>The names, in <see cref="AugmentPreset"/> order.</summary>
-    public static IReadOnlyList<string> ValidNames { get; } = ["none", "cifar", "clip", "official-square", "official-center", "official-short-side"];
+    public static IReadOnlyList<string> ValidNames { get; } = ["none", "cifar", "clip", "official-square", "official-center", "official-short-side", "official-cifar"];
 
     public static string ToName(this AugmentPreset preset) => ValidNames[(int)preset];
 

@@ -8,8 +8,8 @@ namespace Deft.Data.Transforms;
 /// differs. Presets: <c>none</c> (the evaluation transform), <c>cifar</c> (random crop 32 after 4-px zero padding,
 /// resize, flip: the official recipe), <c>clip</c> (random resized crop, flip), <c>shift</c> (random crop at the
 /// image's own size after 4-px zero padding, i.e. a shift of up to ±4 px that keeps the scale, resize, flip: at
-/// 32 px the same steps as <c>cifar</c>), <c>official-square</c>, <c>official-center</c>, <c>official-short-side</c> (the
-/// official loaders outside CIFAR, <see cref="AugmentPreset"/>; they also fix the evaluation transform). Steps: <c>crop:S:P</c> (random crop S×S after P-px zero padding),
+/// 32 px the same steps as <c>cifar</c>), <c>official-square</c>, <c>official-center</c>, <c>official-short-side</c>, <c>official-cifar</c> (the
+/// official loaders, <see cref="AugmentPreset"/>; they also fix the evaluation transform). Steps: <c>crop:S:P</c> (random crop S×S after P-px zero padding),
 /// <c>center:S</c> (center crop S×S, zero-padding a smaller image around it), <c>flip</c> (horizontal flip, p 0.5).
 /// </summary>
 public sealed record AugmentSpec
@@ -24,7 +24,7 @@ public sealed record AugmentSpec
     public static AugmentSpec Clip { get; } = new("clip");
     public static AugmentSpec Shift { get; } = new("shift");
 
-    public static IReadOnlyList<string> PresetNames { get; } = ["none", "cifar", "clip", "shift", "official-square", "official-center", "official-short-side"];
+    public static IReadOnlyList<string> PresetNames { get; } = ["none", "cifar", "clip", "shift", "official-square", "official-center", "official-short-side", "official-cifar"];
 
     /// <summary>The detector's presets name the same transforms here.</summary>
     public static implicit operator AugmentSpec(AugmentPreset preset) => preset switch
@@ -75,7 +75,7 @@ public sealed record AugmentSpec
             case "cifar": return ImagePipeline.CifarTrain(resolution, normalization);
             case "clip": return ImagePipeline.ClipTrain(resolution, normalization);
             case "shift": return Steps($"crop:{imageSize}:4+flip", resolution, normalization);
-            case "official-square" or "official-center" or "official-short-side":
+            case "official-square" or "official-center" or "official-short-side" or "official-cifar":
                 return ImagePipeline.ForTraining(Preset!.Value, resolution, normalization);
             default: return Steps(Text, resolution, normalization);
         }

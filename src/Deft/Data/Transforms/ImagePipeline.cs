@@ -62,6 +62,9 @@ public sealed class ImagePipeline
         AugmentPreset.OfficialShortSide =>
             new([new ResizeShorterSide(OfficialResizeSize(resolution), ResampleFilter.Bilinear),
                 new RandomCropWithPadding(resolution, 0), new RandomHorizontalFlip()], normalization ?? Normalization.Clip),
+        AugmentPreset.OfficialCifar =>
+            new([new RandomCropWithPadding(32, 4), new ResizeTo(CheckResolution(resolution), resolution, ResampleFilter.Bilinear), new RandomHorizontalFlip()],
+                normalization ?? Normalization.Clip),
         _ => throw new DeftException($"Unknown augmentation preset '{preset}'. Valid presets: {string.Join(", ", AugmentPresets.ValidNames)}."),
     };
 
@@ -69,12 +72,13 @@ public sealed class ImagePipeline
     /// The evaluation transform that goes with a training preset: the official loaders' own for the <c>official-*</c>
     /// presets, all bilinear (s = r · 8/7, i.e. 256 at r = 224): <see cref="AugmentPreset.OfficialSquare"/>
     /// Resize((r, r)); <see cref="AugmentPreset.OfficialCenter"/> Resize((s, s)) → CenterCrop(r);
-    /// <see cref="AugmentPreset.OfficialShortSide"/> Resize(s) (shorter side) → CenterCrop(r). CLIP's (<see cref="Eval"/>)
+    /// <see cref="AugmentPreset.OfficialShortSide"/> Resize(s) (shorter side) → CenterCrop(r); <see cref="AugmentPreset.OfficialCifar"/>
+    /// Resize((r, r)) as the square one (CIFAR images are square). CLIP's (<see cref="Eval"/>)
     /// for the other presets.
     /// </summary>
     public static ImagePipeline EvalFor(AugmentPreset preset, int resolution, Normalization? normalization = null) => preset switch
     {
-        AugmentPreset.OfficialSquare =>
+        AugmentPreset.OfficialSquare or AugmentPreset.OfficialCifar =>
             new([new ResizeTo(CheckResolution(resolution), resolution, ResampleFilter.Bilinear)], normalization ?? Normalization.Clip),
         AugmentPreset.OfficialCenter =>
             new([new ResizeTo(OfficialResizeSize(resolution), OfficialResizeSize(resolution), ResampleFilter.Bilinear), new CenterCrop(resolution, resolution)],
