@@ -205,6 +205,9 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         AnsiConsole.Write(table);
     }
 
+    private static string Triple(Data.Transforms.RgbTriple t) =>
+        string.Join(',', new[] { t.R, t.G, t.B }.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
     private static void PrintPlan(ReproducePlan plan)
     {
         var r = plan.Recipe;
@@ -225,6 +228,9 @@ internal sealed class ReproduceCommand : Command<ReproduceCommand.Settings>
         Console.WriteLine($"phase-1 variant: {p1.Variant.ToName()} (official {p1.Variant.OfficialScript()}): " + (p1.Variant == DeftVariant.RealNoise
             ? "clean when p_clean > 0.5 and the label has the highest p_yes; SCE warm-up (alpha = beta = 1); pseudo-labels from epoch 2; constant lr"
             : "clean when p_clean > 0.5; cross-entropy warm-up; pseudo-labels after warm-up; cosine lr"));
+        Console.WriteLine(r.Preprocessing is { } pre
+            ? $"images: as the official {pre.Loader} (--augment {Data.Transforms.AugmentPresets.ToName(pre.Augment)}, mean {Triple(pre.Normalization.Mean)}, std {Triple(pre.Normalization.Std)}), both phases"
+            : "images: as the official dataloader_cifar.py (crop 32 with padding 4, bilinear resize, flip; CIFAR statistics; phase 2: --augment official-cifar)");
         var p2 = r.PhaseTwo;
         Console.WriteLine($"phase 2: full fine-tuning, SGD lr {ReproducePlanner.Number(p2.LearningRate)} momentum {ReproducePlanner.Number(p2.Momentum)} " +
             $"weight decay {ReproducePlanner.Number(p2.WeightDecay)}, batch {p2.BatchSize}, {p2.Epochs} epochs (" +
