@@ -61,6 +61,7 @@ internal static class FlagNames
         [Setting.BenchmarkSeconds] = "--seconds",
         [Setting.ListRecipes] = "--list",
         [Setting.TestData] = "--test",
+        [Setting.GmmRefit] = "--gmm-refit",
     };
 
     /// <summary>The flag of <paramref name="setting"/>; its domain name if the CLI has none.</summary>

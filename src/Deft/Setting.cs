@@ -67,6 +67,8 @@ public readonly record struct Setting(string Name)
     public static readonly Setting ListRecipes = new(nameof(ListRecipes));
     /// <summary>How long a benchmark measures.</summary>
     public static readonly Setting BenchmarkSeconds = new(nameof(BenchmarkSeconds));
+    /// <summary>gmm: refitting the mixture before every epoch after warm-up.</summary>
+    public static readonly Setting GmmRefit = new(nameof(GmmRefit));
     /// <summary>A labelled test set scored after every training epoch.</summary>
     public static readonly Setting TestData = new(nameof(TestData));
 

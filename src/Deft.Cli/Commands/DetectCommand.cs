@@ -109,6 +109,10 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [Description("clip-posterior and label-match: default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
         public string? Templates { get; init; }
 
+        [CommandOption("--gmm-refit")]
+        [Description("gmm: refit the mixture before every epoch after --warmup and train that epoch on its clean samples, through --epochs (the official main_baseline.py); default: train the warm-up epochs and fit once.")]
+        public bool GmmRefit { get; init; }
+
         [CommandOption("--test <PATH>")]
         [Description("deft: a labelled test set (same format as --data); the prompt classifier's accuracy on it is recorded after every epoch (summary.json epochs[[]].test_accuracy). It never influences training or the selection.")]
         public string? Test { get; init; }
@@ -148,6 +152,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Labels = Labels,
             ClassesFile = Classes,
             TestData = Test,
+            GmmRefit = GmmRefit,
             TestSplit = Test is null ? null : TestSplit,
             Vocab = Vocab,
             OutputDirectory = Out!,

@@ -86,6 +86,7 @@ public sealed record DetectOptions
     public double? NoiseRate { get => MethodSettings.NoiseRate; init => MethodSettings = MethodSettings with { NoiseRate = value }; }
     public int Folds { get => MethodSettings.Folds; init => MethodSettings = MethodSettings with { Folds = value }; }
     public string? Templates { get => MethodSettings.Templates; init => MethodSettings = MethodSettings with { Templates = value }; }
+    public bool GmmRefit { get => MethodSettings.GmmRefit; init => MethodSettings = MethodSettings with { GmmRefit = value }; }
 
     public void Validate()
     {
@@ -113,6 +114,8 @@ public sealed record DetectOptions
         if (Method != DetectionMethod.Deft && Variant != DeftVariant.Synthetic)
             throw new DeftException($"{Setting.Variant} {Variant.ToName()} chooses between the official DeFT scripts; it applies to {Setting.Method} deft only, not {Method.ToName()}.");
         if (Method.UsesCrossValidation() && Folds < 2) throw new DeftException($"{Setting.Folds} must be ≥ 2, got {Folds}.");
+        if (GmmRefit && Method != DetectionMethod.Gmm)
+            throw new DeftException($"{Setting.GmmRefit} applies to {Setting.Method} gmm only, not {Method.ToName()}.");
         if (TestData is not null && Method != DetectionMethod.Deft)
             throw new DeftException($"{Setting.TestData} scores DeFT's prompt classifier after every training epoch; it applies to {Setting.Method} deft only, not {Method.ToName()}.");
     }

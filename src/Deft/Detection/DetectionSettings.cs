@@ -82,6 +82,11 @@ public sealed record MethodSettings
     public int Folds { get; init; } = 5;
     /// <summary>label-match, clip-posterior: prompt templates (see PromptTemplates.Resolve); null: "a photo of a {}.".</summary>
     public string? Templates { get; init; }
+    /// <summary>
+    /// gmm: refit the mixture before every epoch after warm-up and train on its clean samples, through all epochs, as
+    /// the official <c>main_baseline.py</c>; false: train the warm-up epochs and fit once.
+    /// </summary>
+    public bool GmmRefit { get; init; }
 }
 
 /// <summary>

@@ -9,6 +9,9 @@ namespace Deft.Methods;
 /// epochs; then a deterministic pass yields per-sample losses, a two-component Gaussian mixture is fitted to them
 /// (<see cref="LossGmm"/>, DivideMix's settings), and a sample is clean when the posterior of the low-loss component
 /// exceeds ½. Label quality is that posterior; the suggestion is the classifier's argmax.
+/// With <see cref="DetectOptions.GmmRefit"/> it runs as the official <c>main_baseline.py</c>: through all
+/// <c>--epochs</c>, refitting the mixture before every epoch after warm-up and training that epoch on the samples the
+/// fit calls clean; the verdicts are those of the last fit (made before the last epoch, as the official loop reports).
 /// </summary>
 public sealed class GmmMethod : IDetectionMethod
 {
@@ -24,16 +27,42 @@ public sealed class GmmMethod : IDetectionMethod
             Progress = context.Progress,
             Warn = context.Warn,
         };
-        var threads = context.WithTrainingThreads(source, () => trainer.Train(o.Warmup, cancellationToken));
+        var clock = new System.Diagnostics.Stopwatch();
+        ClassifierPass Pass()
+        {
+            clock.Start();
+            try { return PromptClassifierTrainer.Evaluate(classifier.Network, context.Labels, source, context.Progress, cancellationToken); }
+            finally { clock.Stop(); }
+        }
+        (MethodScores Scores, LossGmmResult Fit)? last = null;
+        var refits = 0;
+        var threads = context.WithTrainingThreads(source, () =>
+        {
+            if (!o.GmmRefit)
+            {
+                trainer.Train(o.Warmup, cancellationToken);
+                return;
+            }
+            trainer.Train(1, o.Warmup, o.Epochs, cancellationToken);
+            for (var epoch = o.Warmup + 1; epoch <= o.Epochs; epoch++)
+            {
+                last = Split(Pass(), unchecked((int)o.Seed));
+                refits++;
+                var clean = last.Value.Scores.IsIssue.Select(issue => !issue).ToArray();
+                trainer.Select = (_, losses, positions) => positions.Select(p => clean[p]).ToArray();
+                trainer.Train(epoch, epoch, o.Epochs, cancellationToken);
+            }
+        });
         context.Timings["train_seconds"] = trainer.TrainSeconds;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var pass = PromptClassifierTrainer.Evaluate(classifier.Network, context.Labels, source, context.Progress, cancellationToken);
+        // Without refits (or when warm-up fills every epoch) the fit is made once, after the trained epochs.
+        var (scores, fit) = last ?? Split(Pass(), unchecked((int)o.Seed));
         context.Timings["eval_seconds"] = clock.Elapsed.TotalSeconds;
-        var (scores, fit) = Split(pass, unchecked((int)o.Seed));
         var settings = new Dictionary<string, object?>
         {
             ["train_threads"] = threads,
             ["warmup_epochs"] = o.Warmup,
+            ["gmm_refit"] = o.GmmRefit,
+            ["gmm_fits"] = Math.Max(1, refits),
             ["gmm_means"] = fit.Means,
             ["gmm_variances"] = fit.Variances,
             ["gmm_weights"] = fit.Weights,

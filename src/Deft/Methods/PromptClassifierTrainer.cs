@@ -47,7 +47,8 @@ internal sealed class PromptClassifier : IDisposable
 /// <summary>Decides which samples of a batch train the classifier: a mask over the batch, from the per-sample losses.</summary>
 /// <param name="epoch">The epoch, from 1.</param>
 /// <param name="losses">Per-sample cross-entropy of the batch, in batch order.</param>
-public delegate bool[] BatchSelector(int epoch, double[] losses);
+/// <param name="positions">The samples' assignment positions, in batch order.</param>
+public delegate bool[] BatchSelector(int epoch, double[] losses, IReadOnlyList<int> positions);
 
 /// <summary>A deterministic pass of the classifier over every sample, by assignment position.</summary>
 /// <param name="GivenProbability">softmax at the given label.</param>
@@ -81,7 +82,7 @@ internal sealed class PromptClassifierTrainer
         _isClean = labels.CleanMask();
     }
 
-    public BatchSelector? Select { get; init; }
+    public BatchSelector? Select { get; set; }
     public IProgress<DetectProgress>? Progress { get; init; }
     public Action<string>? Warn { get; init; }
 
@@ -91,12 +92,18 @@ internal sealed class PromptClassifierTrainer
     public double TrainSeconds { get; private set; }
 
     /// <summary>Trains epochs 1..<paramref name="epochs"/> (≤ --epochs; the schedule is always that of --epochs).</summary>
-    public void Train(int epochs, CancellationToken cancellationToken = default)
+    public void Train(int epochs, CancellationToken cancellationToken = default) => Train(1, epochs, epochs, cancellationToken);
+
+    /// <summary>
+    /// Trains epochs <paramref name="first"/>..<paramref name="last"/> (from 1, ≤ --epochs) at the schedule's rates for
+    /// those epochs; progress counts them out of <paramref name="shownEpochs"/>.
+    /// </summary>
+    public void Train(int first, int last, int shownEpochs, CancellationToken cancellationToken = default)
     {
-        if (epochs < 1 || epochs > _options.Epochs)
-            throw new ArgumentOutOfRangeException(nameof(epochs), epochs, $"Train between 1 and the schedule's {_options.Epochs} epochs.");
+        if (first < 1 || last < first || last > _options.Epochs)
+            throw new ArgumentOutOfRangeException(nameof(last), last, $"Train epochs between 1 and the schedule's {_options.Epochs} (asked {first}..{last}).");
         new TrainingLoop(_sgd, new LearningRateSchedule(_options.LearningRate, _options.Epochs))
-            .Run(new EpochTask(this, epochs), 1, epochs, cancellationToken);
+            .Run(new EpochTask(this, shownEpochs), first, last, cancellationToken);
     }
 
     /// <summary>One epoch for <see cref="TrainingLoop"/>: the mean cross-entropy of the kept samples and the epoch's figures.</summary>
@@ -133,7 +140,7 @@ internal sealed class PromptClassifierTrainer
             for (var i = 0; i < n; i++)
                 if (!double.IsFinite(losses[i])) throw new NonFiniteLossException(step.Epoch, step.Step, (float)losses[i]);
 
-            var keep = _t.Select?.Invoke(step.Epoch, losses) ?? Enumerable.Repeat(true, n).ToArray();
+            var keep = _t.Select?.Invoke(step.Epoch, losses, batch.Positions) ?? Enumerable.Repeat(true, n).ToArray();
             if (keep.Length != n) throw new InvalidOperationException($"The batch selector returned {keep.Length} flags for {n} samples.");
             var rows = Enumerable.Range(0, n).Where(i => keep[i]).Select(i => (long)i).ToArray();
             Tensor? loss = null;

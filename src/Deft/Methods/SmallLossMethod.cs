@@ -46,5 +46,5 @@ public sealed class SmallLossMethod : IDetectionMethod
     }
 
     /// <summary>Per batch of epoch e (from 1): keep the samples <see cref="SmallLoss.Select"/> keeps at forget rate schedule[e − 1].</summary>
-    public static BatchSelector Selector(double[] schedule) => (epoch, losses) => SmallLoss.Select(losses, schedule[epoch - 1]);
+    public static BatchSelector Selector(double[] schedule) => (epoch, losses, _) => SmallLoss.Select(losses, schedule[epoch - 1]);
 }

@@ -145,11 +145,11 @@ public sealed class MethodRunTests(MethodRuns runs) : IClassFixture<MethodRuns>
     {
         var schedule = SmallLoss.Schedule(0.4, 3, 5);   // 0, 0.2, 0.4, 0.4, 0.4
         double[] losses = [0.9, 0.1, 0.5, 2.0, 0.3, 0.7, 0.2, 1.5, 0.4, 0.8];
-        Assert.All(Deft.Methods.SmallLossMethod.Selector(schedule)(1, losses), Assert.True);
+        Assert.All(Deft.Methods.SmallLossMethod.Selector(schedule)(1, losses, []), Assert.True);
         // Epoch 2 forgets 20 %: the two largest losses (2.0 at 3, 1.5 at 7) go.
-        Assert.Equal([true, true, true, false, true, true, true, false, true, true], Deft.Methods.SmallLossMethod.Selector(schedule)(2, losses));
+        Assert.Equal([true, true, true, false, true, true, true, false, true, true], Deft.Methods.SmallLossMethod.Selector(schedule)(2, losses, []));
         // Epoch 4 forgets 40 %: also 0.9 (0) and 0.8 (9).
-        Assert.Equal([false, true, true, false, true, true, true, false, true, false], Deft.Methods.SmallLossMethod.Selector(schedule)(4, losses));
+        Assert.Equal([false, true, true, false, true, true, true, false, true, false], Deft.Methods.SmallLossMethod.Selector(schedule)(4, losses, []));
     }
 
     [Fact]
@@ -169,6 +169,31 @@ public sealed class MethodRunTests(MethodRuns runs) : IClassFixture<MethodRuns>
         Assert.Equal(report.Samples.Select(s => s.IsLabelIssue && s.SuggestedLabel != s.GivenLabel), defaults.Samples.Select(s => s.IsLabelIssue));
         Assert.Contains(report.Samples, s => s.IsLabelIssue && s.SuggestedLabel == s.GivenLabel);
         Assert.False(MethodRuns.Summary(Path.Combine(runs.Root, "gmm-default-issues"))["config"]!["flag_agreeing"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public void Gmm_refit_trains_every_epoch_on_the_clean_samples_of_a_fit_made_before_it()
+    {
+        // main_baseline.py: for epoch > warmup: idx_clean = eval_train() (GMM on the losses); train on idx_clean only.
+        var options = runs.Options(DetectionMethod.Gmm, "gmm-refit") with { GmmRefit = true, Epochs = 3, Warmup = 1 };
+        var report = runs.Run("gmm-refit", options);
+        var epochs = report.Summary.Epochs;
+        Assert.Equal([1, 2, 3], epochs.Select(e => e.Epoch));
+        Assert.Equal(1.0, epochs[0].SelectedFraction);            // warm-up: every sample
+        Assert.All(epochs.Skip(1), e => Assert.InRange(e.SelectedFraction, 0.05, 0.999));
+        // The verdicts are those of the last fit, the one epoch 3 trained on.
+        Assert.Equal(report.Samples.Count(s => !s.IsLabelIssue) / (double)report.Samples.Count, epochs[2].SelectedFraction, 12);
+        Assert.Equal(2, report.Summary.Config["gmm_fits"]);
+        Assert.Equal(true, report.Summary.Config["gmm_refit"]);
+        // Each epoch trains at the rate of the 3-epoch cosine schedule.
+        Assert.Equal(Enumerable.Range(1, 3).Select(e => new Deft.Training.LearningRateSchedule(options.LearningRate, 3).RateForEpoch(e)),
+            epochs.Select(e => e.LearningRate));
+
+        // With the warm-up filling every epoch there is nothing to refit: the same as the single fit.
+        var filled = runs.Run("gmm-refit-filled", runs.Options(DetectionMethod.Gmm, "gmm-refit-filled") with { GmmRefit = true, Warmup = MethodRuns.Epochs });
+        var once = runs.Run("gmm-once-filled", runs.Options(DetectionMethod.Gmm, "gmm-once-filled") with { Warmup = MethodRuns.Epochs });
+        Assert.Equal(once.Samples.Select(s => s.LabelQuality), filled.Samples.Select(s => s.LabelQuality));
+        Assert.Throws<DeftException>(() => (runs.Options(DetectionMethod.ClipPosterior, "x") with { GmmRefit = true }).Validate());
     }
 
     [Fact]
