@@ -62,6 +62,7 @@ internal static class FlagNames
         [Setting.ListRecipes] = "--list",
         [Setting.TestData] = "--test",
         [Setting.GmmRefit] = "--gmm-refit",
+        [Setting.Fp16Trainables] = "--fp16-trainables",
     };
 
     /// <summary>The flag of <paramref name="setting"/>; its domain name if the CLI has none.</summary>

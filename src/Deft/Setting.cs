@@ -67,6 +67,8 @@ public readonly record struct Setting(string Name)
     public static readonly Setting ListRecipes = new(nameof(ListRecipes));
     /// <summary>How long a benchmark measures.</summary>
     public static readonly Setting BenchmarkSeconds = new(nameof(BenchmarkSeconds));
+    /// <summary>DeFT: float16 storage of the trainable parameters.</summary>
+    public static readonly Setting Fp16Trainables = new(nameof(Fp16Trainables));
     /// <summary>gmm: refitting the mixture before every epoch after warm-up.</summary>
     public static readonly Setting GmmRefit = new(nameof(GmmRefit));
     /// <summary>A labelled test set scored after every training epoch.</summary>

@@ -109,6 +109,10 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [Description("clip-posterior and label-match: default (\"a photo of a {}.\"), ensemble7, a file with one template per line, or one template with {}.")]
         public string? Templates { get; init; }
 
+        [CommandOption("--fp16-trainables")]
+        [Description("deft: keep the trainable parameters and their momentum in float16 after every step, as the official code's fp16 CLIP does (arithmetic stays fp32); for fidelity checks.")]
+        public bool Fp16Trainables { get; init; }
+
         [CommandOption("--gmm-refit")]
         [Description("gmm: refit the mixture before every epoch after --warmup and train that epoch on its clean samples, through --epochs (the official main_baseline.py); default: train the warm-up epochs and fit once.")]
         public bool GmmRefit { get; init; }
@@ -153,6 +157,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             ClassesFile = Classes,
             TestData = Test,
             GmmRefit = GmmRefit,
+            Fp16Trainables = Fp16Trainables,
             TestSplit = Test is null ? null : TestSplit,
             Vocab = Vocab,
             OutputDirectory = Out!,

@@ -76,6 +76,7 @@ public sealed record DetectOptions
     public double Momentum { get => Schedule.Momentum; init => Schedule = Schedule with { Momentum = value }; }
     public double WeightDecay { get => Schedule.WeightDecay; init => Schedule = Schedule with { WeightDecay = value }; }
     public long Seed { get => Schedule.Seed; init => Schedule = Schedule with { Seed = value }; }
+    public bool Fp16Trainables { get => Schedule.Fp16Trainables; init => Schedule = Schedule with { Fp16Trainables = value }; }
     public TowerPrecision Precision { get => Preprocess.Precision; init => Preprocess = Preprocess with { Precision = value }; }
     public RgbTriple? Mean { get => Preprocess.Mean; init => Preprocess = Preprocess with { Mean = value }; }
     public RgbTriple? Std { get => Preprocess.Std; init => Preprocess = Preprocess with { Std = value }; }
@@ -114,6 +115,8 @@ public sealed record DetectOptions
         if (Method != DetectionMethod.Deft && Variant != DeftVariant.Synthetic)
             throw new DeftException($"{Setting.Variant} {Variant.ToName()} chooses between the official DeFT scripts; it applies to {Setting.Method} deft only, not {Method.ToName()}.");
         if (Method.UsesCrossValidation() && Folds < 2) throw new DeftException($"{Setting.Folds} must be ≥ 2, got {Folds}.");
+        if (Fp16Trainables && Method != DetectionMethod.Deft)
+            throw new DeftException($"{Setting.Fp16Trainables} applies to {Setting.Method} deft only, not {Method.ToName()}.");
         if (GmmRefit && Method != DetectionMethod.Gmm)
             throw new DeftException($"{Setting.GmmRefit} applies to {Setting.Method} gmm only, not {Method.ToName()}.");
         if (TestData is not null && Method != DetectionMethod.Deft)

@@ -50,6 +50,12 @@ public sealed record TrainingSchedule
     public double WeightDecay { get; init; } = 5e-4;
     /// <summary>Fixes prompt initialization, shuffling and augmentation: the same seed gives the same result.</summary>
     public long Seed { get; init; }
+    /// <summary>
+    /// DeFT: store the trainable parameters and their momentum in float16 after every step, as the official code's fp16
+    /// CLIP keeps its contexts, VPT tokens and PEFT modules (updates below float16's resolution are lost); the
+    /// arithmetic stays fp32. Written only when set, so the fingerprints of fp32 runs are those of earlier versions.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool Fp16Trainables { get; init; }
 }
 
 /// <summary>How images enter the model: normalization, training augmentation and the image tower's precision.</summary>

@@ -54,7 +54,30 @@ public sealed class MomentumSgd : ITrainingOptimizer, IDisposable
         state.momentum_buffer = buffer?.detach().to(_parameters[i].dtype, _parameters[i].device).clone().DetachFromDisposeScope();
     }
 
-    public void Step() => _sgd.step();
+    /// <summary>
+    /// Rounds every parameter and momentum buffer to float16 after each step (storage as the official fp16 code keeps
+    /// it; the update itself is computed in the parameters' dtype).
+    /// </summary>
+    public bool Float16Storage { get; init; }
+
+    public void Step()
+    {
+        _sgd.step();
+        if (!Float16Storage) return;
+        using var noGrad = no_grad();
+        for (var i = 0; i < _parameters.Count; i++)
+        {
+            RoundToHalf(_parameters[i]);
+            if (GetBuffer(i) is { } buffer) RoundToHalf(buffer);
+        }
+    }
+
+    private static void RoundToHalf(Tensor t)
+    {
+        using var half = t.to(ScalarType.Float16);
+        using var back = half.to(t.dtype);
+        t.copy_(back);
+    }
 
     /// <summary>
     /// Drops the gradients (PyTorch's default <c>zero_grad(set_to_none=True)</c>). TorchSharp's zero_grad zeroes them

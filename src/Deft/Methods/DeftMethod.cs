@@ -61,7 +61,16 @@ internal sealed class DeftMethod : IDetectionMethod
         var (fingerprint, settingsJson) = (DetectionSettingsJson.Hash(trainingSettings), trainingSettings.ToJsonString());
         var legacyFingerprint = LegacyFingerprint(options, labels, context.Normalization, context.Augment);
         using var sgd = new MomentumSgd(net.Trainables.Select(t => (Tensor)t.Parameter).ToArray(),
-            options.LearningRate, options.Momentum, options.WeightDecay);
+            options.LearningRate, options.Momentum, options.WeightDecay) { Float16Storage = options.Fp16Trainables };
+        // The official code creates them in fp16 too: start from values float16 can hold (idempotent on resume).
+        if (options.Fp16Trainables)
+            using (torch.no_grad())
+                foreach (var t in net.Trainables)
+                {
+                    using var half = t.Parameter.to(ScalarType.Float16);
+                    using var back = half.to(t.Parameter.dtype);
+                    t.Parameter.copy_(back);
+                }
         // pred_probs: the positive prompts' softmax over classes, kept unless it would take more than 256 MB as doubles.
         var keepProbabilities = (long)labels.Count * labels.ClassCount <= MaxKeptProbabilities;
         using var test = PromptTestEvaluation.Open(context, evalPipeline, cancellationToken);

@@ -117,6 +117,30 @@ public sealed class DeftObjectiveTests
     }
 
     [Fact]
+    public void Float16_storage_loses_updates_below_float16_resolution_as_the_official_fp16_parameters_do()
+    {
+        using var scope = NewDisposeScope();
+        // loss = p → g = 1; no momentum or decay: p ← p − lr. Below 1, float16 steps by 2⁻¹¹ = 0.00048828125.
+        float StepOnce(double lr, bool half)
+        {
+            var p = new TorchSharp.Modules.Parameter(tensor(new float[] { 1f }));
+            using var sgd = new MomentumSgd([p], learningRate: lr, momentum: 0, weightDecay: 0) { Float16Storage = half };
+            p.sum().backward();
+            sgd.Step();
+            return p[0].item<float>();
+        }
+        Assert.Equal(0.9999f, StepOnce(1e-4, half: false));
+        Assert.Equal(1f, StepOnce(1e-4, half: true));                 // 0.9999 rounds back to 1: the update is lost
+        Assert.Equal(0.9990234375f, StepOnce(1e-3, half: true));      // 0.999 → 2046 · 2⁻¹¹
+        // The momentum buffer is stored in float16 as well.
+        var q = new TorchSharp.Modules.Parameter(tensor(new float[] { 1f }));
+        using var withMomentum = new MomentumSgd([q], learningRate: 1e-3, momentum: 0.9, weightDecay: 0) { Float16Storage = true };
+        (q * 1.0001f).sum().backward();
+        withMomentum.Step();
+        Assert.Equal(1f, withMomentum.GetBuffer(0)![0].item<float>()); // 1.0001 is not a float16; 1 is
+    }
+
+    [Fact]
     public void CosineScheduleFollowsCosineAnnealingLR()
     {
         Assert.Equal(0.03, CosineSchedule.LearningRate(0.03, 0, 10), 12);
