@@ -94,7 +94,7 @@ internal sealed class ManifestDataset : IImageDataset
                 {
                     columnNames = [.. fields.Select(f => f.Trim())];
                     width = Math.Max(2, fields.Count);
-                    cleanColumn = columnNames.FindIndex(2, n => CleanHeaders.Contains(n));
+                    cleanColumn = columnNames.Count > 2 ? columnNames.FindIndex(2, n => CleanHeaders.Contains(n)) : -1;
                     continue;
                 }
                 width = Math.Max(3, fields.Count);
@@ -103,7 +103,7 @@ internal sealed class ManifestDataset : IImageDataset
                 throw new DeftException(
                     $"{manifest} line {lineNo}: expected {(width <= 3 ? "2 or 3" : $"2 to {width}")} {delimiterName}-separated fields (path, label[, clean_label]{(width > 3 ? ", ..." : "")}), found {fields.Count}. " +
                     "Fix the line; quote paths that contain the separator.");
-            if (extraFrom == 0 && fields.Count > (cleanColumn < 0 ? 2 : 3)) extraFrom = lineNo;
+            if (extraFrom == 0 && Enumerable.Range(2, Math.Max(0, fields.Count - 2)).Any(c => c != cleanColumn)) extraFrom = lineNo;
             var path = fields[0].Trim();
             var label = fields[1].Trim();
             var clean = cleanColumn >= 0 && fields.Count > cleanColumn && fields[cleanColumn].Trim().Length > 0 ? fields[cleanColumn].Trim() : null;
@@ -148,7 +148,7 @@ internal sealed class ManifestDataset : IImageDataset
     {
         var used = cleanColumn < 0 ? new[] { 0, 1 } : [0, 1, cleanColumn];
         var ignored = Enumerable.Range(0, width).Where(c => !used.Contains(c))
-            .Select(c => c < header.Count && header[c].Length > 0 ? $"'{TextClip.Clip(header[c], 40)}'" : $"column {c + 1}").ToList();
+            .Select(c => c < header.Count && header[c].Length > 0 ? $"'{TextClip.Clip(header[c], 40)}'" : (c + 1).ToString(CultureInfo.InvariantCulture)).ToList();
         var meaning = header.Count > 0
             ? $"path, label{(cleanColumn >= 0 ? $", clean label ('{header[cleanColumn]}')" : "")} are read"
             : "path, label, clean_label are read";
