@@ -28,7 +28,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         }
 
         [CommandOption("--labels <FILE>")]
-        [Description("Label file (index,label[[,true_label]], as `deft noise` writes): which samples take part and their labels; true_label enables precision/recall. Default: the data set's labels.")]
+        [Description("Label file: index,label[[,true_label]] (as `deft noise` writes) or path,label[[,true_label]] (paths absolute or relative to --data; header optional; labels are class ids or names): which samples take part and their labels; true_label enables precision/recall. Default: the data set's labels.")]
         public string? Labels { get; init; }
 
         [CommandOption("--peft <METHOD>")]
