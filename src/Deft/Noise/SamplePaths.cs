@@ -10,9 +10,10 @@ namespace Deft.Noise;
 /// </summary>
 public sealed class SamplePaths
 {
-    private readonly Dictionary<string, int> _byFullPath = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<int>> _byFileName = new(StringComparer.Ordinal);
-    private readonly string[] _sources;
+    private readonly IImageDataset _data;
+    private Dictionary<string, int>? _byFullPath;
+    private Dictionary<string, List<int>>? _byFileName;
+    private string[] _sources = [];
 
     /// <param name="data">The data set whose <see cref="IImageDataset.GetSource"/> paths are matched.</param>
     /// <param name="root">The data root relative paths start at: a directory, or a manifest file (its directory); null: the current directory.</param>
@@ -21,15 +22,26 @@ public sealed class SamplePaths
         ArgumentNullException.ThrowIfNull(data);
         var full = root is null ? Directory.GetCurrentDirectory() : Path.GetFullPath(root);
         Root = File.Exists(full) ? Path.GetDirectoryName(full)! : full;
-        _sources = new string[data.Count];
-        for (var i = 0; i < data.Count; i++)
+        _data = data;
+    }
+
+    /// <summary>Indexes the sources on first use: index-form label files never pay for it.</summary>
+    private (Dictionary<string, int> ByFullPath, Dictionary<string, List<int>> ByFileName) Index()
+    {
+        if (_byFullPath is not null && _byFileName is not null) return (_byFullPath, _byFileName);
+        var byFullPath = new Dictionary<string, int>(StringComparer.Ordinal);
+        var byFileName = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        _sources = new string[_data.Count];
+        for (var i = 0; i < _sources.Length; i++)
         {
-            var source = _sources[i] = data.GetSource(i);
-            _byFullPath.TryAdd(Normalize(source), i);
+            var source = _sources[i] = _data.GetSource(i);
+            byFullPath.TryAdd(Normalize(source), i);
             var name = Path.GetFileName(source);
-            if (!_byFileName.TryGetValue(name, out var list)) _byFileName[name] = list = [];
+            if (!byFileName.TryGetValue(name, out var list)) byFileName[name] = list = [];
             list.Add(i);
         }
+        (_byFullPath, _byFileName) = (byFullPath, byFileName);
+        return (byFullPath, byFileName);
     }
 
     /// <summary>The directory relative paths start at.</summary>
@@ -43,12 +55,13 @@ public sealed class SamplePaths
     {
         ArgumentNullException.ThrowIfNull(path);
         ambiguous = null;
-        if (_byFullPath.TryGetValue(Normalize(path), out var exact)) return exact;
+        var (byFullPath, byFileName) = Index();
+        if (byFullPath.TryGetValue(Normalize(path), out var exact)) return exact;
         if (Path.IsPathRooted(path)) return null;
         var combined = Normalize(Path.Combine(Root, path));
-        if (_byFullPath.TryGetValue(combined, out exact)) return exact;
+        if (byFullPath.TryGetValue(combined, out exact)) return exact;
         var relative = path.Replace('\\', '/').TrimStart('.', '/');
-        if (relative.Length == 0 || !_byFileName.TryGetValue(Path.GetFileName(relative), out var candidates)) return null;
+        if (relative.Length == 0 || !byFileName.TryGetValue(Path.GetFileName(relative), out var candidates)) return null;
         var suffix = "/" + Normalize(relative).TrimStart('/');
         int? found = null;
         foreach (var c in candidates)
