@@ -31,7 +31,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         public string? Selection { get; init; }
 
         [CommandOption("--labels <FILE>")]
-        [Description("With --selection all: a label file (index,label[[,true_label]], as `deft noise` writes) with the noisy labels to train on and the samples that take part. Default: the data set's labels.")]
+        [Description("With --selection all: a label file (index,label[[,true_label]] as `deft noise` writes, or path,label[[,true_label]] with absolute paths or their unique endings) with the noisy labels to train on and the samples that take part. Default: the data set's labels.")]
         public string? Labels { get; init; }
 
         [CommandOption("--test <PATH>")]

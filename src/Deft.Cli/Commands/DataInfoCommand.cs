@@ -33,7 +33,8 @@ internal sealed class DataInfoCommand : Command<DataInfoCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var options = new DatasetOptions(settings.Data!, settings.Format!, settings.Split, settings.OnBadImage, settings.Classes);
+        var options = new DatasetOptions(settings.Data!, settings.Format!, settings.Split, settings.OnBadImage, settings.Classes,
+            Warn: w => Console.Error.WriteLine($"warning: {w}"));
         var info = DatasetInfo.Collect(options, cancellationToken);
         if (settings.Json)
         {

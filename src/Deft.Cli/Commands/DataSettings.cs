@@ -42,7 +42,12 @@ internal abstract class ClipDataSettings : ClipModelSettings
 internal static class DataOptionTexts
 {
     public const string Data = "The data set: a directory (idx, cifar10, cifar100, folder and the paper formats) or a manifest file (csv).";
-    public const string Format = "idx, cifar10, cifar100, folder, csv, or a paper data set's format (cifar100n, clothing1m, webvision, …; an unknown one lists them all).";
+    public const string Format = "idx, cifar10, cifar100, folder, csv, or a paper data set's format (cifar100n, clothing1m, webvision, …; an unknown one lists them all). " + CsvManifest;
+
+    /// <summary>The csv manifest's columns (ManifestDataset): where a user choosing --format csv reads them.</summary>
+    public const string CsvManifest = "csv: a manifest file, one image per line: path,label[[,clean_label]] (.tsv: tab-separated); an optional header " +
+        "(path/file/image, label/class/target, clean_label/true_label) names the columns, further columns are ignored with a warning; relative paths " +
+        "start at the manifest's folder; labels are class names (or ids 0..K-1, or names in --classes order); quote paths holding the separator.";
     public const string Split = "train or test.";
     public const string Classes = "Class names, one per line, in label order (csv and idx formats; used in the prompts); for the webvision formats a class count (50: the first 50 classes).";
 }

@@ -28,7 +28,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         }
 
         [CommandOption("--labels <FILE>")]
-        [Description("Label file (index,label[[,true_label]], as `deft noise` writes): which samples take part and their labels; true_label enables precision/recall. Default: the data set's labels.")]
+        [Description("Label file: index,label[[,true_label]] (as `deft noise` writes) or path,label[[,true_label]] (paths absolute or relative to --data; header optional; labels are class ids or names): which samples take part and their labels; true_label enables precision/recall. Default: the data set's labels.")]
         public string? Labels { get; init; }
 
         [CommandOption("--peft <METHOD>")]
@@ -81,7 +81,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [CommandOption("--force")] [Description("Replace a run already in --out.")]
         public bool Force { get; init; }
 
-        [CommandOption("--out <DIR>")] [Description("Output directory: samples.csv, label_issues.csv, summary.json, detector.safetensors, checkpoint.")]
+        [CommandOption("--out <DIR>")] [Description("Output directory: samples.csv, label_issues.csv, pred_probs.npy/.ids.csv/.parquet (class probabilities, rows as in samples.csv; methods that have them), summary.json, report.html, detector.safetensors, checkpoint.")]
         public string? Out { get; init; }
 
         [CommandOption("--cache-dir <DIR>")] [Description("Where --peft none keeps image features (default $DEFT_CACHE_DIR or ~/.cache/deft).")]
@@ -259,6 +259,8 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         if (s.TimingsSeconds.TryGetValue("total_seconds", out var seconds))
             table.AddRow("time", FormattableString.Invariant($"{seconds:F1} s"));
         table.AddRow("output", Markup.Escape(Path.GetFullPath(outputDirectory)));
+        if (report.PredProbs is not null)
+            table.AddRow("pred_probs", Markup.Escape(string.Join(", ", DetectionOutputs.PredProbsFiles)) + " [grey](rows as in samples.csv)[/]");
         AnsiConsole.Write(table);
         var top = report.RankedIssues.Take(10).ToList();
         if (top.Count > 0)

@@ -45,14 +45,22 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         public int Batch { get; init; } = 32;
 
         [CommandOption("--out <FILE>")]
-        [Description("Output .safetensors with image_features [[N,E]] and text_features [[T,E]].")]
+        [Description("Output file; its extension picks the format. .safetensors: image_features [[N,E]] and text_features [[T,E]]. " +
+            ".npy: the image features (float32, C order; numpy.load), text features in NAME.text_features.npy. .parquet: one row per image " +
+            "(index, path, given_label[[, true_label]], feature_0..), for pandas. With --images, NAME.ids.csv (index,path,given_label[[,true_label]]) " +
+            "names the rows of .npy and .safetensors.")]
         public string? Out { get; init; }
 
         public override ValidationResult Validate()
         {
             var baseResult = base.Validate();
             if (!baseResult.Successful) return baseResult;
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out FILE.safetensors is required.");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out FILE.safetensors (or .npy, .parquet) is required.");
+            var extension = Path.GetExtension(Out).ToLowerInvariant();
+            if (extension is not (".safetensors" or ".npy" or ".parquet"))
+                return ValidationResult.Error($"--out {Out}: the extension picks the format: .safetensors, .npy or .parquet.");
+            if (extension == ".parquet" && Images is null && Synthetic is null)
+                return ValidationResult.Error("--out .parquet holds image features, one row per image: give --images (or --synthetic); text features go to .safetensors or .npy.");
             if (Images is not null && Synthetic is not null) return ValidationResult.Error("Give --images or --synthetic, not both.");
             if (Images is null && Synthetic is null && Texts is null) return ValidationResult.Error("Nothing to embed: give --images, --synthetic or --texts.");
             if (Images is not null && Format is null) return ValidationResult.Error($"--format is required with --images: one of {string.Join(", ", DatasetFactory.Formats)}.");
@@ -66,14 +74,15 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         var model = bundle.Model;
         model.eval();
         var tensors = new List<KeyValuePair<string, Tensor>>();
+        SampleIds? ids = null;
         try
         {
             if (settings.Images is not null || settings.Synthetic is not null)
             {
                 var watch = Stopwatch.StartNew();
-                var features = settings.Synthetic is { } n
-                    ? EmbedSynthetic(model, n, settings.Batch)
-                    : EmbedDataset(bundle, settings, cancellationToken);
+                Tensor features;
+                if (settings.Synthetic is { } n) features = EmbedSynthetic(model, n, settings.Batch);
+                else (features, ids) = EmbedDataset(bundle, settings, cancellationToken);
                 var rate = features.shape[0] / watch.Elapsed.TotalSeconds;
                 tensors.Add(new("image_features", features));
                 AnsiConsole.MarkupLineInterpolated($"image_features {features.shape[0]}×{features.shape[1]}: {rate:0.0} images/s");
@@ -84,20 +93,53 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
                 var lines = File.ReadAllLines(settings.Texts).Where(l => l.Trim().Length > 0).ToList();
                 if (lines.Count == 0) throw new DeftException($"{settings.Texts} has no prompts (one per line).");
                 using var noGrad = torch.no_grad();
-                using var ids = bundle.Tokenizer.TokenizeToTensor(lines, model.Config.Text.ContextLength);
-                var text = model.EncodeText(ids.to(model.Device)).to(ScalarType.Float32).cpu();
+                using var tokens = bundle.Tokenizer.TokenizeToTensor(lines, model.Config.Text.ContextLength);
+                var text = model.EncodeText(tokens.to(model.Device)).to(ScalarType.Float32).cpu();
                 tensors.Add(new("text_features", text));
                 AnsiConsole.MarkupLineInterpolated($"text_features {text.shape[0]}×{text.shape[1]} from {settings.Texts}");
             }
-            IO.AtomicFile.Write(settings.Out!, tmp => Safetensors.Save(tmp, tensors,
-                new Dictionary<string, string> { ["model"] = settings.Model!, ["dtype"] = settings.DType }));
-            AnsiConsole.MarkupLineInterpolated($"wrote {settings.Out}");
+            foreach (var path in Save(settings, tensors, ids)) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
         }
         finally
         {
             foreach (var t in tensors) t.Value.Dispose();
         }
         return 0;
+    }
+
+    /// <summary>Writes the features in the format <c>--out</c>'s extension names; returns the files written.</summary>
+    private static IReadOnlyList<string> Save(Settings settings, List<KeyValuePair<string, Tensor>> tensors, SampleIds? ids)
+    {
+        var output = settings.Out!;
+        var metadata = new Dictionary<string, string> { ["model"] = settings.Model!, ["dtype"] = settings.DType };
+        var stem = Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output));
+        var written = new List<string>();
+        var image = tensors.FirstOrDefault(t => t.Key == "image_features").Value;
+        var text = tensors.FirstOrDefault(t => t.Key == "text_features").Value;
+        if (Path.GetExtension(output).Equals(".safetensors", StringComparison.OrdinalIgnoreCase))
+        {
+            IO.AtomicFile.Write(output, tmp => Safetensors.Save(tmp, tensors, metadata));
+            written.Add(output);
+            if (ids is not null)
+            {
+                SampleArrayFile.WriteIds(stem + SampleArrayFile.IdsSuffix, ids);
+                written.Add(stem + SampleArrayFile.IdsSuffix);
+            }
+            return written;
+        }
+        if (image is not null)
+        {
+            var (n, width) = ((int)image.shape[0], (int)image.shape[1]);
+            ids ??= new SampleIds(Enumerable.Range(0, n).ToArray(), Enumerable.Range(0, n).Select(i => $"synthetic#{i}").ToArray(), new int[n]);
+            written.AddRange(Api.FeatureFile.Write(output, image.data<float>().ToArray(), width, ids, metadata));
+        }
+        if (text is not null)
+        {
+            var path = stem + ".text_features.npy";
+            IO.NpyFile.Write(path, text.data<float>().ToArray(), (int)text.shape[0], (int)text.shape[1]);
+            written.Add(path);
+        }
+        return written;
     }
 
     private static Tensor EmbedSynthetic(ClipModel model, int n, int batch)
@@ -117,11 +159,12 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         return all;
     }
 
-    private static Tensor EmbedDataset(ClipBundle bundle, Settings settings, CancellationToken ct)
+    private static (Tensor Features, SampleIds Ids) EmbedDataset(ClipBundle bundle, Settings settings, CancellationToken ct)
     {
-        var data = DatasetFactory.Open(new DatasetOptions(settings.Images!, settings.Format!, settings.Split));
+        var data = DatasetFactory.Open(new DatasetOptions(settings.Images!, settings.Format!, settings.Split, Warn: w => Console.Error.WriteLine($"warning: {w}")));
         var count = settings.Limit is { } limit ? Math.Min(limit, data.Count) : data.Count;
+        var indices = Enumerable.Range(0, count).ToArray();
         var pipeline = ImagePipeline.Eval(bundle.Resolution, ClipBundle.Resolve(bundle.Normalization, settings.Mean, settings.Std));
-        return ImageFeatures.Compute(bundle.Model, data, Enumerable.Range(0, count).ToArray(), pipeline, settings.Batch, ct);
+        return (ImageFeatures.Compute(bundle.Model, data, indices, pipeline, settings.Batch, ct), SampleIds.Of(data, indices));
     }
 }

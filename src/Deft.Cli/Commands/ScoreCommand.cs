@@ -17,7 +17,7 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
         [CommandOption("--run <DIR>")] [Description("Output directory of `deft detect` (holds detector.safetensors).")]
         public string? Run { get; init; }
 
-        [CommandOption("--labels <FILE>")] [Description("Label file (index,label[[,true_label]]); default: the data set's labels.")]
+        [CommandOption("--labels <FILE>")] [Description("Label file (index,label[[,true_label]] or path,label[[,true_label]], paths absolute or relative to --data); default: the data set's labels.")]
         public string? Labels { get; init; }
 
         [CommandOption("--model <SPEC>")] [Description("The CLIP weights, when they moved since detection (default: the path the detector recorded).")]

@@ -44,7 +44,8 @@ public sealed record SelectionMask(int[] Indices, bool[] Selected, int[] GivenLa
     /// </summary>
     public static SelectionMask FromLabelFile(string path, IImageDataset data)
     {
-        var rows = Deft.Noise.LabelFile.Read(path, data.Count, data.Classes.Count, data.Classes);
+        // Paths resolve as absolute or by their ending (the data root is not known here).
+        var rows = Deft.Noise.LabelFile.Read(path, data.Count, data.Classes.Count, data.Classes, new Deft.Noise.SamplePaths(data, null));
         var labels = new int[data.Count];
         foreach (var r in rows) labels[r.Index] = r.Label;
         return AllOf(rows.Select(r => r.Index).Order().ToArray(), labels, data);

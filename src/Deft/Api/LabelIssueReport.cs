@@ -51,7 +51,11 @@ public sealed class LabelIssueReport
     /// <summary>Everything the command line writes: per-sample rows, summary statistics, settings, timings.</summary>
     public DetectionReport Detection { get; }
 
-    /// <summary>Writes samples.csv, label_issues.csv and summary.json into <paramref name="directory"/> (created if missing).</summary>
+    /// <summary>
+    /// Writes samples.csv, label_issues.csv, summary.json and, where the method has <see cref="PredProbs"/>, the
+    /// pred_probs files (pred_probs.npy with pred_probs.ids.csv, and pred_probs.parquet; see <see cref="SampleArrayFile"/>)
+    /// into <paramref name="directory"/> (created if missing).
+    /// </summary>
     public void Save(string directory) => DetectionOutputs.Write(directory, Detection);
 
     /// <summary>Writes the HTML report (issue thumbnails from the detected images) to <paramref name="path"/>; returns it.</summary>

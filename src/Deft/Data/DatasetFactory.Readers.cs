@@ -47,7 +47,7 @@ public static partial class DatasetFactory
             "cifar10" => CifarDataset.Open(path, split, CifarVariant.Cifar10),
             "cifar100" => CifarDataset.Open(path, split, CifarVariant.Cifar100),
             "folder" => ImageFolderDataset.Open(path, split),
-            "csv" => ManifestDataset.Open(path, classes, tolerateMissing),
+            "csv" => ManifestDataset.Open(path, classes, tolerateMissing, options.Warn),
             _ => throw new InvalidOperationException(format),
         };
     }

@@ -18,12 +18,14 @@ public enum BadImagePolicy
 /// Optional class-name list, one name per line (<c>--classes</c>): the names for label ids 0..K-1. Used by the
 /// csv and idx formats; the others take their names from the data set itself and reject it.
 /// </param>
+/// <param name="Warn">Receives what the reader tolerates but the user should know (a manifest's ignored columns).</param>
 public sealed record DatasetOptions(
     string Path,
     string Format,
     string Split = "train",
     BadImagePolicy OnBadImage = BadImagePolicy.Fail,
-    string? ClassesFile = null);
+    string? ClassesFile = null,
+    Action<string>? Warn = null);
 
 /// <summary>Opens data sets by format name (<c>--format</c>).</summary>
 public static partial class DatasetFactory

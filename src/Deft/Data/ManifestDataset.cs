@@ -4,11 +4,15 @@ using System.Text;
 namespace Deft.Data;
 
 /// <summary>
-/// A CSV or TSV manifest: <c>path,label[,clean_label]</c> per line. Tab-separated for <c>.tsv</c>/<c>.tab</c>,
+/// A CSV or TSV manifest: <c>path,label[,clean_label]</c> per line, further columns ignored with a warning. Tab-separated for <c>.tsv</c>/<c>.tab</c>,
 /// comma-separated for <c>.csv</c>; other extensions: tab when the first line holds one, else comma. Fields may be
 /// double-quoted ("" inside quotes is a quote). Blank lines and lines starting with '#' are ignored. The first line is
 /// a header, and skipped, when its first field is a column name such as <c>path</c>/<c>file</c>/<c>image</c> or its
 /// second is <c>label</c>/<c>class</c>/<c>target</c>. Relative paths are relative to the manifest's directory.
+/// With a header, the clean label is the first column after the label named like one (<c>clean_label</c>,
+/// <c>true_label</c>, ...; <see cref="CleanHeaders"/>) and every other column is extra; without one, the third column
+/// is the clean label and the fourth onwards are extra. Lines may have fewer columns than the widest (the header, or
+/// else the first line) but not more.
 /// <para>
 /// Labels: with a class list, a label is a class name, or else an id 0..K-1. Without one, either every label is an id
 /// (K = largest id + 1, names "0".."K-1") or every label is a name (classes = the sorted distinct names of both
@@ -23,6 +27,10 @@ internal sealed class ManifestDataset : IImageDataset
         { "path", "file", "filename", "file_name", "filepath", "file_path", "image", "image_path", "img", "img_path" };
     private static readonly HashSet<string> LabelHeaders = new(StringComparer.OrdinalIgnoreCase)
         { "label", "labels", "class", "class_name", "target", "noisy_label", "given_label", "y" };
+
+    /// <summary>Header names of the clean-label column.</summary>
+    internal static readonly HashSet<string> CleanHeaders = new(StringComparer.OrdinalIgnoreCase)
+        { "clean_label", "clean", "clean_class", "true_label", "true", "true_class", "truth", "ground_truth", "gt", "label_clean", "y_true" };
 
     private readonly string _manifest;
     private readonly Row[] _rows;
@@ -58,7 +66,7 @@ internal sealed class ManifestDataset : IImageDataset
         }
     }
 
-    internal static ManifestDataset Open(string manifest, IReadOnlyList<string>? classes, bool tolerateMissingFiles)
+    internal static ManifestDataset Open(string manifest, IReadOnlyList<string>? classes, bool tolerateMissingFiles, Action<string>? warn = null)
     {
         var baseDir = System.IO.Path.GetDirectoryName(manifest)!;
         var lines = Deft.IO.StrictText.ReadAllLines(manifest);
@@ -68,6 +76,10 @@ internal sealed class ManifestDataset : IImageDataset
         var rows = new List<Row>();
         var lineOfPath = new Dictionary<string, int>(StringComparer.Ordinal);
         var first = true;
+        var width = 3;
+        var cleanColumn = 2;
+        var columnNames = new List<string>();
+        var extraFrom = 0; // the first line with an extra column, for the warning
         for (var i = 0; i < lines.Length; i++)
         {
             var lineNo = i + 1;
@@ -78,15 +90,23 @@ internal sealed class ManifestDataset : IImageDataset
             if (first)
             {
                 first = false;
-                if (PathHeaders.Contains(fields[0].Trim()) || (fields.Count > 1 && LabelHeaders.Contains(fields[1].Trim()))) continue;
+                if (PathHeaders.Contains(fields[0].Trim()) || (fields.Count > 1 && LabelHeaders.Contains(fields[1].Trim())))
+                {
+                    columnNames = [.. fields.Select(f => f.Trim())];
+                    width = Math.Max(2, fields.Count);
+                    cleanColumn = columnNames.Count > 2 ? columnNames.FindIndex(2, n => CleanHeaders.Contains(n)) : -1;
+                    continue;
+                }
+                width = Math.Max(3, fields.Count);
             }
-            if (fields.Count is < 2 or > 3)
+            if (fields.Count < 2 || fields.Count > width)
                 throw new DeftException(
-                    $"{manifest} line {lineNo}: expected 2 or 3 {delimiterName}-separated fields (path, label[, clean_label]), found {fields.Count}. " +
+                    $"{manifest} line {lineNo}: expected {(width <= 3 ? "2 or 3" : $"2 to {width}")} {delimiterName}-separated fields (path, label[, clean_label]{(width > 3 ? ", ..." : "")}), found {fields.Count}. " +
                     "Fix the line; quote paths that contain the separator.");
+            if (extraFrom == 0 && Enumerable.Range(2, Math.Max(0, fields.Count - 2)).Any(c => c != cleanColumn)) extraFrom = lineNo;
             var path = fields[0].Trim();
             var label = fields[1].Trim();
-            var clean = fields.Count == 3 && fields[2].Trim().Length > 0 ? fields[2].Trim() : null;
+            var clean = cleanColumn >= 0 && fields.Count > cleanColumn && fields[cleanColumn].Trim().Length > 0 ? fields[cleanColumn].Trim() : null;
             if (path.Length == 0)
                 throw new DeftException($"{manifest} line {lineNo}: the path field is empty. Fill it in or delete the line.");
             if (label.Length == 0)
@@ -107,6 +127,7 @@ internal sealed class ManifestDataset : IImageDataset
         }
         if (rows.Count == 0)
             throw new DeftException($"{manifest} lists no images. Write one 'path{(delimiter == '\t' ? "\\t" : ",")}label' line per image.");
+        if (extraFrom > 0 && warn is not null) warn(ExtraColumnsWarning(manifest, columnNames, width, cleanColumn, extraFrom));
 
         var names = classes ?? InferClasses(manifest, rows);
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -120,6 +141,19 @@ internal sealed class ManifestDataset : IImageDataset
                 cleanLabels[r] = Resolve(manifest, rows[r].Line, clean, "clean label", names, index, classes is not null);
         }
         return new ManifestDataset(manifest, [.. rows], labels, cleanLabels, names);
+    }
+
+    /// <summary>Which columns are ignored, by header name where there is one.</summary>
+    private static string ExtraColumnsWarning(string manifest, List<string> header, int width, int cleanColumn, int firstLine)
+    {
+        var used = cleanColumn < 0 ? new[] { 0, 1 } : [0, 1, cleanColumn];
+        var ignored = Enumerable.Range(0, width).Where(c => !used.Contains(c))
+            .Select(c => c < header.Count && header[c].Length > 0 ? $"'{TextClip.Clip(header[c], 40)}'" : (c + 1).ToString(CultureInfo.InvariantCulture)).ToList();
+        var meaning = header.Count > 0
+            ? $"path, label{(cleanColumn >= 0 ? $", clean label ('{header[cleanColumn]}')" : "")} are read"
+            : "path, label, clean_label are read";
+        return $"{manifest}: ignoring {(ignored.Count == 1 ? "column" : "columns")} {string.Join(", ", ignored)} (from line {firstLine}); {meaning}. " +
+            $"A clean-label column is recognised by its header ({string.Join(", ", CleanHeaders.Take(4))}, ...).";
     }
 
     private static IReadOnlyList<string> InferClasses(string manifest, List<Row> rows)

@@ -12,6 +12,11 @@ public static class DetectionOutputs
     public const string SamplesFile = "samples.csv";
     public const string IssuesFile = "label_issues.csv";
     public const string SummaryFile = "summary.json";
+    /// <summary>The name (without extension) of the pred_probs files: pred_probs.npy, pred_probs.ids.csv, pred_probs.parquet.</summary>
+    public const string PredProbsName = "pred_probs";
+
+    /// <summary>Every pred_probs file a run may write.</summary>
+    public static IReadOnlyList<string> PredProbsFiles { get; } = Deft.Data.SampleArrayFile.FileNames(PredProbsName);
 
     public static readonly string[] CsvHeader =
     [
@@ -36,7 +41,39 @@ public static class DetectionOutputs
         Directory.CreateDirectory(directory);
         AtomicFile.WriteAllText(Path.Combine(directory, SamplesFile), Csv(report.Samples, report.Classes));
         AtomicFile.WriteAllText(Path.Combine(directory, IssuesFile), Csv(report.RankedIssues, report.Classes));
+        WritePredProbs(directory, report);
         AtomicFile.WriteAllText(Path.Combine(directory, SummaryFile), JsonSerializer.Serialize(report.Summary, JsonOptions) + "\n");
+    }
+
+    /// <summary>
+    /// Writes the report's pred_probs (when it has them) as pred_probs.npy + pred_probs.ids.csv and pred_probs.parquet,
+    /// rows in samples.csv's order; without them, removes any a previous run left so none describes other results.
+    /// </summary>
+    public static void WritePredProbs(string directory, DetectionReport report)
+    {
+        if (report.PredProbs is not { } probs)
+        {
+            OutputDirectory.Remove(directory, PredProbsFiles);
+            return;
+        }
+        var (n, k) = (probs.GetLength(0), probs.GetLength(1));
+        if (n != report.Samples.Count || k != report.Classes.Count)
+            throw new InvalidOperationException($"pred_probs is {n}×{k} for {report.Samples.Count} samples and {report.Classes.Count} classes.");
+        var flat = new float[n * k];
+        for (var r = 0; r < n; r++)
+            for (var c = 0; c < k; c++)
+                flat[r * k + c] = (float)probs[r, c];
+        var samples = report.Samples;
+        var ids = new Deft.Data.SampleIds(samples.Select(s => s.Index).ToArray(), samples.Select(s => s.Source).ToArray(),
+            samples.Select(s => s.GivenLabel).ToArray(), samples.Select(s => s.TrueLabel).ToArray());
+        var metadata = new Dictionary<string, string>
+        {
+            ["deft.array"] = PredProbsName,
+            ["deft.method"] = report.Summary.Method,
+            ["deft.classes"] = JsonSerializer.Serialize(report.Classes),
+        };
+        Deft.Data.SampleArrayFile.Write(Path.Combine(directory, PredProbsName), ids, flat, Deft.Data.SampleArrayFile.ClassColumns(report.Classes),
+            Deft.Data.SampleArrayFormat.Both, metadata);
     }
 
     /// <summary>The "method" a finished run's summary.json names; null when there is no readable summary (or it names none).</summary>

@@ -92,6 +92,13 @@ public sealed record DetectionSummary(
 /// </summary>
 public sealed record DetectionReport(IReadOnlyList<string> Classes, IReadOnlyList<SampleVerdict> Samples, DetectionSummary Summary)
 {
+    /// <summary>
+    /// The method's class probabilities [Samples.Count, Classes.Count], row r for <see cref="Samples"/>[r] (cleanlab's
+    /// pred_probs); null where the method has none. Written as pred_probs.npy / .parquet beside samples.csv.
+    /// </summary>
+    [JsonIgnore]
+    public double[,]? PredProbs { get; init; }
+
     /// <summary>Indices (data-set indices) of likely mislabeled samples, most certain first (lowest label quality).</summary>
     [JsonIgnore]
     public IReadOnlyList<int> IssueIndices => RankedIssues.Select(s => s.Index).ToArray();

@@ -62,12 +62,13 @@ public sealed class LabelAssignment
     }
 
     /// <summary>
-    /// The samples and labels of a label file (<c>index,label[,true_label]</c>, as <c>deft noise</c> writes). Where the
-    /// file has no true label for a sample, the data set's clean label (CIFAR-N style) is used if it has one.
+    /// The samples and labels of a label file (<c>index,label[,true_label]</c>, as <c>deft noise</c> writes, or
+    /// <c>path,label[,true_label]</c> with paths absolute or relative to <paramref name="dataRoot"/>). Where the file
+    /// has no true label for a sample, the data set's clean label (CIFAR-N style) is used if it has one.
     /// </summary>
-    public static LabelAssignment FromLabelFile(string path, IImageDataset dataset)
+    public static LabelAssignment FromLabelFile(string path, IImageDataset dataset, string? dataRoot = null)
     {
-        var rows = Deft.Noise.LabelFile.Read(path, dataset.Count, dataset.Classes.Count, dataset.Classes);
+        var rows = Deft.Noise.LabelFile.Read(path, dataset.Count, dataset.Classes.Count, dataset.Classes, new Deft.Noise.SamplePaths(dataset, dataRoot));
         return new LabelAssignment(
             rows.Select(r => r.Index).ToArray(),
             rows.Select(r => r.Label).ToArray(),

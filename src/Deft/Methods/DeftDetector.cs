@@ -70,7 +70,7 @@ public static class DeftDetector
             throw new DeftException($"{options.Data} has {dataset.Classes.Count} classes; the detector was trained on {config.Classes.Count} ({string.Join(", ", config.Classes.Take(5))}{(config.Classes.Count > 5 ? ", …" : "")}).");
         var labels = options.Labels is null
             ? LabelAssignment.FromDataset(dataset, $"{options.Data} ({options.Split})")
-            : LabelAssignment.FromLabelFile(options.Labels, dataset);
+            : LabelAssignment.FromLabelFile(options.Labels, dataset, options.Data);
 
         using var bundle = ClipBundle.Load(options.Model ?? config.Model, options.Vocab ?? config.Vocab, new ClipLoadOptions());
         var clip = bundle.Model;
@@ -128,11 +128,12 @@ public static class DeftDetector
     /// for idx and csv; for the formats that name their classes themselves it renames them for the prompts, and its
     /// count must match.
     /// </summary>
-    public static (IImageDataset Dataset, IReadOnlyList<string> Classes) OpenDataset(string data, string format, string split, string? classesFile)
+    public static (IImageDataset Dataset, IReadOnlyList<string> Classes) OpenDataset(string data, string format, string split, string? classesFile,
+        Action<string>? warn = null)
     {
         // idx and csv map labels through the names file; the WebVision formats read --classes as a class count.
         var mapsLabels = format.Trim().ToLowerInvariant() is "idx" or "csv" || Deft.Data.Paper.PaperDatasets.TakesClassCount(format);
-        var dataset = DatasetFactory.Open(new DatasetOptions(data, format, split, ClassesFile: mapsLabels ? classesFile : null));
+        var dataset = DatasetFactory.Open(new DatasetOptions(data, format, split, ClassesFile: mapsLabels ? classesFile : null, Warn: warn));
         if (classesFile is null || mapsLabels) return (dataset, dataset.Classes);
         var names = DatasetFactory.ReadClassesFile(classesFile);
         if (names.Count != dataset.Classes.Count)

@@ -41,10 +41,10 @@ public static class DetectionRun
         using var outputLock = DetectionWriter.PrepareOutputDirectory(options, warn);
 
         var clock = Stopwatch.StartNew();
-        var (dataset, classes) = DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile);
+        var (dataset, classes) = DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile, warn);
         var labels = options.Labels is null
             ? LabelAssignment.FromDataset(dataset, $"{options.Data} ({options.Split})")
-            : LabelAssignment.FromLabelFile(options.Labels, dataset);
+            : LabelAssignment.FromLabelFile(options.Labels, dataset, options.Data);
         if (classes.Count < 2)
             throw new DeftException($"{options.Data}: {(deft ? "DeFT" : "label-noise detection")} needs at least two classes; the data set has {classes.Count}.");
         using var bundle = ClipBundle.Load(options.Model, options.Vocab, new ClipLoadOptions());
@@ -93,13 +93,28 @@ public static class DetectionRun
             context.Timings["total_seconds"] = total.Elapsed.TotalSeconds;
             var summary = DetectionSummaryBuilder.Summary(rows, classes, outcome.Selection, outcome.Epochs, context.Timings, config)
                 with { Method = options.Method.ToName(), LabelsFingerprint = labels.Fingerprint() };
-            return new Result(new DetectionReport(classes.ToArray(), rows, summary), outcome.Detector, outcome.Probabilities);
+            var report = new DetectionReport(classes.ToArray(), rows, summary) { PredProbs = ByIndex(outcome.Probabilities, labels) };
+            return new Result(report, outcome.Detector, outcome.Probabilities);
         }
         catch
         {
             outcome.Detector?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The method's probabilities (rows by position) reordered as <see cref="Verdicts"/> orders the rows: by data-set index.</summary>
+    internal static double[,]? ByIndex(double[,]? byPosition, LabelAssignment labels)
+    {
+        if (byPosition is null) return null;
+        var (n, k) = (byPosition.GetLength(0), byPosition.GetLength(1));
+        if (n != labels.Count) throw new InvalidOperationException($"{n} probability rows for {labels.Count} samples.");
+        var order = Enumerable.Range(0, n).OrderBy(p => labels.Indices[p]).ToArray();
+        var result = new double[n, k];
+        for (var r = 0; r < n; r++)
+            for (var c = 0; c < k; c++)
+                result[r, c] = byPosition[order[r], c];
+        return result;
     }
 
     /// <summary>The report rows in data-set index order.</summary>

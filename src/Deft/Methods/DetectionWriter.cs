@@ -13,14 +13,15 @@ public interface ITrainedDetector : IDisposable
 }
 
 /// <summary>
-/// Every file of a detection: samples.csv, label_issues.csv, summary.json, the detector file (methods that train one)
-/// and report.html; and the rules for an output directory that already holds a run.
+/// Every file of a detection: samples.csv, label_issues.csv, pred_probs (.npy, .ids.csv, .parquet; methods that have
+/// class probabilities), summary.json, the detector file (methods that train one) and report.html; and the rules for an output directory that already holds a run.
 /// </summary>
 public static class DetectionWriter
 {
     /// <summary>The files a detect run writes into its output directory besides report.html.</summary>
     public static IReadOnlyList<string> RunFiles { get; } =
-        [TrainingCheckpoint.FileName, DetectorFile.FileName, DetectionOutputs.SummaryFile, DetectionOutputs.SamplesFile, DetectionOutputs.IssuesFile];
+        [TrainingCheckpoint.FileName, DetectorFile.FileName, DetectionOutputs.SummaryFile, DetectionOutputs.SamplesFile, DetectionOutputs.IssuesFile,
+         .. DetectionOutputs.PredProbsFiles];
 
     /// <summary>
     /// What <c>--force</c> removes besides <see cref="RunFiles"/>: the HTML report and <c>deft score</c>'s default
@@ -30,7 +31,8 @@ public static class DetectionWriter
 
     /// <summary>The outputs a finished run leaves; a resumed run removes them before it trains so none outlives the checkpoint it continues.</summary>
     private static readonly string[] FinalOutputs =
-        [DetectorFile.FileName, DetectionOutputs.SamplesFile, DetectionOutputs.IssuesFile, DetectionOutputs.SummaryFile, DetectionHtmlReport.FileName];
+        [DetectorFile.FileName, DetectionOutputs.SamplesFile, DetectionOutputs.IssuesFile, DetectionOutputs.SummaryFile, DetectionHtmlReport.FileName,
+         .. DetectionOutputs.PredProbsFiles];
 
     /// <summary>
     /// Takes the output directory's lock (<see cref="OutputDirectory.Lock"/>: a second run into it fails naming the

@@ -12,6 +12,9 @@ public readonly record struct LabelRow(int Index, int Label, int? TrueLabel);
 /// <list type="bullet">
 /// <item>CSV: <c>index,label[,true_label]</c>, the header optional; rows may cover a subset of the samples, in any
 /// order; an empty true_label field means unknown; blank lines are skipped.</item>
+/// <item>CSV by path: <c>path,label[,true_label]</c>, the header optional (a first field that is not an integer starts
+/// the path form); a path is absolute or relative to the data root and must name one of the data set's samples
+/// (<see cref="SamplePaths"/>); paths may be double-quoted.</item>
 /// <item>One label per line: line n (1-based, blank lines at the end ignored) is the label of sample n−1.</item>
 /// </list>
 /// Labels are class ids, or class names when the caller passes the class list. Fields are not quoted, so a class
@@ -53,7 +56,9 @@ public static class LabelFile
     /// lines, indices that are not integers, outside 0..N−1 or repeated, labels outside 0..C−1 or unknown names.
     /// </summary>
     /// <param name="classNames">When given, a label that is not an integer is looked up by class name (exact match first, then ignoring case).</param>
-    public static IReadOnlyList<LabelRow> Read(string path, int datasetCount, int classCount, IReadOnlyList<string>? classNames = null)
+    /// <param name="samplePaths">Resolves the path form's paths to indices; null: only the index form is accepted.</param>
+    public static IReadOnlyList<LabelRow> Read(string path, int datasetCount, int classCount, IReadOnlyList<string>? classNames = null,
+        SamplePaths? samplePaths = null)
     {
         if (!File.Exists(path)) throw new DeftException($"Label file '{path}' does not exist.");
         if (classNames is not null && classNames.Count != classCount)
@@ -71,6 +76,8 @@ public static class LabelFile
         if (!lines[first].Contains(',') && lines[first].Contains('\t'))
             throw new DeftException($"{path}:{first + 1}: the file looks tab-separated ('{TextClip.Clip(lines[first].Trim(), 60)}'). " +
                 "Deft's label files are comma-separated: 'index,label[,true_label]' per line (or one label per line).");
+        if (lines[first].Contains(',') && StartsPathForm(lines[first]))
+            return ReadByPath(path, lines, first, last, parser, samplePaths);
         return lines[first].Contains(',')
             ? ReadCsv(path, lines, first, last, datasetCount, parser)
             : ReadOnePerLine(path, lines, first, last, datasetCount, parser);
@@ -103,7 +110,7 @@ public static class LabelFile
             var header = string.Join(",", headerFields).ToLowerInvariant();
             if (header is not ("index,label" or "index,label,true_label"))
                 throw new DeftException(
-                    $"{path}:{first + 1}: unexpected header '{TextClip.Clip(lines[first].Trim(), 80)}'. Expected 'index,label' or '{Header}' (or no header).");
+                    $"{path}:{first + 1}: unexpected header '{TextClip.Clip(lines[first].Trim(), 80)}'. Expected 'index,label' or '{Header}' (or no header), or 'path,label[,true_label]' to name samples by path.");
             columns = headerFields.Length;
             start = first + 1;
         }
@@ -124,6 +131,70 @@ public static class LabelFile
             firstLineOfIndex[index] = lineNo;
             var label = parser.Parse(fields[1], lineNo, "label");
             int? trueLabel = fields.Length == 3 && fields[2].Length > 0 ? parser.Parse(fields[2], lineNo, "true_label") : null;
+            rows.Add(new LabelRow(index, label, trueLabel));
+        }
+        return rows;
+    }
+
+    /// <summary>Headers of the path form (the first field), as the csv manifest names its path column.</summary>
+    private static readonly HashSet<string> PathHeaders = new(StringComparer.OrdinalIgnoreCase)
+        { "path", "file", "filename", "file_name", "filepath", "file_path", "image", "image_path", "source" };
+
+    /// <summary>
+    /// The path form: a path header, or a first field that looks like a path (a separator, an extension or a
+    /// container's '#'). Any other first field is the index form's (an index, or its header, checked there).
+    /// </summary>
+    private static bool StartsPathForm(string line)
+    {
+        var first = (Deft.Data.ManifestDataset.SplitFields(line, ',') ?? [line])[0].Trim();
+        if (PathHeaders.Contains(first)) return true;
+        return !double.TryParse(first, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
+            && first.IndexOfAny(['/', '\\', '.', '#']) >= 0;
+    }
+
+    private static List<LabelRow> ReadByPath(string path, string[] lines, int first, int last, LabelParser parser, SamplePaths? samples)
+    {
+        if (samples is null)
+            throw new DeftException($"{path}:{first + 1}: this label file names samples by path ('{TextClip.Clip(lines[first].Trim(), 60)}'), " +
+                "which this command cannot match to its data; write 'index,label[,true_label]' rows instead.");
+        var rows = new List<LabelRow>();
+        var firstLineOfIndex = new Dictionary<int, int>();
+        var start = first;
+        var headerFields = Deft.Data.ManifestDataset.SplitFields(lines[first], ',') ?? [];
+        var columns = 3;
+        if (headerFields.Count > 0 && PathHeaders.Contains(headerFields[0].Trim()))
+        {
+            var rest = string.Join(",", headerFields.Skip(1).Select(f => f.Trim())).ToLowerInvariant();
+            if (rest is not ("label" or "label,true_label"))
+                throw new DeftException(
+                    $"{path}:{first + 1}: unexpected header '{TextClip.Clip(lines[first].Trim(), 80)}'. Expected '{headerFields[0].Trim()},label' or '{headerFields[0].Trim()},label,true_label' (or no header).");
+            columns = headerFields.Count;
+            start = first + 1;
+        }
+        for (var i = start; i < last; i++)
+        {
+            if (string.IsNullOrWhiteSpace(lines[i])) continue;
+            var lineNo = i + 1;
+            var fields = Deft.Data.ManifestDataset.SplitFields(lines[i], ',')
+                ?? throw new DeftException($"{path}:{lineNo}: a quoted field is not closed. Close the quote (\"...\").");
+            if (fields.Count < 2 || fields.Count > columns)
+                throw new DeftException(
+                    $"{path}:{lineNo}: expected {(columns == 2 ? "2 fields 'path,label'" : "2 or 3 fields 'path,label[,true_label]'")}, got {fields.Count}: '{TextClip.Clip(lines[i].Trim(), 80)}'.");
+            var samplePath = fields[0].Trim();
+            if (samplePath.Length == 0) throw new DeftException($"{path}:{lineNo}: the path is empty.");
+            StrictText.CheckField(samplePath, path, lineNo, "path");
+            var found = samples.Find(samplePath, out var ambiguous);
+            if (ambiguous is { } two)
+                throw new DeftException($"{path}:{lineNo}: '{TextClip.Clip(samplePath, 120)}' ends the paths of several samples ({two.First}, {two.Second}); " +
+                    $"give it relative to the data root ({samples.Root}) or absolute.");
+            if (found is not { } index)
+                throw new DeftException($"{path}:{lineNo}: '{TextClip.Clip(samplePath, 120)}' is not a sample of the data set " +
+                    $"(paths are absolute or relative to the data root, {samples.Root}).");
+            if (firstLineOfIndex.TryGetValue(index, out var earlier))
+                throw new DeftException($"{path}:{lineNo}: '{TextClip.Clip(samplePath, 120)}' names the same sample as line {earlier}.");
+            firstLineOfIndex[index] = lineNo;
+            var label = parser.Parse(fields[1].Trim(), lineNo, "label");
+            int? trueLabel = fields.Count == 3 && fields[2].Trim().Length > 0 ? parser.Parse(fields[2].Trim(), lineNo, "true_label") : null;
             rows.Add(new LabelRow(index, label, trueLabel));
         }
         return rows;

@@ -121,6 +121,50 @@ public sealed class ManifestDatasetTests : IDisposable
         Assert.Contains("line 2", ex.Message);
     }
 
+    [Fact]
+    public void Extra_columns_of_an_export_are_ignored_with_one_warning()
+    {
+        // Headerless: the third column is the clean label, the fourth on are extra.
+        var warnings = new List<string>();
+        var m = _dir.WriteText("m.csv", "img/0.png,cat,cat,0.93\nimg/1.png,cat,dog,0.12\nimg/2.png,dog\n");
+        var ds = DatasetFactory.Open(new DatasetOptions(m, "csv", Warn: warnings.Add));
+        Assert.Equal(["cat", "dog"], ds.Classes);
+        Assert.Equal([0, 0, 1], Enumerable.Range(0, 3).Select(ds.GetLabel));
+        Assert.Equal([0, 1, null], Enumerable.Range(0, 3).Select(ds.GetCleanLabel));
+        var warning = Assert.Single(warnings);
+        Assert.Contains(m, warning);
+        Assert.Contains("ignoring column 4 ", warning);
+        Assert.Contains("from line 1", warning);
+
+        // With a header, columns are known by name: the clean label is the column named like one, wherever it is.
+        warnings.Clear();
+        var named = _dir.WriteText("named.csv", "path,label,split,true_label,score\nimg/0.png,cat,train,dog,1\nimg/1.png,dog,train,dog,2\n");
+        ds = DatasetFactory.Open(new DatasetOptions(named, "csv", Warn: warnings.Add));
+        Assert.Equal([0, 1], Enumerable.Range(0, 2).Select(ds.GetLabel));
+        Assert.Equal([1, 1], Enumerable.Range(0, 2).Select(ds.GetCleanLabel));
+        warning = Assert.Single(warnings);
+        Assert.Contains("'split', 'score'", warning);
+        Assert.Contains("from line 2", warning);
+        Assert.Contains("clean label ('true_label')", warning);
+
+        // A third column that is not named as a clean label is extra, not misread as one.
+        warnings.Clear();
+        var noClean = _dir.WriteText("noclean.csv", "file,class,split\nimg/0.png,cat,train\nimg/1.png,dog,test\n");
+        ds = DatasetFactory.Open(new DatasetOptions(noClean, "csv", Warn: warnings.Add));
+        Assert.Equal(["cat", "dog"], ds.Classes);
+        Assert.Equal([null, null], Enumerable.Range(0, 2).Select(ds.GetCleanLabel));
+        Assert.Contains("'split'", Assert.Single(warnings));
+
+        // Three columns are the documented format: no warning. A line wider than the header is still an error.
+        warnings.Clear();
+        DatasetFactory.Open(new DatasetOptions(_dir.WriteText("three.csv", "img/0.png,cat,dog\n"), "csv", Warn: warnings.Add));
+        Assert.Empty(warnings);
+        var wide = _dir.WriteText("wide.csv", "path,label,true_label\nimg/0.png,cat,dog,oops\n");
+        var ex = Assert.Throws<DeftException>(() => Open(wide));
+        Assert.Contains($"{wide} line 2", ex.Message);
+        Assert.Contains("found 4", ex.Message);
+    }
+
     [Theory]
     [InlineData("img/0.png,cat\nimg/1.png\n", 2, "found 1")]
     [InlineData("img/0.png,cat\nimg/1.png,cat,cat,extra\n", 2, "found 4")]
