@@ -200,16 +200,20 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         var validated = result.HoldoutSamples > 0;
         var table = new Table().AddColumn("epoch").AddColumn(new TableColumn("loss").RightAligned()).AddColumn(new TableColumn("train acc").RightAligned());
         if (validated) table.AddColumn(new TableColumn("held-out acc").RightAligned());
-        table.AddColumn(new TableColumn("test acc").RightAligned()).AddColumn(new TableColumn("zero-shot test").RightAligned())
-            .AddColumn(new TableColumn("lr").RightAligned()).AddColumn(new TableColumn("skipped batches").RightAligned()).AddColumn(new TableColumn("s").RightAligned());
+        var tested = result.StartTestAccuracy is not null;
+        table.AddColumn(new TableColumn("test acc").RightAligned());
+        if (tested) table.AddColumn(new TableColumn("zero-shot test").RightAligned());
+        table.AddColumn(new TableColumn("lr").RightAligned()).AddColumn(new TableColumn("skipped batches").RightAligned()).AddColumn(new TableColumn("s").RightAligned());
         string Percent(double? v) => v?.ToString("P2", CultureInfo.InvariantCulture) ?? "—";
         // The zero-shot accuracy beside every epoch: the bar each fine-tuned row has to clear.
         var zeroShot = Percent(result.StartTestAccuracy);
         if (result.StartTestAccuracy is not null || result.StartValidationAccuracy is not null)
         {
-            List<string> start = ["0 (start)", "—", "—"];
+            List<string> start = ["start", "—", "—"];
             if (validated) start.Add(Percent(result.StartValidationAccuracy));
-            start.AddRange([zeroShot, zeroShot, "—", "—", "—"]);
+            start.Add(zeroShot);
+            if (tested) start.Add(zeroShot);
+            start.AddRange(["—", "—", "—"]);
             table.AddRow(start.ToArray());
         }
         foreach (var e in result.Epochs)
@@ -217,7 +221,9 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
             List<string> row = [e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("0.0000", CultureInfo.InvariantCulture),
                 e.TrainAccuracy.ToString("P1", CultureInfo.InvariantCulture)];
             if (validated) row.Add(Percent(e.ValidationAccuracy));
-            row.AddRange([Percent(e.TestAccuracy), zeroShot, e.LearningRate.ToString("0.0e0", CultureInfo.InvariantCulture),
+            row.Add(Percent(e.TestAccuracy));
+            if (tested) row.Add(zeroShot);
+            row.AddRange([e.LearningRate.ToString("0.0e0", CultureInfo.InvariantCulture),
                 e.SkippedBatches.ToString(CultureInfo.InvariantCulture), (e.TrainSeconds + e.TestSeconds).ToString("0.0", CultureInfo.InvariantCulture)]);
             table.AddRow(row.ToArray());
         }
