@@ -35,6 +35,8 @@ internal static class FlagNames
         [Setting.HeadInit] = "--head-init",
         [Setting.HeadOnlyEpochs] = "--head-epochs",
         [Setting.TowerLearningRateScale] = "--tower-lr-scale",
+        [Setting.HoldoutFraction] = "--holdout",
+        [Setting.WiseFt] = "--wise-ft",
         [Setting.Recipe] = "--recipe",
         [Setting.Backbone] = "--backbone",
         [Setting.Augment] = "--augment",

@@ -36,6 +36,10 @@ public readonly record struct Setting(string Name)
     public static readonly Setting HeadInit = new(nameof(HeadInit));
     public static readonly Setting HeadOnlyEpochs = new(nameof(HeadOnlyEpochs));
     public static readonly Setting TowerLearningRateScale = new(nameof(TowerLearningRateScale));
+    /// <summary>Phase 2's validation part of the selected training samples.</summary>
+    public static readonly Setting HoldoutFraction = new(nameof(HoldoutFraction));
+    /// <summary>Phase 2's weight-space ensembling with the zero-shot model.</summary>
+    public static readonly Setting WiseFt = new(nameof(WiseFt));
     public static readonly Setting Recipe = new(nameof(Recipe));
     public static readonly Setting Backbone = new(nameof(Backbone));
     public static readonly Setting Augment = new(nameof(Augment));

@@ -95,6 +95,14 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [Description("Overrides the recipe's head-only epochs at the start (the tower is frozen for them).")]
         public int? HeadEpochs { get; init; }
 
+        [CommandOption("--holdout <FRAC>")]
+        [Description("Hold out this fraction of the selected training samples (stratified by given label, seeded by --seed) as validation: never trained on, scored against their given labels before epoch 1 and after every epoch. Choose settings on it, not on --test. Default: none.")]
+        public double? Holdout { get; init; }
+
+        [CommandOption("--wise-ft <ALPHA>")]
+        [Description("WiSE-FT: save (1 − α) · zero-shot + α · fine-tuned weights (needs the text head). auto: the α of 0, 0.1, …, 1 best on --holdout; or a number in [[0, 1]]. Default: off.")]
+        public string? WiseFt { get; init; }
+
         [CommandOption("--threads <N>")]
         [Description("Intra-op threads for the tensor maths (default: libtorch's, one per core).")]
         public int? Threads { get; init; }
@@ -164,6 +172,9 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
             if (Epochs < 1 || Batch < 1) return ValidationResult.Error("--epochs and --batch must be ≥ 1.");
             if (Resume && Force) return ValidationResult.Error("--resume and --force exclude each other.");
             if (Threads is < 1) return ValidationResult.Error("--threads must be ≥ 1.");
+            if (WiseFt is not null && !string.Equals(WiseFt.Trim(), "auto", StringComparison.OrdinalIgnoreCase)
+                && !double.TryParse(WiseFt, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                return ValidationResult.Error($"--wise-ft takes auto or a number in [0, 1], got '{WiseFt}'.");
             return ValidationResult.Success();
         }
     }
@@ -184,7 +195,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         var result = ProgressRunner.Run<AdaptProgress, AdaptResult>(settings.Json, "adapt",
             (progress, ct) => Adapter.Train(options, train, test, progress, ct),
             p => (p.Epoch, p.Epochs, p.Step, p.Steps,
-                p.Phase == "test" ? "testing" : double.IsNaN(p.Loss) ? $"lr {p.LearningRate:0.0e0}" : $"loss {p.Loss:0.000} lr {p.LearningRate:0.0e0}"),
+                p.Phase == "test" ? "testing" : p.Phase == "validate" ? "validating" : double.IsNaN(p.Loss) ? $"lr {p.LearningRate:0.0e0}" : $"loss {p.Loss:0.000} lr {p.LearningRate:0.0e0}"),
             cancellationToken);
 
         if (settings.Json)
@@ -194,17 +205,48 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         }
         foreach (var w in result.Warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
         foreach (var n in result.Notes) AnsiConsole.MarkupLineInterpolated($"[grey]note: {n}[/]");
-        var table = new Table().AddColumn("epoch").AddColumn(new TableColumn("loss").RightAligned()).AddColumn(new TableColumn("train acc").RightAligned())
-            .AddColumn(new TableColumn("test acc").RightAligned()).AddColumn(new TableColumn("lr").RightAligned())
-            .AddColumn(new TableColumn("skipped batches").RightAligned()).AddColumn(new TableColumn("s").RightAligned());
+        var validated = result.HoldoutSamples > 0;
+        var table = new Table().AddColumn("epoch").AddColumn(new TableColumn("loss").RightAligned()).AddColumn(new TableColumn("train acc").RightAligned());
+        if (validated) table.AddColumn(new TableColumn("held-out acc").RightAligned());
+        var tested = result.StartTestAccuracy is not null;
+        table.AddColumn(new TableColumn("test acc").RightAligned());
+        if (tested) table.AddColumn(new TableColumn("zero-shot test").RightAligned());
+        table.AddColumn(new TableColumn("lr").RightAligned()).AddColumn(new TableColumn("skipped batches").RightAligned()).AddColumn(new TableColumn("s").RightAligned());
+        string Percent(double? v) => v?.ToString("P2", CultureInfo.InvariantCulture) ?? "—";
+        // The zero-shot accuracy beside every epoch: the bar each fine-tuned row has to clear.
+        var zeroShot = Percent(result.StartTestAccuracy);
+        if (result.StartTestAccuracy is not null || result.StartValidationAccuracy is not null)
+        {
+            List<string> start = ["start", "—", "—"];
+            if (validated) start.Add(Percent(result.StartValidationAccuracy));
+            start.Add(zeroShot);
+            if (tested) start.Add(zeroShot);
+            start.AddRange(["—", "—", "—"]);
+            table.AddRow(start.ToArray());
+        }
         foreach (var e in result.Epochs)
-            table.AddRow(e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("0.0000", CultureInfo.InvariantCulture),
-                e.TrainAccuracy.ToString("P1", CultureInfo.InvariantCulture), e.TestAccuracy?.ToString("P2", CultureInfo.InvariantCulture) ?? "—",
-                e.LearningRate.ToString("0.0e0", CultureInfo.InvariantCulture), e.SkippedBatches.ToString(CultureInfo.InvariantCulture),
-                (e.TrainSeconds + e.TestSeconds).ToString("0.0", CultureInfo.InvariantCulture));
+        {
+            List<string> row = [e.Epoch.ToString(CultureInfo.InvariantCulture), e.TrainLoss.ToString("0.0000", CultureInfo.InvariantCulture),
+                e.TrainAccuracy.ToString("P1", CultureInfo.InvariantCulture)];
+            if (validated) row.Add(Percent(e.ValidationAccuracy));
+            row.Add(Percent(e.TestAccuracy));
+            if (tested) row.Add(zeroShot);
+            row.AddRange([e.LearningRate.ToString("0.0e0", CultureInfo.InvariantCulture),
+                e.SkippedBatches.ToString(CultureInfo.InvariantCulture), (e.TrainSeconds + e.TestSeconds).ToString("0.0", CultureInfo.InvariantCulture)]);
+            table.AddRow(row.ToArray());
+        }
         AnsiConsole.Write(table);
-        if (result.StartTestAccuracy is { } start)
-            AnsiConsole.MarkupLineInterpolated($"Zero-shot test accuracy of the starting model (text head, before epoch 1): [bold]{start:P2}[/]");
+        if (result.StartTestAccuracy is { } startAccuracy)
+            AnsiConsole.MarkupLineInterpolated($"Zero-shot test accuracy of the starting model (text head, before epoch 1): [bold]{startAccuracy:P2}[/]");
+        if (validated)
+            AnsiConsole.MarkupLineInterpolated($"Held out {result.HoldoutSamples:N0} selected samples for validation (accuracy against their given labels; the start row is the zero-shot model's).");
+        if (result.WiseFt is { } wise)
+        {
+            var curve = string.Join("  ", wise.Validation.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Alpha:0.0}: {p.ValidationAccuracy:P2}")));
+            AnsiConsole.MarkupLineInterpolated(
+                $"WiSE-FT: saved (1 − α) · zero-shot + α · fine-tuned with α = [bold]{wise.Alpha:0.0#}[/] ({(wise.ChosenOnHoldout ? "best on the held-out samples" : "given")}); test accuracy [bold]{Percent(wise.TestAccuracy)}[/]");
+            if (curve.Length > 0) AnsiConsole.MarkupLineInterpolated($"[grey]held-out accuracy by α: {curve}[/]");
+        }
         var hp = result.Hyperparameters;
         AnsiConsole.MarkupLineInterpolated(
             $"{result.Backbone.ToName()} · recipe {result.Recipe.ToName()} · head {result.HeadInit.ToString().ToLowerInvariant()} · augment {result.Augment} · {hp.Optimizer.ToString().ToLowerInvariant()} lr {hp.LearningRate:0.0e0} wd {hp.WeightDecay:0.0e0} · trained on {result.SelectedSamples:N0} of {result.TrainSamples:N0} samples · {result.TrainImagesPerSecond:0.0} images/s · {result.Elapsed.TotalSeconds:0.0} s");
@@ -234,6 +276,10 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         Recipe = s.Recipe,
         TowerLearningRateScale = s.TowerLrScale,
         HeadOnlyEpochs = s.HeadEpochs,
+        HoldoutFraction = s.Holdout,
+        WiseFt = s.WiseFt is null ? null
+            : string.Equals(s.WiseFt.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? new WiseFtOptions()
+            : new WiseFtOptions(double.Parse(s.WiseFt, NumberStyles.Float, CultureInfo.InvariantCulture)),
         HeadTemplates = s.Templates is { Length: > 0 } t ? t : ["a photo of a {}."],
         Vocabulary = s.Vocab,
         Peft = s.Peft is null ? null : new PeftOptions(PeftOptions.ParseKinds(s.Peft), s.Partial, s.VptLength, s.LoraRank, s.AdapterDim),

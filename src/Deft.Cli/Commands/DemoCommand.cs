@@ -67,10 +67,10 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         // One list of rows feeds the console table and summary.md.
         List<(string Name, DetectionQuality? Quality, double? Accuracy)> rows =
         [
-            (DefaultName, chosen.Summary.Quality, adaptChosen.LastTestAccuracy),
+            (DefaultName, chosen.Summary.Quality, adaptChosen.ModelTestAccuracy),
             (DeftName, deft.Summary.Quality, null),
             ("CLIP label-match", labelMatch.Summary.Quality, null),
-            ("CE on all noisy labels", null, adaptAll.LastTestAccuracy),
+            ("CE on all noisy labels", null, adaptAll.ModelTestAccuracy),
         ];
         if (adaptChosen.StartTestAccuracy is { } zeroShot) rows.Add(("CLIP zero-shot (phase 2's starting model)", null, zeroShot));
         var table = new Table().AddColumns("method", "precision", "recall", "F1", "AUROC", "test accuracy");

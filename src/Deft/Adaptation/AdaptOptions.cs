@@ -57,6 +57,17 @@ public sealed record AdaptOptions
     /// <summary>Overrides the recipe's head-only epochs (the tower is frozen for the first N epochs).</summary>
     public int? HeadOnlyEpochs { get; init; }
 
+    /// <summary>
+    /// Holds out this fraction of the selected training samples (stratified by given label, seeded by <see cref="Seed"/>)
+    /// as a validation part: they never train, and their accuracy against their given labels is measured before
+    /// epoch 1 and after every epoch. Null: none. It is the part model choices (<see cref="WiseFt"/>'s α, a recipe)
+    /// are made on, so the test set is only ever reported.
+    /// </summary>
+    public double? HoldoutFraction { get; init; }
+
+    /// <summary>WiSE-FT: saves the fine-tuned weights mixed with the zero-shot ones (needs the text head); null: off.</summary>
+    public WiseFtOptions? WiseFt { get; init; }
+
     /// <summary>Prompt templates for <see cref="HeadInit.Text"/> ("{}" is the class name).</summary>
     public IReadOnlyList<string> HeadTemplates { get; init; } = ["a photo of a {}."];
 
@@ -126,8 +137,9 @@ public sealed record AdaptProgress(string Phase, int Epoch, int Epochs, int Step
 /// <param name="TrainAccuracy">Accuracy on the selected samples against their given labels, in training mode.</param>
 /// <param name="TestAccuracy">Top-1 on the test set after the epoch; null without a test set.</param>
 /// <param name="SkippedBatches">Batches without a selected sample (no step taken).</param>
+/// <param name="ValidationAccuracy">Accuracy on the held-out selected samples against their given labels; null without a held-out part.</param>
 public sealed record EpochRecord(int Epoch, double TrainLoss, double TrainAccuracy, double? TestAccuracy, double LearningRate,
-    int Steps, int SkippedBatches, int TrainedImages, double TrainSeconds, double TestSeconds);
+    int Steps, int SkippedBatches, int TrainedImages, double TrainSeconds, double TestSeconds, double? ValidationAccuracy = null);
 
 /// <summary>What phase 2 did. The headline is the last epoch's test accuracy; the best epoch is for comparison with the paper's scripts.</summary>
 public sealed record AdaptResult(
@@ -153,4 +165,13 @@ public sealed record AdaptResult(
     HeadInit HeadInit,
     string Augment,
     // Test accuracy of the starting model (before epoch 1) when the head is text-initialised: the zero-shot accuracy.
-    double? StartTestAccuracy);
+    double? StartTestAccuracy,
+    // Selected samples held out for validation (0: none) and the starting model's accuracy on them.
+    int HoldoutSamples = 0,
+    double? StartValidationAccuracy = null,
+    // WiSE-FT's coefficient and the mixed model's accuracies; null when off.
+    WiseFtResult? WiseFt = null)
+{
+    /// <summary>Test accuracy of the saved model: WiSE-FT's mixed model when on, else the last epoch's.</summary>
+    public double? ModelTestAccuracy => WiseFt is { } w ? w.TestAccuracy : LastTestAccuracy;
+}

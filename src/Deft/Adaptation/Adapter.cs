@@ -39,6 +39,14 @@ public static class Adapter
             : SelectionMask.All(train);
         var participating = mask.Indices.Length;
         if (options.Limit is { } limit) mask = mask.Limit(limit, classes.Count);
+        var holdout = Array.Empty<int>();
+        if (options.HoldoutFraction is { } fraction)
+        {
+            var before = mask.SelectedCount;
+            (mask, holdout) = mask.HoldOut(fraction, options.Seed, classes.Count);
+            if (holdout.Length == 0)
+                throw new DeftException($"{Setting.HoldoutFraction} {fraction} holds out no sample of the {before:N0} selected ones; raise it or drop it.");
+        }
         var trainIndices = mask.Indices;
         var selectedCount = mask.SelectedCount;
         if (selectedCount == 0)
@@ -49,6 +57,8 @@ public static class Adapter
         var notes = new List<string>();
         if (participating < train.Count)
             notes.Add($"{(options.TrainsOnAll ? options.LabelsPath : options.SelectionPath)} covers {participating:N0} of the data set's {train.Count:N0} samples; the others take no part");
+        if (holdout.Length > 0)
+            notes.Add($"held out {holdout.Length:N0} of the {holdout.Length + selectedCount:N0} {(options.TrainsOnAll ? "" : "selected ")}samples for validation (never trained on; scored against their given labels)");
         var missing = mask.ClassesWithoutSamples;
         if (missing.Count > 0)
             warnings.Add($"No {(options.TrainsOnAll ? "" : "selected ")}training sample has class {string.Join(", ", missing.Take(10).Select(k => $"{k} '{classes[k]}'"))}" +
@@ -85,6 +95,8 @@ public static class Adapter
         var grouped = recipeSettings != AdaptRecipe.Official.Settings();
         if (kind != BackboneKind.Clip && grouped)
             throw new DeftException($"{Setting.Recipe} {recipe.ToName()} (and {Setting.TowerLearningRateScale}, {Setting.HeadOnlyEpochs}) applies to the CLIP backbone only; this model is a {kind.ToName()}.");
+        if (options.WiseFt is not null && headInit != HeadInit.Text)
+            throw new DeftException($"{Setting.WiseFt} mixes the fine-tuned weights with the zero-shot model's, which needs the text head ({Setting.HeadInit} text); this run starts from a {headInit.ToString().ToLowerInvariant()} head.");
         if (headInit == HeadInit.Text && run.Checkpoint is null)
             InitializeHeadFromText((ClipClassifier)network, build.Tokenizer!, classes, options,
                 train, trainIndices, (options.Augment ?? DefaultAugment(train)).Eval(network.Resolution, options.Normalization ?? build.Normalization));
@@ -104,14 +116,26 @@ public static class Adapter
 
         var history = new List<EpochRecord>();
         var resumedAfter = 0;
-        double? startAccuracy = null;
+        double? startAccuracy = null, startValidation = null;
+        Dictionary<string, Tensor>? startWeights = null;
+        double? ScoreHoldout(int epoch) => holdout.Length == 0 ? null
+            : Evaluate(network, train, holdout, i => mask.GivenLabels[i], evalPipeline, options.BatchSize, options.Workers,
+                (step, steps) => progress?.Report(new AdaptProgress("validate", epoch, options.Epochs, step, steps, double.NaN, optimizer.LearningRate)),
+                cancellationToken).Accuracy;
         if (run.Checkpoint is { } checkpointPath)
         {
-            (resumedAfter, var restored, startAccuracy) = AdaptCheckpoint.Load(checkpointPath, network, optimizer, loss, run.Fingerprint);
-            history.AddRange(restored);
+            var restored = AdaptCheckpoint.Load(checkpointPath, network, optimizer, loss, run.Fingerprint, withStart: options.WiseFt is not null);
+            (resumedAfter, startAccuracy, startValidation, startWeights) = (restored.Epoch, restored.StartAccuracy, restored.StartValidation, restored.StartWeights);
+            history.AddRange(restored.History);
             notes.Add($"resumed after epoch {resumedAfter} from {checkpointPath}");
         }
-        else if (headInit == HeadInit.Text && test is not null)
+        else
+        {
+            // The zero-shot end of WiSE-FT's line: the weights before the first step.
+            if (options.WiseFt is not null) startWeights = WiseFt.Snapshot(network.Trainables.Select(t => (t.Name, (Tensor)t.Parameter)));
+            startValidation = ScoreHoldout(0);
+        }
+        if (run.Checkpoint is null && headInit == HeadInit.Text && test is not null)
         {
             // The starting model is the zero-shot classifier: its accuracy is the bar fine-tuning has to clear.
             startAccuracy = Evaluate(network, test, evalPipeline, options.BatchSize, options.Workers,
@@ -138,11 +162,12 @@ public static class Adapter
                     testAccuracy = Evaluate(network, test, evalPipeline, options.BatchSize, options.Workers,
                         (step, steps) => progress?.Report(new AdaptProgress("test", epoch, options.Epochs, step, steps, double.NaN, optimizer.LearningRate)),
                         cancellationToken).Accuracy;
-                record = record with { TestAccuracy = testAccuracy, TestSeconds = testWatch.Elapsed.TotalSeconds };
+                var validation = ScoreHoldout(epoch);
+                record = record with { TestAccuracy = testAccuracy, TestSeconds = testWatch.Elapsed.TotalSeconds, ValidationAccuracy = validation };
                 history.Add(record);
                 trainSeconds += record.TrainSeconds;
                 trainImages += record.TrainedImages;
-                AdaptCheckpoint.Save(run.CheckpointPath, epoch, history, startAccuracy, network, optimizer, loss, run.Fingerprint);
+                AdaptCheckpoint.Save(run.CheckpointPath, epoch, history, startAccuracy, startValidation, startWeights, network, optimizer, loss, run.Fingerprint);
             },
         };
         // Every step reports: adapt's progress stream (and its cancellation points in tests) is per batch.
@@ -150,12 +175,42 @@ public static class Adapter
             .Run(epochTask, resumedAfter + 1, options.Epochs, cancellationToken);
         if (grouped) foreach (var (_, p) in tower) p.requires_grad = true;
 
+        WiseFtResult? wise = null;
+        if (options.WiseFt is { } wiseOptions)
+        {
+            var targets = network.Trainables.Select(t => (t.Name, (Tensor)t.Parameter)).ToList();
+            var endWeights = WiseFt.Snapshot(targets);
+            try
+            {
+                var points = new List<WiseFtPoint>();
+                if (holdout.Length > 0)
+                    foreach (var alpha in wiseOptions.Alpha is { } given ? [given] : WiseFtOptions.AlphaGrid)
+                    {
+                        WiseFt.Mix(targets, startWeights!, endWeights, alpha);
+                        points.Add(new WiseFtPoint(alpha, ScoreHoldout(options.Epochs)!.Value));
+                    }
+                var chosen = wiseOptions.Alpha ?? WiseFt.Choose(points);
+                WiseFt.Mix(targets, startWeights!, endWeights, chosen);
+                double? wiseTest = test is null ? null
+                    : Evaluate(network, test, evalPipeline, options.BatchSize, options.Workers,
+                        (step, steps) => progress?.Report(new AdaptProgress("test", options.Epochs, options.Epochs, step, steps, double.NaN, optimizer.LearningRate)),
+                        cancellationToken).Accuracy;
+                wise = new WiseFtResult(chosen, wiseOptions.Alpha is null, points, wiseTest);
+            }
+            finally
+            {
+                WiseFt.Dispose(endWeights);
+            }
+        }
+        WiseFt.Dispose(startWeights);
+
         var tested = history.Where(h => h.TestAccuracy is not null).ToList();
         double? last = tested.Count > 0 ? tested[^1].TestAccuracy : null;
         var bestRecord = tested.OrderByDescending(h => h.TestAccuracy).ThenBy(h => h.Epoch).FirstOrDefault();
         var result = new AdaptResult(Path.GetFullPath(options.OutputDirectory), kind, history, last, bestRecord?.TestAccuracy, bestRecord?.Epoch,
             watch.Elapsed, trainIndices.Length, selectedCount, test?.Count ?? 0,
-            trainSeconds > 0 ? trainImages / trainSeconds : 0, hp, warnings, notes, resumedAfter, recipe, headInit, augment.Text, startAccuracy);
+            trainSeconds > 0 ? trainImages / trainSeconds : 0, hp, warnings, notes, resumedAfter, recipe, headInit, augment.Text, startAccuracy,
+            holdout.Length, startValidation, wise);
         AdaptedModel.Save(options.OutputDirectory, network, classes, normalization, options, result);
         run.Complete(result);
         return result;
@@ -201,6 +256,10 @@ public static class Adapter
         if (o.Resume && o.Force) throw new DeftException($"{Setting.Resume} continues the run in {Setting.OutputDirectory} and {Setting.Force} discards it; pass one of them.");
         if (o.LabelsPath is not null && !o.TrainsOnAll)
             throw new DeftException($"{Setting.Labels} applies to {Setting.Selection} all: a selection file (samples.csv) carries the given labels itself.");
+        if (o.HoldoutFraction is { } h && !(h > 0 && h < 1)) throw new DeftException($"{Setting.HoldoutFraction} must lie strictly between 0 and 1, got {h}.");
+        if (o.WiseFt?.Alpha is { } a && !(a >= 0 && a <= 1)) throw new DeftException($"{Setting.WiseFt} α must lie in [0, 1], got {a}.");
+        if (o.WiseFt is { Alpha: null } && o.HoldoutFraction is null)
+            throw new DeftException($"{Setting.WiseFt} auto chooses α on held-out selected samples: set {Setting.HoldoutFraction} (e.g. 0.1), or give α.");
         if (o.HeadInit == HeadInit.Text && o.HeadTemplates.Count == 0) throw new DeftException($"{Setting.HeadInit} text needs at least one prompt template.");
     }
 
@@ -345,10 +404,15 @@ public static class Adapter
 
     /// <summary>Top-1 accuracy of the network on a data set (its own labels) with the evaluation transform.</summary>
     internal static (double Accuracy, int Count) Evaluate(IAdaptNetwork network, IImageDataset data, ImagePipeline pipeline, int batchSize, int? workers,
-        Action<int, int>? onStep, CancellationToken cancellationToken)
+        Action<int, int>? onStep, CancellationToken cancellationToken) =>
+        Evaluate(network, data, Enumerable.Range(0, data.Count).ToArray(), null, pipeline, batchSize, workers, onStep, cancellationToken);
+
+    /// <summary>Top-1 accuracy on the samples <paramref name="indices"/> of a data set against <paramref name="labelOf"/> (null: the data set's labels).</summary>
+    internal static (double Accuracy, int Count) Evaluate(IAdaptNetwork network, IImageDataset data, int[] indices, Func<int, int>? labelOf,
+        ImagePipeline pipeline, int batchSize, int? workers, Action<int, int>? onStep, CancellationToken cancellationToken)
     {
         network.SetTraining(false);
-        var loader = new BatchLoader(data, Enumerable.Range(0, data.Count).ToArray(), pipeline,
+        var loader = new BatchLoader(data, indices, pipeline,
             new BatchLoaderOptions(Math.Max(batchSize, 1), Shuffle: false, Workers: workers));
         long correct = 0;
         var step = 0;
@@ -360,11 +424,11 @@ public static class Adapter
                 using var scope = torch.NewDisposeScope();
                 var predicted = network.Logits(batch.Images).argmax(1).cpu().data<long>().ToArray();
                 for (var j = 0; j < predicted.Length; j++)
-                    if (predicted[j] == batch.Labels[j]) correct++;
+                    if (predicted[j] == (labelOf is null ? batch.Labels[j] : labelOf((int)batch.Indices[j]))) correct++;
             }
             onStep?.Invoke(++step, loader.BatchCount);
         }
-        return (data.Count > 0 ? (double)correct / data.Count : double.NaN, data.Count);
+        return (indices.Length > 0 ? (double)correct / indices.Length : double.NaN, indices.Length);
     }
 
     internal static string Number(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);

@@ -158,7 +158,7 @@ internal sealed class RunDirectory : IDisposable
             ["last_source"] = d.Count > 0 ? d.GetSource(d.Count - 1) : null,
         };
         var p = o.Peft;
-        return new JsonObject
+        var identity = new JsonObject
         {
             ["model"] = File.Exists(o.Model) || System.IO.Directory.Exists(o.Model) ? Path.GetFullPath(o.Model) : o.Model,
             ["backbone"] = o.Backbone.ToName(),
@@ -192,6 +192,10 @@ internal sealed class RunDirectory : IDisposable
             ["seed"] = o.Seed,
             ["limit"] = o.Limit,
         };
+        // Only when set, so the identities (and fingerprints) of runs without them stay as they were.
+        if (o.HoldoutFraction is { } holdout) identity["holdout"] = holdout;
+        if (o.WiseFt is { } wise) identity["wise_ft"] = wise.Alpha is { } alpha ? JsonValue.Create(alpha) : JsonValue.Create("auto");
+        return identity;
     }
 }
 
@@ -202,8 +206,8 @@ internal sealed class RunDirectory : IDisposable
 /// </summary>
 internal static class AdaptCheckpoint
 {
-    public static void Save(string path, int epoch, IReadOnlyList<EpochRecord> history, double? startAccuracy, IAdaptNetwork network, IAdaptOptimizer optimizer,
-        IRobustLoss loss, string fingerprint)
+    public static void Save(string path, int epoch, IReadOnlyList<EpochRecord> history, double? startAccuracy, double? startValidation,
+        IReadOnlyDictionary<string, Tensor>? startWeights, IAdaptNetwork network, IAdaptOptimizer optimizer, IRobustLoss loss, string fingerprint)
     {
         using var scope = NewDisposeScope();
         var tensors = new List<KeyValuePair<string, Tensor>>();
@@ -211,6 +215,8 @@ internal static class AdaptCheckpoint
         tensors.AddRange(network.TrainingBuffers.Select(t => new KeyValuePair<string, Tensor>("buffer." + t.Name, t.Tensor)));
         tensors.AddRange(optimizer.State().Select(t => new KeyValuePair<string, Tensor>("optimizer." + t.Name, t.Tensor)));
         if (loss is ElrLoss elr) tensors.Add(new("loss.elr_targets", elr.Targets()));
+        // WiSE-FT's zero-shot weights: a resumed run mixes with the same start.
+        if (startWeights is not null) tensors.AddRange(startWeights.Select(kv => new KeyValuePair<string, Tensor>("start." + kv.Key, kv.Value)));
         var metadata = new Dictionary<string, string>
         {
             ["format"] = "deft-adapt-checkpoint",
@@ -219,11 +225,13 @@ internal static class AdaptCheckpoint
             ["history"] = JsonSerializer.Serialize(history, RunDirectory.Json),
         };
         if (startAccuracy is { } start) metadata["start_test_accuracy"] = start.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        if (startValidation is { } v) metadata["start_validation_accuracy"] = v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         Safetensors.Save(path, tensors, metadata);
     }
 
-    public static (int Epoch, List<EpochRecord> History, double? StartAccuracy) Load(string path, IAdaptNetwork network, IAdaptOptimizer optimizer, IRobustLoss loss,
-        string fingerprint)
+    public sealed record Restored(int Epoch, List<EpochRecord> History, double? StartAccuracy, double? StartValidation, Dictionary<string, Tensor>? StartWeights);
+
+    public static Restored Load(string path, IAdaptNetwork network, IAdaptOptimizer optimizer, IRobustLoss loss, string fingerprint, bool withStart = false)
     {
         var tensors = Safetensors.Load(path, out var metadata);
         try
@@ -247,7 +255,18 @@ internal static class AdaptCheckpoint
             }
             double? start = metadata.TryGetValue("start_test_accuracy", out var startText)
                 ? double.Parse(startText, System.Globalization.CultureInfo.InvariantCulture) : null;
-            return (epoch, history, start);
+            double? startValidation = metadata.TryGetValue("start_validation_accuracy", out var validationText)
+                ? double.Parse(validationText, System.Globalization.CultureInfo.InvariantCulture) : null;
+            Dictionary<string, Tensor>? startWeights = null;
+            if (withStart)
+            {
+                var part = Part("start.");
+                var absent = network.Trainables.Select(t => t.Name).Where(n => !part.ContainsKey(n)).ToList();
+                if (absent.Count > 0)
+                    throw new DeftException($"{path} has no WiSE-FT start weights for {string.Join(", ", absent.Take(3))}; it was written without {Setting.WiseFt}. Pass {Setting.Force} to start over.");
+                startWeights = WiseFt.Snapshot(part.Select(kv => (kv.Key, kv.Value)));
+            }
+            return new Restored(epoch, history, start, startValidation, startWeights);
         }
         finally
         {

@@ -68,6 +68,35 @@ public sealed record SelectionMask(int[] Indices, bool[] Selected, int[] GivenLa
         return new SelectionMask(kept, selected, GivenLabels, MissingClasses(selected, GivenLabels, classCount));
     }
 
+    /// <summary>
+    /// Splits the selected samples into those that train and a held-out validation part: per given label, a seeded
+    /// shuffle of the class's selected samples and the first round(<paramref name="fraction"/> · n) of them (at least
+    /// one of a class with two or more), so every class is validated in proportion. The held-out samples leave
+    /// <see cref="Indices"/> (no batch visits them); unselected samples stay as they were. Only training samples are
+    /// ever held out, so the validation part never touches a test set.
+    /// </summary>
+    /// <returns>The training mask and the held-out data set indices, ascending.</returns>
+    public (SelectionMask Train, int[] Holdout) HoldOut(double fraction, long seed, int classCount)
+    {
+        if (!(fraction > 0 && fraction < 1)) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "The held-out fraction must lie in (0, 1).");
+        var random = new Random(unchecked((int)(seed ^ (seed >> 32)) ^ 0x5EED));
+        var held = new List<int>();
+        foreach (var group in Indices.Where(i => Selected[i]).GroupBy(i => GivenLabels[i]).OrderBy(g => g.Key))
+        {
+            var members = group.ToArray();
+            random.Shuffle(members);
+            var take = (int)Math.Round(fraction * members.Length, MidpointRounding.AwayFromZero);
+            if (take == 0 && members.Length >= 2) take = 1;
+            if (take >= members.Length) take = members.Length - 1; // a class keeps at least one training sample
+            held.AddRange(members.Take(take));
+        }
+        var heldSet = held.ToHashSet();
+        var selected = (bool[])Selected.Clone();
+        foreach (var i in held) selected[i] = false;
+        var indices = Indices.Where(i => !heldSet.Contains(i)).ToArray();
+        return (new SelectionMask(indices, selected, GivenLabels, MissingClasses(selected, GivenLabels, classCount)), held.Order().ToArray());
+    }
+
     internal static IReadOnlyList<int> MissingClasses(bool[] selected, int[] labels, int classCount)
     {
         var seen = new bool[classCount];

@@ -55,14 +55,15 @@ public sealed class BenchMiniResumeTests
         BenchMiniCommand.Row[] rows =
         [
             Row("sym-0.4", "gmm") with { F1 = 0.80, Seed = 0 }, Row("sym-0.4", "gmm") with { F1 = 0.90, Seed = 1 },
-            Row("sym-0.4", "gmm") with { F1 = 1.00, Seed = 2 }, Row("asym-0.4", "gmm", 0.7512) with { Seed = 0 },
+            Row("sym-0.4", "gmm") with { F1 = 1.00, Seed = 2 }, Row("asym-0.4", "gmm", 0.7512) with { Seed = 0, ZeroShotAccuracy = 0.8354 },
         ];
         var lines = BenchMiniCommand.TableLines(rows).ToList();
         Assert.Equal(2, lines.Count);
         Assert.Contains("| sym-0.4 | gmm | 3 |", lines[0]);
         Assert.Contains("| 0.900 ± 0.100 |", lines[0]);
         Assert.Contains("| asym-0.4 | gmm | 1 |", lines[1]);
-        Assert.Contains("| 75.12 |", lines[1]);
+        // Phase 2's accuracy, then the zero-shot accuracy of its starting model beside it.
+        Assert.Contains("| 75.12 | 83.54 |", lines[1]);
         Assert.Equal("—", BenchMiniCommand.MeanSd([null, null], "0.000"));
         // Rows added later (a method run with --resume) still print in the methods' order within their setting.
         var ordered = BenchMiniCommand.TableLines([Row("sym-0.4", "gmm"), Row("asym-0.4", "gmm"), Row("sym-0.4", "clip-posterior")]).ToList();
