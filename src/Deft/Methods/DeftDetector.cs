@@ -118,7 +118,7 @@ public static class DeftDetector
         settings["n_ctx"] = prompts.NumContext; // as the detector built its prompts (ctx_init may set the count)
         settings["batch"] = options.BatchSize;
         var summary = DetectionSummaryBuilder.Summary(rows, config.Classes, "eval", [], timings, settings) with { LabelsFingerprint = labels.Fingerprint() };
-        var report = new DetectionReport(config.Classes, rows, summary);
+        var report = new DetectionReport(config.Classes, rows, summary) { PredProbs = DetectionRun.ByIndex(probabilities, labels) };
         DetectionWriter.Write(options.OutputDirectory ?? Path.Combine(options.RunDirectory, "score"), report, null, dataset, "Deft label-quality scores");
         return report;
     }

@@ -96,6 +96,16 @@ public sealed class DetectRunTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.NotNull(scored.Summary.Quality);
         // score decides issues as detect does: DeFT's rule, then the agreeing-label rule unless asked otherwise.
         Assert.All(scored.Samples, r => Assert.Equal(r.LabelQuality <= 0.5 && r.SuggestedLabel != r.GivenLabel, r.IsLabelIssue));
+        // score writes pred_probs as detect does: the positive prompts' softmax, its argmax the suggestion.
+        Assert.True(File.Exists(Path.Combine(run, "score", "pred_probs.npy")));
+        var probs = scored.PredProbs!;
+        Assert.Equal((40, 10), (probs.GetLength(0), probs.GetLength(1)));
+        for (var i = 0; i < 40; i++)
+        {
+            var row = Enumerable.Range(0, 10).Select(c => probs[i, c]).ToArray();
+            Assert.Equal(1.0, row.Sum(), 5);
+            Assert.Equal(scored.Samples[i].SuggestedLabel, Array.IndexOf(row, row.Max()));
+        }
         var scoredAll = DeftDetector.Score(new ScoreOptions
         {
             RunDirectory = run, Data = DetectTestData.FashionMnist, Format = "idx", Labels = scoreLabels, Vocab = Fixtures.TinyVocabulary, Workers = 1,
