@@ -28,6 +28,9 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var detect = settings.ToOptions();
+        // --test is phase 2's test set whatever the method; phase 1 scores its prompts on it only for deft.
+        var testData = detect.TestData;
+        if (detect.Method != DetectionMethod.Deft) detect = detect with { TestData = null, TestSplit = null };
         var adapt = new AdaptOptions
         {
             Model = settings.Model!,
@@ -46,7 +49,7 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
         AnsiConsole.MarkupLine("[bold]phase 1[/]: detect");
         ProgressRunner.Run<DetectProgress, int>(settings.Json, "detect", (progress, ct) =>
         {
-            result = EndToEndRun.Run(detect.OutputDirectory, detect, adapt, settings.TestSplit, progress,
+            result = EndToEndRun.Run(detect.OutputDirectory, detect, adapt, settings.TestSplit, testData, progress,
                 ProgressRunner.Report<AdaptProgress>(ReportAdaptEpoch), warnings.Add, ct);
             return 0;
         }, p => (p.Epoch, Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), cancellationToken);

@@ -24,11 +24,12 @@ public static class EndToEndRun
 
     /// <param name="detect">Phase-1 options; its output directory is replaced by DIR/detect.</param>
     /// <param name="adapt">Phase-2 options; output and selection are set here (DIR/adapt, DIR/detect/samples.csv).</param>
-    /// <param name="testSplit">
-    /// The split to test phase 2 on (the paper reports test accuracy): of <see cref="DetectOptions.TestData"/> when set
-    /// (phase 1 then also records its prompt classifier's accuracy on it), else of the training data set.
+    /// <param name="testSplit">The split to test phase 2 on (the paper reports test accuracy).</param>
+    /// <param name="testData">
+    /// The data set of that split (same format); null: <see cref="DetectOptions.TestData"/> if set (phase 1 then also
+    /// records its prompt classifier's accuracy on it), else the training data set.
     /// </param>
-    public static EndToEndResult Run(string outputDirectory, DetectOptions detect, AdaptOptions adapt, string testSplit,
+    public static EndToEndResult Run(string outputDirectory, DetectOptions detect, AdaptOptions adapt, string testSplit, string? testData,
         IProgress<DetectProgress>? detectProgress = null, IProgress<AdaptProgress>? adaptProgress = null,
         Action<string>? warn = null, CancellationToken cancellationToken = default)
     {
@@ -41,7 +42,7 @@ public static class EndToEndRun
         var (train, _) = DeftDetector.OpenDataset(detect.Data, detect.Format, detect.Split, detect.ClassesFile);
         var reportPath = Path.Combine(detectDir, DetectionHtmlReport.FileName);
 
-        var testData = detect.TestData ?? detect.Data;
+        testData ??= detect.TestData ?? detect.Data;
         var (test, _) = DeftDetector.OpenDataset(testData, detect.Format, testSplit, detect.ClassesFile);
         var adaptOptions = adapt with
         {

@@ -30,7 +30,7 @@ public class EndToEndTests
             BatchSize = 32,
         };
         var adapt = new AdaptOptions { Model = DetectTestData.TinyModel, OutputDirectory = "ignored", Epochs = 1, BatchSize = 32, Limit = null };
-        var result = EndToEndRun.Run(tmp.Path, detect, adapt, "test");
+        var result = EndToEndRun.Run(tmp.Path, detect, adapt, "test", null);
 
         var kept = result.Detection.Samples.Count(s => !s.IsLabelIssue);
         Assert.Equal(128, result.Detection.Samples.Count);
