@@ -3,9 +3,9 @@ namespace Deft.Data;
 /// <summary>What to do with an image that cannot be decoded.</summary>
 public enum BadImagePolicy
 {
-    /// <summary>Stop with an error naming the sample (default).</summary>
+    /// <summary>Stop with an error naming the sample.</summary>
     Fail,
-    /// <summary>Leave the sample out and list it (<see cref="ValidatedDataset.Skipped"/>).</summary>
+    /// <summary>Leave the sample out and list it (<see cref="ValidatedDataset.Skipped"/>; a data issue, <see cref="DataIssues.OfFiles"/>). The default.</summary>
     Skip,
 }
 
@@ -13,7 +13,7 @@ public enum BadImagePolicy
 /// <param name="Path">The data set: a directory (idx, cifar10, cifar100, folder) or a manifest file (csv).</param>
 /// <param name="Format">One of <see cref="DatasetFactory.Formats"/> (case-insensitive).</param>
 /// <param name="Split">One of <see cref="DatasetFactory.Splits"/>. A csv manifest is a single split and ignores it.</param>
-/// <param name="OnBadImage">See <see cref="DatasetFactory.Open"/>.</param>
+/// <param name="OnBadImage">See <see cref="DatasetFactory.Open"/>; skip by default: unreadable images become data issues, not errors.</param>
 /// <param name="ClassesFile">
 /// Optional class-name list, one name per line (<c>--classes</c>): the names for label ids 0..K-1. Used by the
 /// csv and idx formats; the others take their names from the data set itself and reject it.
@@ -22,7 +22,7 @@ public sealed record DatasetOptions(
     string Path,
     string Format,
     string Split = "train",
-    BadImagePolicy OnBadImage = BadImagePolicy.Fail,
+    BadImagePolicy OnBadImage = BadImagePolicy.Skip,
     string? ClassesFile = null);
 
 /// <summary>Opens data sets by format name (<c>--format</c>).</summary>
