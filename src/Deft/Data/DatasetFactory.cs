@@ -39,12 +39,15 @@ public static partial class DatasetFactory
     /// when asked for, and an unreadable one throws a <see cref="DeftException"/> naming it (call
     /// <see cref="DatasetValidator.Scan"/> to check every image up front). With <see cref="BadImagePolicy.Skip"/>
     /// every image is decoded once here (<see cref="DatasetValidator.Scan"/>) and a <see cref="ValidatedDataset"/>
-    /// without the unreadable ones is returned; its indices are renumbered densely (see there).
+    /// without the unreadable ones is returned; its indices are renumbered densely (see there). In-memory readers
+    /// (idx, cifar10, cifar100) are checked when opened and returned as they are.
     /// Structural problems (missing or malformed label files, manifests, class folders) always throw.
     /// </summary>
     public static IImageDataset Open(DatasetOptions options)
     {
         var reader = OpenReader(options);
-        return options.OnBadImage == BadImagePolicy.Skip ? DatasetValidator.Scan(reader, BadImagePolicy.Skip) : reader;
+        // Readers holding their samples in memory (idx, cifar) were fully checked when opened: nothing to skip, so they
+        // are returned as they are.
+        return options.OnBadImage == BadImagePolicy.Skip && reader is not IInMemoryDataset ? DatasetValidator.Scan(reader, BadImagePolicy.Skip) : reader;
     }
 }
