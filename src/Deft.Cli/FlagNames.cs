@@ -55,6 +55,8 @@ internal static class FlagNames
         [Setting.AdapterDim] = "--adapter-dim",
         [Setting.ContextLength] = "--n-ctx",
         [Setting.OnBadImage] = "--on-bad-image",
+        [Setting.FeatureIssues] = "--data-issues",
+        [Setting.DuplicateThreshold] = "--duplicate-threshold",
         [Setting.MaxImagePixels] = CliEntry.MaxImagePixelsFlag,
         [Setting.LabelsFile] = "--labels-file",
         [Setting.ImagesPerSecond] = "--images-per-second",

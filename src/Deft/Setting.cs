@@ -59,6 +59,8 @@ public readonly record struct Setting(string Name)
     public static readonly Setting AdapterDim = new(nameof(AdapterDim));
     public static readonly Setting ContextLength = new(nameof(ContextLength));
     public static readonly Setting OnBadImage = new(nameof(OnBadImage));
+    public static readonly Setting FeatureIssues = new(nameof(FeatureIssues));
+    public static readonly Setting DuplicateThreshold = new(nameof(DuplicateThreshold));
     public static readonly Setting MaxImagePixels = new(nameof(MaxImagePixels));
     public static readonly Setting LabelsFile = new(nameof(LabelsFile));
     /// <summary>The throughput a reproduce plan prices its cost with.</summary>

@@ -183,9 +183,11 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
     {
         var options = BuildOptions(settings);
         if (settings.Threads is { } threads) TorchSharp.torch.set_num_threads(threads);
-        var trainOptions = new DatasetOptions(settings.Data!, settings.Format!, settings.Split, ClassesFile: settings.Classes);
+        var trainOptions = new DatasetOptions(settings.Data!, settings.Format!, settings.Split, settings.OnBadImage, settings.Classes);
         var train = DatasetFactory.Open(trainOptions);
-        var test = settings.Test is null ? null : DatasetFactory.Open(new DatasetOptions(settings.Test, settings.Format!, settings.TestSplit, ClassesFile: settings.Classes));
+        DataIssueConsole.Report(train, settings.Json, "the training set");
+        var test = settings.Test is null ? null : DatasetFactory.Open(new DatasetOptions(settings.Test, settings.Format!, settings.TestSplit, settings.OnBadImage, settings.Classes));
+        if (test is not null) DataIssueConsole.Report(test, settings.Json, "the test set");
         options = options with
         {
             TrainDescription = $"{Path.GetFullPath(settings.Data!)} ({settings.Format}, {settings.Split})",

@@ -13,11 +13,6 @@ internal sealed class DataInfoCommand : Command<DataInfoCommand.Settings>
         [CommandOption("--split <SPLIT>")] [Description(DataOptionTexts.Split)] [DefaultValue("train")]
         public string Split { get; init; } = "train";
 
-        [CommandOption("--on-bad-image <POLICY>")]
-        [Description("fail: stop at the first unreadable image; skip: leave unreadable images out and list them.")]
-        [DefaultValue("fail")] [TypeConverter(typeof(KebabCaseEnumConverter<BadImagePolicy>))]
-        public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Fail;
-
         [CommandOption("--json")]
         [Description("Print one JSON object instead of tables.")]
         public bool Json { get; init; }
@@ -58,11 +53,8 @@ internal sealed class DataInfoCommand : Command<DataInfoCommand.Settings>
                 c.Count == 0 ? "[yellow]0[/]" : c.Count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
         AnsiConsole.Write(classes);
 
-        const int shown = 20;
-        foreach (var s in info.Skipped.Take(shown))
-            AnsiConsole.MarkupLineInterpolated($"[yellow]skipped[/] #{s.Index} {s.Source}: {s.Reason}");
-        if (info.Skipped.Count > shown)
-            AnsiConsole.MarkupLineInterpolated($"[yellow]... and {info.Skipped.Count - shown} more[/] (--json lists them all)");
+        DataIssueConsole.Print(info.Issues, info.Classes.Select(c => c.Name).ToList());
+        if (info.Issues.Count > DataIssueConsole.Shown) AnsiConsole.MarkupLine("[grey]--json lists them all.[/]");
         return 0;
     }
 }

@@ -1,10 +1,12 @@
 using System.ComponentModel;
+using Deft.Cli.Binding;
+using Deft.Data;
 using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
 
 /// <summary>
-/// The data-set options every command that opens a data set shares (--data, --format, --classes), declared once.
+/// The data-set options every command that opens a data set shares (--data, --format, --classes, --on-bad-image), declared once.
 /// --split is not among them: its default differs per command (train for detect, test for zero-shot and predict),
 /// and Spectre reports an overriding property as a second, duplicate option; so each command declares its --split
 /// with <see cref="DataOptionTexts.Split"/>.
@@ -19,6 +21,10 @@ internal abstract class DataSettings : CommandSettings
 
     [CommandOption("--classes <FILE>")] [Description(DataOptionTexts.Classes)]
     public string? Classes { get; init; }
+
+    [CommandOption("--on-bad-image <POLICY>")] [Description(DataOptionTexts.OnBadImage)]
+    [DefaultValue("skip")] [TypeConverter(typeof(KebabCaseEnumConverter<BadImagePolicy>))]
+    public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Skip;
 }
 
 /// <summary>
@@ -36,6 +42,10 @@ internal abstract class ClipDataSettings : ClipModelSettings
 
     [CommandOption("--classes <FILE>")] [Description(DataOptionTexts.Classes)]
     public string? Classes { get; init; }
+
+    [CommandOption("--on-bad-image <POLICY>")] [Description(DataOptionTexts.OnBadImage)]
+    [DefaultValue("skip")] [TypeConverter(typeof(KebabCaseEnumConverter<BadImagePolicy>))]
+    public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Skip;
 }
 
 /// <summary>The one description of each data-set option.</summary>
@@ -49,5 +59,6 @@ internal static class DataOptionTexts
         "(path/file/image, label/class/target, clean_label/true_label) names the columns, further columns are ignored with a warning; relative paths " +
         "start at the manifest's folder; labels are class names (or ids 0..K-1, or names in --classes order); quote paths holding the separator.";
     public const string Split = "train or test.";
+    public const string OnBadImage = "skip (default): leave unreadable, empty and missing images out and list them as data issues (a table, data_issues.csv, the report); fail: stop at the first one.";
     public const string Classes = "Class names, one per line, in label order (csv and idx formats; used in the prompts); for the webvision formats a class count (50: the first 50 classes).";
 }

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using Deft.Cli.Binding;
 using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Loading;
@@ -27,6 +28,10 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         [Description(DataOptionTexts.Split)]
         [DefaultValue("train")]
         public string Split { get; init; } = "train";
+
+        [CommandOption("--on-bad-image <POLICY>")] [Description(DataOptionTexts.OnBadImage)]
+        [DefaultValue("skip")] [TypeConverter(typeof(KebabCaseEnumConverter<BadImagePolicy>))]
+        public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Skip;
 
         [CommandOption("--limit <N>")]
         [Description("Embed only the first N images.")]
@@ -161,7 +166,8 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
 
     private static (Tensor Features, SampleIds Ids) EmbedDataset(ClipBundle bundle, Settings settings, CancellationToken ct)
     {
-        var data = DatasetFactory.Open(new DatasetOptions(settings.Images!, settings.Format!, settings.Split, Warn: w => Console.Error.WriteLine($"warning: {w}")));
+        var data = DatasetFactory.Open(new DatasetOptions(settings.Images!, settings.Format!, settings.Split, settings.OnBadImage, Warn: w => Console.Error.WriteLine($"warning: {w}")));
+        DataIssueConsole.Report(data);
         var count = settings.Limit is { } limit ? Math.Min(limit, data.Count) : data.Count;
         var indices = Enumerable.Range(0, count).ToArray();
         var pipeline = ImagePipeline.Eval(bundle.Resolution, ClipBundle.Resolve(bundle.Normalization, settings.Mean, settings.Std));

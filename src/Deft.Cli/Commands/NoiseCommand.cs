@@ -28,6 +28,10 @@ internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
         [DefaultValue("train")]
         public string Split { get; init; } = "train";
 
+        [CommandOption("--on-bad-image <POLICY>")] [Description(DataOptionTexts.OnBadImage)]
+        [DefaultValue("skip")] [TypeConverter(typeof(KebabCaseEnumConverter<BadImagePolicy>))]
+        public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Skip;
+
         [CommandOption("--mode <MODE>")]
         [Description("sym | asym | asym-cifar10 | pairflip | str | idn | file.")]
         [TypeConverter(typeof(KebabCaseEnumConverter<NoiseMode>))]
@@ -79,7 +83,8 @@ internal sealed class NoiseCommand : Command<NoiseCommand.Settings>
                 throw new DeftException($"--mode {mode.Name()} needs --ratio R, a noise ratio in [0, 1].");
         }
 
-        var dataset = openDataset(new DatasetOptions(settings.Data, settings.Format, settings.Split));
+        var dataset = openDataset(new DatasetOptions(settings.Data, settings.Format, settings.Split, settings.OnBadImage));
+        if (!settings.Json) DataIssueConsole.Report(dataset, console: console);
         var noisy = LabelNoise.Apply(dataset, new NoiseOptions(mode, settings.Ratio ?? double.NaN, settings.Seed, settings.LabelsFile));
         noisy.Save(settings.Out);
 

@@ -43,7 +43,8 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         using var model = AdaptedModel.Load(settings.ModelDir!);
-        var data = DatasetFactory.Open(new DatasetOptions(settings.Data!, settings.Format!, settings.Split, ClassesFile: settings.Classes));
+        var data = DatasetFactory.Open(new DatasetOptions(settings.Data!, settings.Format!, settings.Split, settings.OnBadImage, settings.Classes));
+        DataIssueConsole.Report(data, settings.Json);
         var labelled = data.Classes.SequenceEqual(model.Classes, StringComparer.Ordinal);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var predictions = ProgressRunner.Run<(int Step, int Steps), IReadOnlyList<Prediction>>(settings.Json, "predict",

@@ -58,7 +58,7 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
         var options = new ScoreOptions
         {
             RunDirectory = settings.Run!, Data = settings.Data!, Format = settings.Format!, Split = settings.Split, Labels = settings.Labels,
-            ClassesFile = settings.Classes, Model = settings.Model, Vocab = settings.Vocab, BatchSize = settings.Batch, OutputDirectory = settings.Out,
+            ClassesFile = settings.Classes, OnBadImage = settings.OnBadImage, Model = settings.Model, Vocab = settings.Vocab, BatchSize = settings.Batch, OutputDirectory = settings.Out,
             Issues = new IssueSettings { FilterBy = settings.FilterBy, NumToRemove = settings.NumToRemove, FracNoise = settings.FracNoise, FlagAgreeing = settings.FlagAgreeing },
         };
         var output = settings.Out ?? Path.Combine(settings.Run!, "score");
@@ -72,6 +72,7 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
         report = ProgressRunner.Live<DetectProgress, DetectionReport>(progress => DeftDetector.Score(options, progress, cancellationToken),
             p => new ProgressBar("scoring", p.Step, p.Steps, "scoring"), autoClear: true);
         DetectCommand.PrintSummary(report, output);
+        DataIssueConsole.Print(report.DataIssues, report.Classes);
         return 0;
     }
 }

@@ -35,7 +35,8 @@ internal sealed class SubsampleCommand : Command<SubsampleCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var data = DatasetFactory.Open(new DatasetOptions(settings.Data!, settings.Format!, settings.Split, ClassesFile: settings.Classes));
+        var data = DatasetFactory.Open(new DatasetOptions(settings.Data!, settings.Format!, settings.Split, settings.OnBadImage, settings.Classes));
+        DataIssueConsole.Report(data);
         var draw = BalancedSubsample.Write(data, settings.Size!.Value, settings.Seed, settings.Out!);
         var inv = CultureInfo.InvariantCulture;
         AnsiConsole.MarkupLineInterpolated(

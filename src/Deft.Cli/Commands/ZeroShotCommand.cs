@@ -35,7 +35,8 @@ internal sealed class ZeroShotCommand : Command<ZeroShotCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         using var bundle = settings.LoadBundle();
-        var data = DatasetFactory.Open(new DatasetOptions(settings.Data!, settings.Format!, settings.Split));
+        var data = DatasetFactory.Open(new DatasetOptions(settings.Data!, settings.Format!, settings.Split, settings.OnBadImage));
+        DataIssueConsole.Report(data, settings.Json);
         var names = settings.Classes is null ? data.Classes : ReadClassNames(settings.Classes, data.Classes.Count);
         var templates = PromptTemplates.Resolve(settings.Templates);
         var indices = Enumerable.Range(0, settings.Limit is { } l ? Math.Min(l, data.Count) : data.Count).ToArray();

@@ -25,6 +25,11 @@ public sealed record DetectionConfig
     /// <summary>How verdicts are reached: the method's rule or a cleanlab filter, the fraction or number to flag, agreeing labels.</summary>
     public IssueSettings Issues { get; init; } = new();
 
+    /// <summary>
+    /// Thresholds of the near-duplicate and outlier data issues, looked for on the frozen image features
+    /// (<see cref="LabelIssueReport.DataIssues"/>); null: not looked for.
+    /// </summary>
+    public Deft.Data.FeatureIssueOptions? FeatureIssues { get; init; } = new();
     /// <summary>Which detector runs (<see cref="MethodSettings.Method"/>).</summary>
     public DetectionMethod Method { get => MethodSettings.Method; init => MethodSettings = MethodSettings with { Method = value }; }
     /// <summary>Training epochs (<see cref="TrainingSchedule.Epochs"/>).</summary>
@@ -51,5 +56,6 @@ public sealed record DetectionConfig
     {
         Model = "(in memory)", Data = "(in memory)", Format = "memory", OutputDirectory = "(in memory)",
         MethodSettings = MethodSettings, Schedule = Schedule, Peft = Peft, Prompts = Prompts, Issues = Issues,
+        FeatureIssues = FeatureIssues,
     };
 }

@@ -48,15 +48,26 @@ public sealed class LabelIssueReport
     public double[,]? PredProbs { get; }
     /// <summary>The class names the labels index.</summary>
     public IReadOnlyList<string> Classes => Detection.Classes;
+    /// <summary>
+    /// Problems with the data rather than the labels (cleanlab Datalab's issues): empty classes and, where the method
+    /// computed frozen image features, near-duplicates (conflicting ones: across labels) and outliers, each with a score
+    /// in [0, 1] (lower = more severe; see <see cref="DataIssue"/>).
+    /// </summary>
+    public IReadOnlyList<DataIssue> DataIssues => Detection.DataIssues;
     /// <summary>Everything the command line writes: per-sample rows, summary statistics, settings, timings.</summary>
     public DetectionReport Detection { get; }
 
     /// <summary>
-    /// Writes samples.csv, label_issues.csv, summary.json and, where the method has <see cref="PredProbs"/>, the
-    /// pred_probs files (pred_probs.npy with pred_probs.ids.csv, and pred_probs.parquet; see <see cref="SampleArrayFile"/>)
-    /// into <paramref name="directory"/> (created if missing).
+    /// Writes samples.csv, label_issues.csv, data_issues.csv, summary.json and, where the method has
+    /// <see cref="PredProbs"/>, the pred_probs files (pred_probs.npy with pred_probs.ids.csv, and pred_probs.parquet; see
+    /// <see cref="SampleArrayFile"/>) into <paramref name="directory"/> (created if missing).
     /// </summary>
-    public void Save(string directory) => DetectionOutputs.Write(directory, Detection);
+    public void Save(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        Deft.Data.DataIssues.Write(directory, Detection.DataIssues, Detection.Classes);
+        DetectionOutputs.Write(directory, Detection);
+    }
 
     /// <summary>Writes the HTML report (issue thumbnails from the detected images) to <paramref name="path"/>; returns it.</summary>
     public string WriteHtml(string path, string title = "Deft label-issue report")

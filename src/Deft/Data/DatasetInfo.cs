@@ -34,6 +34,9 @@ public sealed record DatasetInfo(
 {
     public int NumClasses => Classes.Count;
 
+    /// <summary>The skipped files and empty classes as data issues (<see cref="DataIssues.OfFiles"/>).</summary>
+    public IReadOnlyList<DataIssue> Issues { get; init; } = [];
+
     /// <summary>
     /// Opens the data set, runs the validation pass with the options' policy (<see cref="DatasetValidator.Scan"/>:
     /// every file-based image is decoded once; idx and cifar read sizes from their headers) and summarises it.
@@ -59,6 +62,6 @@ public sealed record DatasetInfo(
         }
         var size = dataset.Count == 0 ? new ImageSizeRange(0, 0, 0, 0) : new ImageSizeRange(minW, minH, maxW, maxH);
         var classes = dataset.Classes.Select((name, id) => new ClassCount(id, name, counts[id])).ToList();
-        return new DatasetInfo(format, path, split, dataset.Count, classes, size, dataset.Skipped);
+        return new DatasetInfo(format, path, split, dataset.Count, classes, size, dataset.Skipped) { Issues = DataIssues.OfFiles(dataset) };
     }
 }

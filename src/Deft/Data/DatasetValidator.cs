@@ -30,6 +30,9 @@ public sealed class ValidatedDataset : IImageDataset
         Skipped = skipped;
     }
 
+    /// <summary>The reader this data set validated.</summary>
+    internal IImageDataset Inner => _inner;
+
     /// <summary>The samples left out, in the reader's index order.</summary>
     public IReadOnlyList<SkippedSample> Skipped { get; }
 

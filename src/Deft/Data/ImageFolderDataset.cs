@@ -15,13 +15,18 @@ internal sealed class ImageFolderDataset : IImageDataset
 {
     private readonly string[] _files;
     private readonly int[] _labels;
+    private readonly string _splitDirectory;
 
-    private ImageFolderDataset(string[] files, int[] labels, IReadOnlyList<string> classes)
+    private ImageFolderDataset(string[] files, int[] labels, IReadOnlyList<string> classes, string splitDirectory)
     {
         _files = files;
         _labels = labels;
         Classes = classes;
+        _splitDirectory = splitDirectory;
     }
+
+    /// <summary>The folder of class <paramref name="label"/> in this split (it may not exist: a class absent from test).</summary>
+    internal string ClassDirectory(int label) => System.IO.Path.Combine(_splitDirectory, Classes[label]);
 
     public int Count => _files.Length;
     public IReadOnlyList<string> Classes { get; }
@@ -54,15 +59,17 @@ internal sealed class ImageFolderDataset : IImageDataset
         {
             var classDir = System.IO.Path.Combine(splitDir, classes[label]);
             if (!Directory.Exists(classDir)) continue;
+            // An empty class folder keeps its class (the ids of the others stay put); it is reported as a data issue
+            // (DataIssues.OfFiles), not an error.
             var images = ImageFiles(classDir);
-            if (images.Count == 0)
-                throw new DeftException(
-                    $"Class folder {classDir} holds no images ({string.Join(" ", ImageDecoder.Extensions.Order(StringComparer.Ordinal))}). " +
-                    "Add its images or remove the folder.");
             files.AddRange(images);
             labels.AddRange(Enumerable.Repeat(label, images.Count));
         }
-        return new ImageFolderDataset([.. files], [.. labels], classes);
+        if (files.Count == 0 && present.Length > 0)
+            throw new DeftException(
+                $"No images in the class folders of {splitDir} ({string.Join(" ", ImageDecoder.Extensions.Order(StringComparer.Ordinal))}). " +
+                "Add images to the class folders.");
+        return new ImageFolderDataset([.. files], [.. labels], classes, splitDir);
     }
 
     private static string[] ClassFolders(string dir) =>

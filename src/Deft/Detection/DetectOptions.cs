@@ -56,6 +56,13 @@ public sealed record DetectOptions
     public int? Threads { get; init; }
     /// <summary>Loader threads; null: one per core.</summary>
     public int? Workers { get; init; }
+    /// <summary>What to do with an image that cannot be read: skip it (the default; it is listed as a data issue) or fail.</summary>
+    public Deft.Data.BadImagePolicy OnBadImage { get; init; } = Deft.Data.BadImagePolicy.Skip;
+    /// <summary>
+    /// Near-duplicates and outliers from the frozen-tower image features, where the method computes them
+    /// (<see cref="Deft.Data.FeatureIssues"/>); null: not looked for. Unreadable files and empty classes are always reported.
+    /// </summary>
+    public Deft.Data.FeatureIssueOptions? FeatureIssues { get; init; } = new();
     /// <summary>The title of report.html; null: "Deft label-issue report".</summary>
     public string? ReportTitle { get; init; }
 
@@ -92,6 +99,7 @@ public sealed record DetectOptions
     public void Validate()
     {
         Issues.Validate();
+        FeatureIssues?.Validate();
         if (Epochs < 1) throw new DeftException($"{Setting.Epochs} must be ≥ 1, got {Epochs}.");
         if (Warmup < 0) throw new DeftException($"{Setting.Warmup} must be ≥ 0, got {Warmup}.");
         if (BatchSize < 1) throw new DeftException($"{Setting.BatchSize} must be ≥ 1, got {BatchSize}.");

@@ -99,6 +99,13 @@ public sealed record DetectionReport(IReadOnlyList<string> Classes, IReadOnlyLis
     [JsonIgnore]
     public double[,]? PredProbs { get; init; }
 
+    /// <summary>
+    /// Problems with the data itself (data_issues.csv): skipped unreadable, empty or missing files and empty classes;
+    /// where the method computed frozen image features, near-duplicates and outliers too.
+    /// </summary>
+    [JsonIgnore]
+    public IReadOnlyList<Deft.Data.DataIssue> DataIssues { get; init; } = [];
+
     /// <summary>Indices (data-set indices) of likely mislabeled samples, most certain first (lowest label quality).</summary>
     [JsonIgnore]
     public IReadOnlyList<int> IssueIndices => RankedIssues.Select(s => s.Index).ToArray();

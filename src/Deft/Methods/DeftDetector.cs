@@ -30,6 +30,8 @@ public sealed record ScoreOptions
     /// <summary>Where samples.csv, label_issues.csv and summary.json go; null: RUN/score.</summary>
     public string? OutputDirectory { get; init; }
     public int? Workers { get; init; }
+    /// <summary>What to do with an image that cannot be read: skip it (the default; listed in data_issues.csv) or fail.</summary>
+    public BadImagePolicy OnBadImage { get; init; } = BadImagePolicy.Skip;
     /// <summary>How label issues are decided from the scores (as in detect: the agreeing-label rule is on by default).</summary>
     public IssueSettings Issues { get; init; } = new();
 }
@@ -65,7 +67,7 @@ public static class DeftDetector
             throw new DeftException($"{options.RunDirectory}: no {DetectorFile.FileName}; pass the output directory of a finished `deft detect` run with {Setting.Method} deft.");
         }
         var config = DetectorFile.ReadConfig(detectorPath);
-        var (dataset, _) = OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile);
+        var (dataset, _) = OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile, onBadImage: options.OnBadImage);
         if (dataset.Classes.Count != config.Classes.Count)
             throw new DeftException($"{options.Data} has {dataset.Classes.Count} classes; the detector was trained on {config.Classes.Count} ({string.Join(", ", config.Classes.Take(5))}{(config.Classes.Count > 5 ? ", …" : "")}).");
         var labels = options.Labels is null
@@ -118,7 +120,7 @@ public static class DeftDetector
         settings["n_ctx"] = prompts.NumContext; // as the detector built its prompts (ctx_init may set the count)
         settings["batch"] = options.BatchSize;
         var summary = DetectionSummaryBuilder.Summary(rows, config.Classes, "eval", [], timings, settings) with { LabelsFingerprint = labels.Fingerprint() };
-        var report = new DetectionReport(config.Classes, rows, summary) { PredProbs = DetectionRun.ByIndex(probabilities, labels) };
+        var report = new DetectionReport(config.Classes, rows, summary) { PredProbs = DetectionRun.ByIndex(probabilities, labels), DataIssues = DataIssues.OfFiles(dataset) };
         DetectionWriter.Write(options.OutputDirectory ?? Path.Combine(options.RunDirectory, "score"), report, null, dataset, "Deft label-quality scores");
         return report;
     }
@@ -129,11 +131,11 @@ public static class DeftDetector
     /// count must match.
     /// </summary>
     public static (IImageDataset Dataset, IReadOnlyList<string> Classes) OpenDataset(string data, string format, string split, string? classesFile,
-        Action<string>? warn = null)
+        Action<string>? warn = null, BadImagePolicy onBadImage = BadImagePolicy.Skip)
     {
         // idx and csv map labels through the names file; the WebVision formats read --classes as a class count.
         var mapsLabels = format.Trim().ToLowerInvariant() is "idx" or "csv" || Deft.Data.Paper.PaperDatasets.TakesClassCount(format);
-        var dataset = DatasetFactory.Open(new DatasetOptions(data, format, split, ClassesFile: mapsLabels ? classesFile : null, Warn: warn));
+        var dataset = DatasetFactory.Open(new DatasetOptions(data, format, split, onBadImage, mapsLabels ? classesFile : null, warn));
         if (classesFile is null || mapsLabels) return (dataset, dataset.Classes);
         var names = DatasetFactory.ReadClassesFile(classesFile);
         if (names.Count != dataset.Classes.Count)

@@ -41,7 +41,10 @@ public static class DetectionRun
         using var outputLock = DetectionWriter.PrepareOutputDirectory(options, warn);
 
         var clock = Stopwatch.StartNew();
-        var (dataset, classes) = DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile, warn);
+        var (dataset, classes) = DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile, warn, options.OnBadImage);
+        if (dataset is ValidatedDataset { Skipped.Count: > 0 } skipping && options.Labels is not null)
+            warn?.Invoke($"{skipping.Skipped.Count} unreadable image(s) were skipped, so sample indices count the readable images only; " +
+                $"a label file keyed by index that was made while they were readable no longer lines up (see {DataIssues.FileName}).");
         var labels = options.Labels is null
             ? LabelAssignment.FromDataset(dataset, $"{options.Data} ({options.Split})")
             : LabelAssignment.FromLabelFile(options.Labels, dataset, options.Data);
@@ -90,10 +93,11 @@ public static class DetectionRun
                     : $"Method {options.Method.ToName()} flagged every label.");
             var config = Config(context);
             foreach (var (key, value) in outcome.Settings) config[key] = value;
+            var dataIssues = CollectDataIssues(context, config);
             context.Timings["total_seconds"] = total.Elapsed.TotalSeconds;
             var summary = DetectionSummaryBuilder.Summary(rows, classes, outcome.Selection, outcome.Epochs, context.Timings, config)
                 with { Method = options.Method.ToName(), LabelsFingerprint = labels.Fingerprint() };
-            var report = new DetectionReport(classes.ToArray(), rows, summary) { PredProbs = ByIndex(outcome.Probabilities, labels) };
+            var report = new DetectionReport(classes.ToArray(), rows, summary) { PredProbs = ByIndex(outcome.Probabilities, labels), DataIssues = dataIssues };
             return new Result(report, outcome.Detector, outcome.Probabilities);
         }
         catch
@@ -115,6 +119,21 @@ public static class DetectionRun
             for (var c = 0; c < k; c++)
                 result[r, c] = byPosition[order[r], c];
         return result;
+    }
+
+    /// <summary>
+    /// The run's data issues: the data set's skipped files and empty classes, then the near-duplicates and outliers the
+    /// frozen features showed (when the method computed them); their counts go into summary.json's config.
+    /// </summary>
+    private static IReadOnlyList<DataIssue> CollectDataIssues(MethodContext context, Dictionary<string, object?> config)
+    {
+        var issues = DataIssues.OfFiles(context.Dataset).Concat(context.FeatureIssues ?? []).ToList();
+        config["on_bad_image"] = context.Options.OnBadImage.ToString().ToLowerInvariant();
+        config["data_issues"] = DataIssues.Counts(issues);
+        config["data_issues_from_features"] = context.FeatureIssues is null
+            ? (context.Options.FeatureIssues is null ? "off" : "not looked for: this method computes no frozen image features")
+            : FormattableString.Invariant($"near-duplicates at cosine >= {context.Options.FeatureIssues!.DuplicateThreshold}, outliers at {context.Options.FeatureIssues.OutlierZ} MADs (k = {context.Options.FeatureIssues.Neighbours})");
+        return issues;
     }
 
     /// <summary>The report rows in data-set index order.</summary>

@@ -20,7 +20,7 @@ public static class DetectionWriter
 {
     /// <summary>The files a detect run writes into its output directory besides report.html.</summary>
     public static IReadOnlyList<string> RunFiles { get; } =
-        [TrainingCheckpoint.FileName, DetectorFile.FileName, DetectionOutputs.SummaryFile, DetectionOutputs.SamplesFile, DetectionOutputs.IssuesFile,
+        [TrainingCheckpoint.FileName, DetectorFile.FileName, DetectionOutputs.SummaryFile, DetectionOutputs.SamplesFile, DetectionOutputs.IssuesFile, DataIssues.FileName,
          .. DetectionOutputs.PredProbsFiles];
 
     /// <summary>
@@ -31,7 +31,7 @@ public static class DetectionWriter
 
     /// <summary>The outputs a finished run leaves; a resumed run removes them before it trains so none outlives the checkpoint it continues.</summary>
     private static readonly string[] FinalOutputs =
-        [DetectorFile.FileName, DetectionOutputs.SamplesFile, DetectionOutputs.IssuesFile, DetectionOutputs.SummaryFile, DetectionHtmlReport.FileName,
+        [DetectorFile.FileName, DetectionOutputs.SamplesFile, DetectionOutputs.IssuesFile, DataIssues.FileName, DetectionOutputs.SummaryFile, DetectionHtmlReport.FileName,
          .. DetectionOutputs.PredProbsFiles];
 
     /// <summary>
@@ -74,6 +74,8 @@ public static class DetectionWriter
             detector.Save(Path.Combine(directory, DetectorFile.FileName));
         }
         TestHooks.PauseBefore("outputs");
+        // Before summary.json, which is written last: a run without it did not finish.
+        DataIssues.Write(directory, report.DataIssues, report.Classes);
         DetectionOutputs.Write(directory, report);
         TestHooks.PauseBefore("report");
         return title is null ? DetectionHtmlReport.Write(directory, report, data) : DetectionHtmlReport.Write(directory, report, data, title);

@@ -115,6 +115,7 @@ public sealed class MethodContext
         {
             UsedFeatureCache = true;
             FeatureCacheNote = "given by the caller (precomputed)";
+            FindFeatureIssues(GivenFeatures, cancellationToken);
             return new CachedTrainingSource(GivenFeatures.clone(), Labels, Dataset, evalPipeline, Options.BatchSize, Options.Seed);
         }
         string? note = null;
@@ -122,7 +123,35 @@ public sealed class MethodContext
         Timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;
         UsedFeatureCache = true;
         FeatureCacheNote = note;
+        try
+        {
+            FindFeatureIssues(source.Features, cancellationToken);
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
         return source;
+    }
+
+    /// <summary>Near-duplicates and outliers found on the frozen features (once per run); null until then or when not asked for.</summary>
+    public IReadOnlyList<DataIssue>? FeatureIssues { get; private set; }
+
+    /// <summary>
+    /// Looks for near-duplicates and outliers on the first frozen features the method asks for (every later call finds
+    /// the same features): similarity to the class prompts of the zero-shot templates (<see cref="DetectOptions.Templates"/>).
+    /// </summary>
+    private void FindFeatureIssues(torch.Tensor features, CancellationToken cancellationToken)
+    {
+        if (FeatureIssues is not null || Options.FeatureIssues is null) return;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var noGrad = torch.no_grad();
+        using var classifier = ZeroShotClassifier.Create(Bundle.Model, Bundle.Tokenizer, Classes, PromptTemplates.Resolve(Options.Templates));
+        var indices = Labels.Indices;
+        FeatureIssues = Data.FeatureIssues.Find(features, Labels.Labels, classifier.ClassEmbeddings, Options.FeatureIssues,
+            r => indices[r], r => Dataset.GetSource(indices[r]), cancellationToken);
+        Timings["data_issues_seconds"] = clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>

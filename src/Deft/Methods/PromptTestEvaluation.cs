@@ -23,7 +23,7 @@ internal sealed class PromptTestEvaluation : IDisposable
         var options = context.Options;
         if (options.TestData is null) return null;
         var split = options.TestSplit ?? "test";
-        var (dataset, _) = DeftDetector.OpenDataset(options.TestData, options.Format, split, options.ClassesFile);
+        var (dataset, _) = DeftDetector.OpenDataset(options.TestData, options.Format, split, options.ClassesFile, context.Warn, options.OnBadImage);
         if (dataset.Classes.Count != context.Labels.ClassCount)
             throw new DeftException($"{options.TestData} ({split}) has {dataset.Classes.Count} classes; the training data has {context.Labels.ClassCount}. " +
                 $"{Setting.TestData} must be labelled with the same classes.");

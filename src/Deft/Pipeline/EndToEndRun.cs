@@ -39,11 +39,11 @@ public static class EndToEndRun
         var detectDir = Path.Combine(outputDirectory, DetectFolder);
         var adaptDir = Path.Combine(outputDirectory, AdaptFolder);
         var detection = DeftDetector.Detect(detect with { OutputDirectory = detectDir }, detectProgress, warn, cancellationToken);
-        var (train, _) = DeftDetector.OpenDataset(detect.Data, detect.Format, detect.Split, detect.ClassesFile);
+        var (train, _) = DeftDetector.OpenDataset(detect.Data, detect.Format, detect.Split, detect.ClassesFile, onBadImage: detect.OnBadImage);
         var reportPath = Path.Combine(detectDir, DetectionHtmlReport.FileName);
 
         testData ??= detect.TestData ?? detect.Data;
-        var (test, _) = DeftDetector.OpenDataset(testData, detect.Format, testSplit, detect.ClassesFile);
+        var (test, _) = DeftDetector.OpenDataset(testData, detect.Format, testSplit, detect.ClassesFile, onBadImage: detect.OnBadImage);
         var adaptOptions = adapt with
         {
             OutputDirectory = adaptDir,

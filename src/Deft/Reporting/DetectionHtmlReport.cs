@@ -54,6 +54,47 @@ public static class DetectionHtmlReport
             pr = new PrecisionRecallPoints(points.Select(p => p.Recall).ToArray(), points.Select(p => p.Precision).ToArray(),
                 $"Samples ranked by label quality (p(clean)); average precision {curve.AveragePrecision:0.000}. The dot is the selection at p > 0.5.");
         }
-        return new ReportInput(title, report.Classes, samples, summary, pr, data is null ? null : data.GetImage);
+        return new ReportInput(title, report.Classes, samples, summary, pr, data is null ? null : data.GetImage) { DataIssues = report.DataIssues };
+    }
+
+    /// <summary>The id of the data-issues section of report.html.</summary>
+    public const string DataIssuesSectionId = "data-issues";
+
+    /// <summary>The most rows the data-issues table shows; data_issues.csv holds them all.</summary>
+    internal const int DataIssueRows = 200;
+
+    /// <summary>
+    /// The "Data issues" section: counts by kind, then one row per issue (kind, sample, file name with the full path on
+    /// hover, label, score, detail), in data_issues.csv's order; a note when there are none.
+    /// </summary>
+    internal static string DataIssuesSection(IReadOnlyList<DataIssue> issues, IReadOnlyList<string> classes)
+    {
+        static string Enc(string s) => System.Net.WebUtility.HtmlEncode(s);
+        var html = new System.Text.StringBuilder();
+        html.Append("<section id=\"").Append(DataIssuesSectionId).Append("\"><h2>Data issues</h2><p>");
+        if (issues.Count == 0)
+        {
+            html.Append("No unreadable, empty or missing images, no empty classes").Append(", no near-duplicates or outliers among the samples whose features were computed.</p></section>");
+            return html.ToString();
+        }
+        var counts = DataIssues.Counts(issues);
+        html.Append(Enc(string.Join(" · ", counts.Select(c => $"{c.Key.Replace('_', ' ')}: {c.Value}"))))
+            .Append(Enc(". Skipped files take no part in the run; an empty class keeps its id. Score: in [0, 1], lower is more severe" +
+                " (duplicates: 1 − cosine similarity; outliers: the normal tail probability of their distance). data_issues.csv lists every issue."))
+            .Append("</p><table class=\"data-issues\"><thead><tr><th>kind</th><th>sample</th><th>file</th><th>label</th><th>score</th><th>detail</th></tr></thead><tbody>");
+        foreach (var d in issues.Take(DataIssueRows))
+        {
+            var name = d.Source.Contains('/') ? Path.GetFileName(d.Source.TrimEnd('/')) : d.Source;
+            html.Append("<tr><td>").Append(Enc(DataIssues.Name(d.Kind))).Append("</td><td>")
+                .Append(d.Index?.ToString(CultureInfo.InvariantCulture) ?? "–").Append("</td><td title=\"").Append(Enc(d.Source)).Append("\">")
+                .Append(Enc(name)).Append("</td><td>")
+                .Append(d.Label is { } l && (uint)l < (uint)classes.Count ? Enc(classes[l]) : "").Append("</td><td>")
+                .Append(d.Score.ToString(d.Score is > 0 and < 0.001 ? "0.##E+0" : "0.####", CultureInfo.InvariantCulture)).Append("</td><td>").Append(Enc(d.Detail)).Append("</td></tr>");
+        }
+        html.Append("</tbody></table>");
+        if (issues.Count > DataIssueRows)
+            html.Append("<p>").Append(Enc($"… and {issues.Count - DataIssueRows} more in data_issues.csv.")).Append("</p>");
+        html.Append("</section>");
+        return html.ToString();
     }
 }

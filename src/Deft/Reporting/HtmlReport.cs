@@ -20,7 +20,7 @@ public static class HtmlReport
 
     /// <summary>Section ids, in page order; tests check the page has each.</summary>
     public static IReadOnlyList<string> SectionIds { get; } =
-        ["summary", "quality-histogram", "precision-recall", "class-noise", "label-matrix", "issues"];
+        ["summary", "quality-histogram", "precision-recall", "class-noise", "label-matrix", "issues", DetectionHtmlReport.DataIssuesSectionId];
 
     public static void Write(string path, ReportInput input) => AtomicFile.WriteAllText(path, Render(input));
 
@@ -52,6 +52,7 @@ public static class HtmlReport
             "Rows: given label; columns: the detector's suggested label (argmax of the positive prompts). Cells: share of the row.",
             LabelMatrix(input));
         IssueGallery(html, input);
+        html.Append(DetectionHtmlReport.DataIssuesSection(input.DataIssues, input.Classes));
         html.Append("</body></html>");
         return html.ToString();
     }

@@ -24,5 +24,8 @@ public sealed record ReportInput(
     Func<int, RgbImage>? LoadImage = null,
     int Thumbnails = 50)
 {
+    /// <summary>Problems with the data itself (data_issues.csv), shown in their own table.</summary>
+    public IReadOnlyList<DataIssue> DataIssues { get; init; } = [];
+
     public bool HasGroundTruth => Samples.Count > 0 && Samples.All(s => s.TrueLabel.HasValue);
 }

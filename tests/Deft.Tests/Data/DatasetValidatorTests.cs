@@ -47,7 +47,7 @@ public sealed class DatasetValidatorTests : IDisposable
     public void Fail_reports_the_lowest_bad_sample_by_file()
     {
         var (truncated, _) = MakeFolderWithBadImages();
-        var reader = DatasetFactory.Open(new DatasetOptions(_dir.Path, "folder"));
+        var reader = DatasetFactory.Open(new DatasetOptions(_dir.Path, "folder", OnBadImage: BadImagePolicy.Fail));
 
         var ex = Assert.Throws<DeftException>(() => DatasetValidator.Scan(reader, BadImagePolicy.Fail));
 
@@ -83,7 +83,9 @@ public sealed class DatasetValidatorTests : IDisposable
         Assert.Equal("mixed (width 4..6, height 3..5)", info.ImageSize.Description);
         Assert.Equal(2, info.Skipped.Count);
 
-        Assert.Throws<DeftException>(() => DatasetInfo.Collect(new DatasetOptions(_dir.Path, "folder")));
+        Assert.Throws<DeftException>(() => DatasetInfo.Collect(new DatasetOptions(_dir.Path, "folder", OnBadImage: BadImagePolicy.Fail)));
+        // Skipping is the default, and the skipped files are data issues.
+        Assert.Equal([DataIssueKind.Unreadable, DataIssueKind.Unreadable], DatasetInfo.Collect(new DatasetOptions(_dir.Path, "folder")).Issues.Select(d => d.Kind));
     }
 
     [Fact]

@@ -78,13 +78,26 @@ public sealed class ImageFolderDatasetTests : IDisposable
     }
 
     [Fact]
-    public void Empty_class_folder_is_named()
+    public void Empty_class_folder_keeps_its_class_and_is_a_data_issue()
     {
         _dir.Write("cat/1.png", Png(1));
         _dir.Write("dog/readme.txt", [1]);
+        _dir.Write("eel/1.png", Png(2));
+        var ds = DatasetFactory.Open(new DatasetOptions(_dir.Path, "folder"));
+        Assert.Equal(["cat", "dog", "eel"], ds.Classes);
+        Assert.Equal([0, 2], Enumerable.Range(0, ds.Count).Select(ds.GetLabel));
+        var issue = Assert.Single(DataIssues.OfFiles(ds));
+        Assert.Equal((DataIssueKind.EmptyClass, Path.Combine(_dir.Path, "dog"), 1), (issue.Kind, issue.Source, issue.Label));
+    }
+
+    [Fact]
+    public void Class_folders_without_any_image_are_an_error()
+    {
+        _dir.Write("cat/readme.txt", [1]);
+        _dir.Write("dog/readme.txt", [1]);
         var ex = Assert.Throws<DeftException>(() => DatasetFactory.Open(new DatasetOptions(_dir.Path, "folder")));
-        Assert.Contains(Path.Combine(_dir.Path, "dog"), ex.Message);
-        Assert.Contains("no images", ex.Message);
+        Assert.Contains(_dir.Path, ex.Message);
+        Assert.Contains("No images", ex.Message);
     }
 
     [Fact]
@@ -101,8 +114,8 @@ public sealed class ImageFolderDatasetTests : IDisposable
     {
         _dir.Write("cat/1.png", Png(1));
         var bad = _dir.Write("cat/2.png", Png(2)[..20]);
-        var ds = DatasetFactory.Open(new DatasetOptions(_dir.Path, "folder"));
-        Assert.Equal(2, ds.Count);  // lazily read: opening does not decode
+        var ds = DatasetFactory.Open(new DatasetOptions(_dir.Path, "folder", OnBadImage: BadImagePolicy.Fail));
+        Assert.Equal(2, ds.Count);  // lazily read under fail: opening does not decode
 
         var ex = Assert.Throws<DeftException>(() => ds.GetImage(1));
         Assert.Contains(bad, ex.Message);
