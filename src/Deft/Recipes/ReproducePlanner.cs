@@ -223,7 +223,7 @@ public static class ReproducePlanner
         };
         steps.Add(new PlanStep("Phase 1: learn positive/negative prompts with VPT-deep and mark each training sample clean or noisy " +
             $"(the {p1.Variant.ToName()} variant, as the official {p1.Variant.OfficialScript()}" +
-            (recipe.Preprocessing is { } pre ? $"; images as {pre.Loader} prepares them, --augment {Deft.Data.Transforms.AugmentPresets.ToName(pre.Augment)})" : ")"),
+            (recipe.Preprocessing is { } pre ? $"; images as {pre.Loader} prepares them, augmentation {Deft.Data.Transforms.AugmentPresets.ToName(pre.Augment)})" : ")"),
             new DetectAction(detect)));
 
         var sameFormatTest = recipe.TestSets.FirstOrDefault(t => t.Format == recipe.Train.Format && t.Classes == recipe.Train.Classes)
