@@ -73,11 +73,14 @@ public sealed class RecipeTests : IDisposable
         Assert.DoesNotContain("resize", ReproducePlanner.Plan(RecipeRegistry.Get("tiny-imagenet-idn-0.2"), new PlanOptions(null)).Steps[0].Title);
         Assert.Equal(
             "./deft detect --method deft --model '/models/my clip' --data ROOT --format cub200 --split train --labels out/cub200-idn-0.2/noise/noisy-labels.csv " +
-            "--peft vpt-deep --vpt-len 20 --n-ctx 16 --class-token-position end --variant synthetic --epochs 10 --warmup 1 --batch 64 --lr 0.03 --seed 3 --out out/cub200-idn-0.2/detect",
+            "--peft vpt-deep --vpt-len 20 --n-ctx 16 --class-token-position end --variant synthetic " +
+            // dataloader_cub.py: Resize((256, 256)) → RandomCrop → flip, ImageNet statistics, in both phases.
+            "--augment official-square --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --epochs 10 --warmup 1 --batch 64 --lr 0.03 --seed 3 --out out/cub200-idn-0.2/detect",
             plan.Steps[1].Command);
         Assert.Equal(
             "./deft adapt --model '/models/my clip' --backbone clip --data ROOT --format cub200 --split train --selection out/cub200-idn-0.2/detect/samples.csv " +
-            "--test ROOT --test-split test --epochs 10 --batch 64 --optimizer sgd --lr 0.0005 --weight-decay 0.0005 --momentum 0.9 --recipe official --head-init random --seed 3 --out out/cub200-idn-0.2/adapt",
+            "--test ROOT --test-split test --epochs 10 --batch 64 --optimizer sgd --lr 0.0005 --weight-decay 0.0005 --momentum 0.9 --recipe official --head-init random " +
+            "--augment official-square --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --seed 3 --out out/cub200-idn-0.2/adapt",
             plan.Steps[2].Command);
         Assert.Equal([StepKind.Noise, StepKind.Detect, StepKind.Adapt], plan.Steps.Select(s => s.Kind));
         Assert.Equal([Path.Combine("out", "cub200-idn-0.2", "noise"), Path.Combine("out", "cub200-idn-0.2", "detect"), Path.Combine("out", "cub200-idn-0.2", "adapt")],
@@ -102,7 +105,7 @@ public sealed class RecipeTests : IDisposable
         Assert.Contains("--epochs 10 --warmup 5 --batch 32 --lr 0.03", clothing.Steps[1].Command);
         Assert.Contains("--selection runs/clothing1m/detect/samples.csv", clothing.Steps[2].Command);
         // The real-noise rows follow main_real_phase1.py / main_real_phase2.py (forced to 5 epochs).
-        Assert.Contains("--variant real-noise --epochs 10", clothing.Steps[1].Command);
+        Assert.Contains("--variant real-noise --augment official-short-side --mean 0.6959,0.6537,0.6371 --std 0.3113,0.3192,0.3214 --epochs 10", clothing.Steps[1].Command);
         Assert.Contains("main_real_phase1.py", clothing.Steps[1].Title);
         Assert.Contains("--epochs 5 --batch 32", clothing.Steps[2].Command);
         Assert.Contains("--variant real-noise", webvision.Steps[0].Command);
@@ -112,7 +115,10 @@ public sealed class RecipeTests : IDisposable
         var cifarN = ReproducePlanner.Plan(RecipeRegistry.Get("cifar100n"), new PlanOptions(null));
         Assert.Contains("--augment cifar --mean 0.507,0.487,0.441 --std 0.267,0.256,0.276", cifarN.Steps[0].Command);
         Assert.Contains("--variant synthetic", cifarN.Steps[0].Command);
-        Assert.DoesNotContain("--augment", ReproducePlanner.Plan(RecipeRegistry.Get("cifar100-sym-0.2"), new PlanOptions(null)).Steps[1].Command);
+        // cifar100: deft detect picks the official CIFAR pipeline by format; phase 2 names it (bilinear resize, CIFAR statistics).
+        var cifar = ReproducePlanner.Plan(RecipeRegistry.Get("cifar100-sym-0.2"), new PlanOptions(null));
+        Assert.DoesNotContain("--augment", cifar.Steps[1].Command);
+        Assert.Contains("--augment official-cifar --mean 0.507,0.487,0.441 --std 0.267,0.256,0.276", cifar.Steps[2].Command);
     }
 
     [Fact]
