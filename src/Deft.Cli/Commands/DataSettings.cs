@@ -42,7 +42,7 @@ internal abstract class ClipDataSettings : ClipModelSettings
 internal static class DataOptionTexts
 {
     public const string Data = "The data set: a directory (idx, cifar10, cifar100, folder and the paper formats) or a manifest file (csv).";
-    public const string Format = "idx, cifar10, cifar100, folder, csv, or a paper data set's format (cifar100n, clothing1m, webvision, …; an unknown one lists them all).";
+    public const string Format = "How --data is laid out (csv: a manifest file; the paper data sets have their own).";
     public const string Split = "train or test.";
     public const string Classes = "Class names, one per line, in label order (csv and idx formats; used in the prompts); for the webvision formats a class count (50: the first 50 classes).";
 }

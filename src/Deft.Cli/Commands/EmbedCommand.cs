@@ -48,10 +48,16 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         [Description("Output .safetensors with image_features [[N,E]] and text_features [[T,E]].")]
         public string? Out { get; init; }
 
+        [CommandOption("--device <DEVICE>")] [Description(DeviceOption.Description)] [DefaultValue(DeviceOption.Cpu)]
+        public string Device { get; init; } = DeviceOption.Cpu;
+
+        protected override string ComputeDevice => Device;
+
         public override ValidationResult Validate()
         {
             var baseResult = base.Validate();
             if (!baseResult.Successful) return baseResult;
+            if (DeviceOption.Validate(Device) is { Successful: false } device) return device;
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out FILE.safetensors is required.");
             if (Images is not null && Synthetic is not null) return ValidationResult.Error("Give --images or --synthetic, not both.");
             if (Images is null && Synthetic is null && Texts is null) return ValidationResult.Error("Nothing to embed: give --images, --synthetic or --texts.");

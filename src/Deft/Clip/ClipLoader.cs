@@ -334,14 +334,25 @@ public static class ClipLoader
 
     private static Device ParseDevice(string device)
     {
+        Device parsed;
         try
         {
-            return torch.device(device);
+            parsed = torch.device(device);
         }
         catch (Exception ex)
         {
-            throw new DeftException($"Unknown device '{device}'. Valid: cpu, cuda, cuda:N.", ex);
+            throw new DeftException($"{Setting.Device} '{device}' is not a device. Valid: cpu, cuda, cuda:N.", ex);
         }
+        // TorchSharp-cpu parses "cuda" and fails only at the first tensor, with a native message: say why up front.
+        if (parsed.type == DeviceType.CUDA && !CudaAvailable())
+            throw new DeftException($"{Setting.Device} {device}: this build of Deft is CPU-only (it ships TorchSharp-cpu, which has no CUDA). Use cpu, or swap TorchSharp-cpu for a CUDA package (README, \"Using a GPU\").");
+        return parsed;
+    }
+
+    private static bool CudaAvailable()
+    {
+        try { return torch.cuda.is_available(); }
+        catch (Exception) { return false; }
     }
 
     // TorchScript archives can carry the text transformer's causal mask as a per-block attribute (not a weight).
