@@ -334,19 +334,18 @@ public static class ClipLoader
 
     private static Device ParseDevice(string device)
     {
-        Device parsed;
+        // TorchSharp-cpu refuses "cuda" (or fails at the first tensor) with a native message: say why up front.
+        var text = device.Trim().ToLowerInvariant();
+        if ((text == "cuda" || text.StartsWith("cuda:", StringComparison.Ordinal)) && !CudaAvailable())
+            throw new DeftException($"{Setting.Device} {device}: this build of Deft is CPU-only (it ships TorchSharp-cpu, which has no CUDA). Use cpu, or swap TorchSharp-cpu for a CUDA package (README, \"Using a GPU\").");
         try
         {
-            parsed = torch.device(device);
+            return torch.device(text);
         }
         catch (Exception ex)
         {
             throw new DeftException($"{Setting.Device} '{device}' is not a device. Valid: cpu, cuda, cuda:N.", ex);
         }
-        // TorchSharp-cpu parses "cuda" and fails only at the first tensor, with a native message: say why up front.
-        if (parsed.type == DeviceType.CUDA && !CudaAvailable())
-            throw new DeftException($"{Setting.Device} {device}: this build of Deft is CPU-only (it ships TorchSharp-cpu, which has no CUDA). Use cpu, or swap TorchSharp-cpu for a CUDA package (README, \"Using a GPU\").");
-        return parsed;
     }
 
     private static bool CudaAvailable()
