@@ -81,15 +81,25 @@ internal static class ProgressRunner
     public static TResult Phases<TProgress, TResult>(bool plain, Func<IProgress<TProgress>, TResult> work, Func<TProgress, ProgressBar> bar)
     {
         if (!plain) return Live(work, bar);
-        var clocks = new Dictionary<object, Stopwatch>();
-        var last = DateTime.MinValue;
+        // A phase starts when the one before it last reported (the first when the work starts), not at its own first
+        // report: that report already follows a batch of work, and timing from it overstates the rate.
+        var clock = Stopwatch.StartNew();
+        var starts = new Dictionary<object, TimeSpan>();
+        var lastReport = TimeSpan.Zero;
+        var lastLine = DateTime.MinValue;
         return work(Report<TProgress>(p =>
         {
             var b = bar(p);
-            if (!clocks.TryGetValue(b.Key, out var clock)) clocks[b.Key] = clock = Stopwatch.StartNew();
-            if (b.Value < b.MaxValue && (DateTime.UtcNow - last).TotalSeconds < 5) return;
-            last = DateTime.UtcNow;
-            Console.Error.WriteLine(PlainPhaseLine(b, clock.Elapsed));
+            var now = clock.Elapsed;
+            if (!starts.TryGetValue(b.Key, out var start))
+            {
+                starts[b.Key] = start = lastReport;
+                lastLine = DateTime.UtcNow; // a phase's first line after a few seconds, when its rate means something
+            }
+            lastReport = now;
+            if (b.Value < b.MaxValue && (DateTime.UtcNow - lastLine).TotalSeconds < 5) return;
+            lastLine = DateTime.UtcNow;
+            Console.Error.WriteLine(PlainPhaseLine(b, now - start));
         }));
     }
 
