@@ -99,7 +99,7 @@ public static class HtmlReport
 
     private static byte[] PrecisionRecallPlot(PrecisionRecallPoints pr, ReportInput input)
     {
-        var plot = NewPlot("recall (share of clean samples kept)", "precision (share of kept samples that are clean)");
+        var plot = NewPlot("recall (share of clean samples kept)", "precision (kept samples that are clean)");
         var curve = plot.Add.ScatterLine(pr.Recall.ToArray(), pr.Precision.ToArray(), Colors.SteelBlue);
         curve.LineWidth = 2;
         curve.LegendText = "label_quality as a clean score";
@@ -207,7 +207,7 @@ public static class HtmlReport
         foreach (var s in issues)
         {
             var name = DisplayName(s);
-            html.Append("<figure title=\"").Append(Enc(s.Source ?? name)).Append("\">");
+            html.Append("<figure data-index=\"").Append(s.Index).Append("\" title=\"").Append(Enc(s.Source ?? name)).Append("\">");
             if (input.LoadImage is not null)
             {
                 var png = Thumbnail(input.LoadImage(s.Index));

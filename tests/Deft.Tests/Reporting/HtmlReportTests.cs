@@ -59,7 +59,7 @@ public class HtmlReportTests
         var worst = input.Samples.Where(s => s.IsLabelIssue).MinBy(s => s.LabelQuality)!;
         var name = $"img_{worst.Index:0000}.png";
         // The first thumbnail: hover title = the full path, caption = the file name (not "#index").
-        var figure = Regex.Match(html, "<figure title=\"([^\"]*)\">.*?<figcaption><span class=\"name\">([^<]*)</span>");
+        var figure = Regex.Match(html, "<figure data-index=\"\\d+\" title=\"([^\"]*)\">.*?<figcaption><span class=\"name\">([^<]*)</span>");
         Assert.Equal(worst.Source, figure.Groups[1].Value);
         Assert.Equal(name, figure.Groups[2].Value);
         Assert.DoesNotContain($"<span class=\"name\">#{worst.Index}</span>", html);
