@@ -43,6 +43,8 @@ public static class CliEntry
             config.Settings.StrictParsing = true;
             config.PropagateExceptions();
             if (recorder is not null) config.SetInterceptor(recorder);
+            config.SetHelpProvider(new Help.GroupedHelpProvider(config.Settings));
+            foreach (var example in CommandRegistry.MainFlowExamples) config.AddExample(example.Split(' ', StringSplitOptions.RemoveEmptyEntries));
             CommandRegistry.Commands.Configure(config);
             configure?.Invoke(config);
         });
@@ -52,7 +54,11 @@ public static class CliEntry
     /// <summary>Runs one command line; errors go to <paramref name="console"/> (default: the terminal).</summary>
     public static int Run(string[] args, IAnsiConsole? console = null, Action<IConfigurator>? configure = null)
     {
-        console ??= AnsiConsole.Console;
+        if (console is null)
+        {
+            console = AnsiConsole.Console;
+            ConsoleLayout.Configure(console, Console.IsOutputRedirected);
+        }
         var verbose = Environment.GetEnvironmentVariable("DEFT_VERBOSE") is "1" or "true";
         string[] rest;
         try
@@ -196,7 +202,7 @@ public static class CliEntry
         return valued;
     }
 
-    private static Type? SettingsType(Type command)
+    internal static Type? SettingsType(Type command)
     {
         for (var t = command; t is not null; t = t.BaseType)
             if (t.IsGenericType && t.GetGenericArguments() is [var s] && typeof(CommandSettings).IsAssignableFrom(s)) return s;

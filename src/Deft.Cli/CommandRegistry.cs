@@ -11,6 +11,19 @@ internal static class CommandRegistry
 {
     public static CommandList Commands { get; } = Build();
 
+    /// <summary>
+    /// The top-level help's examples: the main flow, from looking at the data to a model trained on what detect kept
+    /// (detect writes report.html beside samples.csv).
+    /// </summary>
+    public static IReadOnlyList<string> MainFlowExamples { get; } =
+    [
+        "data info --data ./images --format folder",
+        "detect --model ~/models/clip-vit-base-patch16 --data ./images --format folder --out runs/mine",
+        "adapt --model ~/models/clip-vit-base-patch16 --data ./images --format folder --selection runs/mine/samples.csv --test ./test-images --out runs/mine-adapt",
+        "predict --model-dir runs/mine-adapt --data ./new-images --format folder --out predictions.csv",
+        "demo",
+    ];
+
     private static CommandList Build()
     {
         var commands = new CommandList();

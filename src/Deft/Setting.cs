@@ -53,6 +53,8 @@ public readonly record struct Setting(string Name)
     public static readonly Setting Seed = new(nameof(Seed));
     public static readonly Setting Threads = new(nameof(Threads));
     public static readonly Setting Precision = new(nameof(Precision));
+    /// <summary>The device a model loads on (cpu; cuda or cuda:N only with a CUDA build of TorchSharp).</summary>
+    public static readonly Setting Device = new(nameof(Device));
     public static readonly Setting Partial = new(nameof(Partial));
     public static readonly Setting VptLength = new(nameof(VptLength));
     public static readonly Setting LoraRank = new(nameof(LoraRank));

@@ -197,7 +197,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         var result = ProgressRunner.Run<AdaptProgress, AdaptResult>(settings.Json, "adapt",
             (progress, ct) => Adapter.Train(options, train, test, progress, ct),
             p => (p.Epoch, p.Epochs, p.Step, p.Steps,
-                p.Phase == "test" ? "testing" : p.Phase == "validate" ? "validating" : double.IsNaN(p.Loss) ? $"lr {p.LearningRate:0.0e0}" : $"loss {p.Loss:0.000} lr {p.LearningRate:0.0e0}"),
+                p.Phase == "test" ? $"test set step {p.Step}/{p.Steps}" : p.Phase == "validate" ? $"held-out step {p.Step}/{p.Steps}" : double.IsNaN(p.Loss) ? $"train step {p.Step}/{p.Steps} lr {p.LearningRate:0.0e0}" : $"train step {p.Step}/{p.Steps} loss {p.Loss:0.000} lr {p.LearningRate:0.0e0}"),
             cancellationToken);
 
         if (settings.Json)

@@ -20,11 +20,6 @@ internal abstract class ClipModelSettings : CommandSettings
     [DefaultValue("fp32")]
     public string DType { get; init; } = "fp32";
 
-    [CommandOption("--device <DEVICE>")]
-    [Description("cpu, or cuda[[:N]] with a CUDA build of TorchSharp.")]
-    [DefaultValue("cpu")]
-    public string Device { get; init; } = "cpu";
-
     [CommandOption("--mean <R,G,B>")]
     [Description("Image normalisation mean (default: the model's, else CLIP's).")]
     public string? Mean { get; init; }
@@ -33,8 +28,14 @@ internal abstract class ClipModelSettings : CommandSettings
     [Description("Image normalisation standard deviation (default: the model's, else CLIP's).")]
     public string? Std { get; init; }
 
+    /// <summary>
+    /// The device the model loads on: cpu, unless the command declares <c>--device</c> (<see cref="DeviceOption"/>):
+    /// only commands with a GPU path do, so no command offers a device it cannot use.
+    /// </summary>
+    protected virtual string ComputeDevice => DeviceOption.Cpu;
+
     public ClipBundle LoadBundle() => ClipBundle.Load(Model!, Vocab,
-        new ClipLoadOptions { DType = ClipBundle.ParseDType(DType), Device = Device });
+        new ClipLoadOptions { DType = ClipBundle.ParseDType(DType), Device = ComputeDevice });
 
     public override Spectre.Console.ValidationResult Validate() =>
         string.IsNullOrWhiteSpace(Model)

@@ -52,7 +52,7 @@ internal abstract class ClipDataSettings : ClipModelSettings
 internal static class DataOptionTexts
 {
     public const string Data = "The data set: a directory (idx, cifar10, cifar100, folder and the paper formats) or a manifest file (csv).";
-    public const string Format = "idx, cifar10, cifar100, folder, csv, or a paper data set's format (cifar100n, clothing1m, webvision, …; an unknown one lists them all). " + CsvManifest;
+    public const string Format = "How --data is laid out (the paper data sets have their own formats). " + CsvManifest;
 
     /// <summary>The csv manifest's columns (ManifestDataset): where a user choosing --format csv reads them.</summary>
     public const string CsvManifest = "csv: a manifest file, one image per line: path,label[[,clean_label]] (.tsv: tab-separated); an optional header " +

@@ -86,9 +86,9 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
 
     private static DetectionReport Detect(DetectOptions options, MiniWorkspace ws, CancellationToken ct)
     {
-        var report = ProgressRunner.Run<DetectProgress, DetectionReport>(false, options.Method.ToName(),
-            (p, c) => DeftDetector.Detect(options with { ReportTitle = $"Deft demo: {options.Method.ToName()}" }, p, null, c),
-            p => (Math.Max(1, p.Epoch), Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), ct);
+        var report = ProgressRunner.Phases<DetectProgress, DetectionReport>(ProgressRunner.Plain(false),
+            p => DeftDetector.Detect(options with { ReportTitle = $"Deft demo: {options.Method.ToName()}" }, p, null, ct),
+            p => DetectCommand.Bar(p, options.BatchSize) with { Description = $"{options.Method.ToName()}: {DetectCommand.Describe(p)}" });
         return report;
     }
 

@@ -94,6 +94,10 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [CommandOption("--json")] [Description("Print progress and the result as JSON lines.")]
         public bool Json { get; init; }
 
+        /// <summary>Hidden: old command lines pass --device cpu; anything else gets <see cref="DeviceOption.ValidateCpuOnly"/>'s reason.</summary>
+        [CommandOption("--device <DEVICE>", IsHidden = true)] [Description(DeviceOption.Description)] [DefaultValue(DeviceOption.Cpu)]
+        public string Device { get; init; } = DeviceOption.Cpu;
+
         [CommandOption("--method <METHOD>")]
         [Description("clip-posterior (default: zero-shot CLIP with a label-noise transition fitted by EM; label quality = the posterior that the given label is right), deft (the paper's dual prompts; uses --peft, --epochs, --selection, --resume), or a baseline: label-match (zero-shot CLIP), small-loss (needs --noise-rate), gmm (DivideMix loss mixture after --warmup epochs), confident-learning, predicted-neq-given, self-confidence (K-fold logistic regression on frozen features). Same output files; baselines ignore --selection and --resume.")]
         [DefaultValue("clip-posterior")] [TypeConverter(typeof(KebabCaseEnumConverter<DetectionMethod>))]
@@ -153,7 +157,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             if (!b.Successful) return b;
             if (Data is null || Format is null) return ValidationResult.Error($"--data and --format are required (formats: {string.Join(", ", DatasetFactory.Formats)}).");
             if (Out is null) return ValidationResult.Error("--out DIR is required.");
-            if (Device.Trim().ToLowerInvariant() != "cpu") return ValidationResult.Error("detect runs on the CPU; --device must be cpu.");
+            if (DeviceOption.ValidateCpuOnly(this is RunCommand.Settings ? "run" : "detect", Device) is { Successful: false } device) return device;
             return ValidationResult.Success();
         }
 
@@ -221,9 +225,9 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         }
         else
         {
-            // One bar per epoch of training and per pass (features, eval).
-            report = ProgressRunner.Live<DetectProgress, DetectionReport>(progress => DeftDetector.Detect(options, progress, warnings.Add, cancellationToken),
-                p => new ProgressBar((p.Phase, p.Epoch), p.Step, p.Steps, Describe(p)));
+            // One bar per epoch of training and per pass (image features, eval).
+            report = ProgressRunner.Phases<DetectProgress, DetectionReport>(ProgressRunner.Plain(false),
+                progress => DeftDetector.Detect(options, progress, warnings.Add, cancellationToken), p => Bar(p, options.BatchSize));
         }
 
         var reportPath = Path.Combine(options.OutputDirectory, Reporting.DetectionHtmlReport.FileName);
@@ -241,9 +245,27 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         return 0;
     }
 
+    /// <summary>
+    /// The bar of one phase: encode counts images, train and eval count batches of <paramref name="batchSize"/>; a
+    /// training epoch's bar carries the later epochs' steps, for the ETA of all of training.
+    /// </summary>
+    internal static ProgressBar Bar(DetectProgress p, int batchSize) =>
+        new((p.Phase, p.Epoch), p.Step, p.Steps, Describe(p),
+            ImagesPerUnit: p.Phase == DetectionRun.EncodePhase ? 1 : p.Phase is "train" or "eval" or "test" ? batchSize : 0,
+            UnitsAfter: p.Phase == "train" ? Math.Max(0, p.Epochs - p.Epoch) * (double)p.Steps : 0);
+
+    /// <summary>What a phase is, in words: "encode images 512/2000", "train epoch 2/10 step 5/40 loss …", "eval pass step 3/9".</summary>
     internal static string Describe(DetectProgress p)
     {
-        var head = p.Phase == "train" ? $"epoch {p.Epoch}/{p.Epochs}" : p.Phase;
+        if (p.Phase == DetectionRun.EncodePhase)
+            return string.Create(CultureInfo.InvariantCulture, $"encode images {p.Step:N0}/{p.Steps:N0}");
+        var head = p.Phase switch
+        {
+            "train" => $"train epoch {p.Epoch}/{p.Epochs}",
+            "eval" => "eval pass",
+            "test" => $"test set{(p.Epoch > 0 ? $" after epoch {p.Epoch}" : "")}",
+            _ => p.Phase,
+        };
         var text = $"{head} step {p.Step}/{p.Steps}";
         if (!double.IsNaN(p.Loss)) text += FormattableString.Invariant($" loss {p.Loss:F4}");
         if (!double.IsNaN(p.SelectedFraction)) text += FormattableString.Invariant($" clean {p.SelectedFraction:P1}");

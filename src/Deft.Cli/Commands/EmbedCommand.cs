@@ -56,10 +56,16 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
             "names the rows of .npy and .safetensors.")]
         public string? Out { get; init; }
 
+        [CommandOption("--device <DEVICE>")] [Description(DeviceOption.Description)] [DefaultValue(DeviceOption.Cpu)]
+        public string Device { get; init; } = DeviceOption.Cpu;
+
+        protected override string ComputeDevice => Device;
+
         public override ValidationResult Validate()
         {
             var baseResult = base.Validate();
             if (!baseResult.Successful) return baseResult;
+            if (DeviceOption.Validate(Device) is { Successful: false } device) return device;
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out FILE.safetensors (or .npy, .parquet) is required.");
             var extension = Path.GetExtension(Out).ToLowerInvariant();
             if (extension is not (".safetensors" or ".npy" or ".parquet"))

@@ -49,7 +49,7 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var predictions = ProgressRunner.Run<(int Step, int Steps), IReadOnlyList<Prediction>>(settings.Json, "predict",
             (progress, ct) => model.Predict(data, batchSize: settings.Batch, workers: settings.Workers, progress: progress, cancellationToken: ct),
-            p => (1, 1, p.Step, p.Steps, ""), cancellationToken);
+            p => (1, 1, p.Step, p.Steps, $"step {p.Step}/{p.Steps}"), cancellationToken, imagesPerStep: settings.Batch);
         model.WriteCsv(settings.Out, predictions);
         double? accuracy = labelled && predictions.Count > 0 ? (double)predictions.Count(p => p.PredictedLabel == p.GivenLabel) / predictions.Count : null;
         if (settings.Json)

@@ -47,12 +47,21 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
         EndToEndResult result = null!;
         var warnings = new List<string>();
         AnsiConsole.MarkupLine("[bold]phase 1[/]: detect");
-        ProgressRunner.Run<DetectProgress, int>(settings.Json, "detect", (progress, ct) =>
-        {
-            result = EndToEndRun.Run(detect.OutputDirectory, detect, adapt, settings.TestSplit, testData, progress,
-                ProgressRunner.Report<AdaptProgress>(ReportAdaptEpoch), warnings.Add, ct);
-            return 0;
-        }, p => (p.Epoch, Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), cancellationToken);
+        if (settings.Json)
+            ProgressRunner.Run<DetectProgress, int>(true, "detect", (progress, ct) =>
+            {
+                result = EndToEndRun.Run(detect.OutputDirectory, detect, adapt, settings.TestSplit, testData, progress,
+                    ProgressRunner.Report<AdaptProgress>(ReportAdaptEpoch), warnings.Add, ct);
+                return 0;
+            }, p => (p.Epoch, Math.Max(1, p.Epochs), p.Step, Math.Max(1, p.Steps), DetectCommand.Describe(p)), cancellationToken);
+        else
+            // One bar per phase, as detect's (a single bar over all of them would run backwards between phases).
+            ProgressRunner.Phases<DetectProgress, int>(ProgressRunner.Plain(false), progress =>
+            {
+                result = EndToEndRun.Run(detect.OutputDirectory, detect, adapt, settings.TestSplit, testData, progress,
+                    ProgressRunner.Report<AdaptProgress>(ReportAdaptEpoch), warnings.Add, cancellationToken);
+                return 0;
+            }, p => DetectCommand.Bar(p, detect.BatchSize));
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
         var q = result.Detection.Summary.Quality;
         var table = new Table().AddColumns("", "value");

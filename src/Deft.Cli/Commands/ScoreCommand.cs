@@ -70,7 +70,7 @@ internal sealed class ScoreCommand : Command<ScoreCommand.Settings>
             return 0;
         }
         report = ProgressRunner.Live<DetectProgress, DetectionReport>(progress => DeftDetector.Score(options, progress, cancellationToken),
-            p => new ProgressBar("scoring", p.Step, p.Steps, "scoring"), autoClear: true);
+            p => new ProgressBar("scoring", p.Step, p.Steps, $"scoring step {p.Step}/{p.Steps}", ImagesPerUnit: settings.Batch), autoClear: true);
         DetectCommand.PrintSummary(report, output);
         DataIssueConsole.Print(report.DataIssues, report.Classes);
         return 0;

@@ -23,10 +23,16 @@ internal sealed class ZeroShotCommand : Command<ZeroShotCommand.Settings>
         [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
         [CommandOption("--json")] [Description("Print the results as JSON.")] public bool Json { get; init; }
 
+        [CommandOption("--device <DEVICE>")] [Description(DeviceOption.Description)] [DefaultValue(DeviceOption.Cpu)]
+        public string Device { get; init; } = DeviceOption.Cpu;
+
+        protected override string ComputeDevice => Device;
+
         public override ValidationResult Validate()
         {
             var b = base.Validate();
             if (!b.Successful) return b;
+            if (DeviceOption.Validate(Device) is { Successful: false } device) return device;
             if (Data is null || Format is null) return ValidationResult.Error($"--data and --format are required (formats: {string.Join(", ", DatasetFactory.Formats)}).");
             return ValidationResult.Success();
         }

@@ -334,14 +334,24 @@ public static class ClipLoader
 
     private static Device ParseDevice(string device)
     {
+        // TorchSharp-cpu refuses "cuda" (or fails at the first tensor) with a native message: say why up front.
+        var text = device.Trim().ToLowerInvariant();
+        if ((text == "cuda" || text.StartsWith("cuda:", StringComparison.Ordinal)) && !CudaAvailable())
+            throw new DeftException($"{Setting.Device} {device}: this build of Deft is CPU-only (it ships TorchSharp-cpu, which has no CUDA). Use cpu, or swap TorchSharp-cpu for a CUDA package (README, \"Using a GPU\").");
         try
         {
-            return torch.device(device);
+            return torch.device(text);
         }
         catch (Exception ex)
         {
-            throw new DeftException($"Unknown device '{device}'. Valid: cpu, cuda, cuda:N.", ex);
+            throw new DeftException($"{Setting.Device} '{device}' is not a device. Valid: cpu, cuda, cuda:N.", ex);
         }
+    }
+
+    private static bool CudaAvailable()
+    {
+        try { return torch.cuda.is_available(); }
+        catch (Exception) { return false; }
     }
 
     // TorchScript archives can carry the text transformer's causal mask as a per-block attribute (not a weight).

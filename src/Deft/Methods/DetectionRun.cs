@@ -155,12 +155,14 @@ public static class DetectionRun
     /// weights' and every participating image's (or container's) bytes; see <see cref="FeatureCache"/>.
     /// </summary>
     internal static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
-        ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken, Action<string>? warn = null, bool cache = true)
+        ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken, Action<string>? warn = null, bool cache = true,
+        IProgress<DetectProgress>? progress = null)
     {
+        var encoding = EncodingProgress(progress);
         if (!cache)
         {
             note = "computed in memory (no feature cache)";
-            return new CachedTrainingSource(ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken),
+            return new CachedTrainingSource(ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken, encoding),
                 labels, dataset, evalPipeline, options.BatchSize, options.Seed);
         }
         var key = FeatureCache.Key(
@@ -168,9 +170,20 @@ public static class DetectionRun
             options.Format.ToLowerInvariant(), options.Split.ToLowerInvariant(), dataset.Count.ToString(CultureInfo.InvariantCulture),
             FeatureCache.Key(string.Join(",", labels.Indices)), evalPipeline.ToString(), options.Precision.ToString());
         var (features, fromCache, path) = FeatureCache.GetOrCompute(options.CacheDirectory ?? FeatureCache.DefaultDirectory(), key, labels.Count,
-            () => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken), warn);
+            () => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken, encoding), warn);
         note = (fromCache ? "loaded from " : "computed and stored in ") + path;
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
+    }
+
+    /// <summary>Phase <see cref="EncodePhase"/>, counted in images (Step/Steps): the frozen tower's pass over the samples.</summary>
+    public const string EncodePhase = "encode";
+
+    private static IProgress<(int Done, int Total)>? EncodingProgress(IProgress<DetectProgress>? progress) =>
+        progress is null ? null : new ImageCountProgress(p => progress.Report(new DetectProgress(EncodePhase, 0, 0, p.Done, p.Total, double.NaN, double.NaN, null, null, 0)));
+
+    private sealed class ImageCountProgress(Action<(int Done, int Total)> report) : IProgress<(int Done, int Total)>
+    {
+        public void Report((int Done, int Total) value) => report(value);
     }
 
     /// <summary>

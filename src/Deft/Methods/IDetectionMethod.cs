@@ -119,7 +119,7 @@ public sealed class MethodContext
             return new CachedTrainingSource(GivenFeatures.clone(), Labels, Dataset, evalPipeline, Options.BatchSize, Options.Seed);
         }
         string? note = null;
-        var source = DetectionRun.CachedSource(Options, Bundle, Dataset, Labels, evalPipeline, ref note, cancellationToken, Warn, cache: !InMemory);
+        var source = DetectionRun.CachedSource(Options, Bundle, Dataset, Labels, evalPipeline, ref note, cancellationToken, Warn, cache: !InMemory, progress: Progress);
         Timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;
         UsedFeatureCache = true;
         FeatureCacheNote = note;

@@ -20,7 +20,7 @@ public static class DetectionHtmlReport
 
     public static ReportInput ToInput(DetectionReport report, IImageDataset? data, string title)
     {
-        var samples = report.Samples.Select(s => new ReportSample(s.Index, s.GivenLabel, s.SuggestedLabel, s.LabelQuality, s.IsLabelIssue, s.TrueLabel)).ToList();
+        var samples = report.Samples.Select(s => new ReportSample(s.Index, s.GivenLabel, s.SuggestedLabel, s.LabelQuality, s.IsLabelIssue, s.TrueLabel, s.Source)).ToList();
         var s = report.Summary;
         var summary = new List<KeyValuePair<string, string>>
         {

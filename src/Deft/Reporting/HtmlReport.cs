@@ -85,7 +85,7 @@ public static class HtmlReport
         {
             AddBars(input.Samples.Where(s => s.TrueLabel == s.GivenLabel).Select(s => s.LabelQuality), Colors.SteelBlue, "clean (given = true)", -0.25 / bins);
             AddBars(input.Samples.Where(s => s.TrueLabel != s.GivenLabel).Select(s => s.LabelQuality), Colors.OrangeRed, "noisy (given ≠ true)", 0.25 / bins);
-            plot.ShowLegend(Alignment.UpperLeft);
+            plot.ShowLegend(Edge.Bottom); // outside the data area: a legend inside hid the tallest bars
         }
         else
         {
@@ -100,7 +100,7 @@ public static class HtmlReport
 
     private static byte[] PrecisionRecallPlot(PrecisionRecallPoints pr, ReportInput input)
     {
-        var plot = NewPlot("recall (share of clean samples kept)", "precision (share of kept samples that are clean)");
+        var plot = NewPlot("recall (share of clean samples kept)", "precision (kept samples that are clean)");
         var curve = plot.Add.ScatterLine(pr.Recall.ToArray(), pr.Precision.ToArray(), Colors.SteelBlue);
         curve.LineWidth = 2;
         curve.LegendText = "label_quality as a clean score";
@@ -115,7 +115,7 @@ public static class HtmlReport
         var baseRate = (double)clean / input.Samples.Count;
         var chance = plot.Add.HorizontalLine(baseRate, 1, Colors.Gray, LinePattern.Dotted);
         chance.LegendText = $"keep everything ({baseRate:P0} clean)";
-        plot.ShowLegend(Alignment.LowerLeft);
+        plot.ShowLegend(Edge.Bottom);
         plot.Axes.SetLimits(0, 1.02, Math.Max(0, baseRate - 0.1), 1.02);
         return plot.GetImageBytes(PlotWidth, PlotHeight, ImageFormat.Png);
     }
@@ -148,7 +148,7 @@ public static class HtmlReport
             }).ToList());
             real.LegendText = "true noise rate";
         }
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Bottom);
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, classes).Select(c => (double)c).ToArray(), input.Classes.Select(Short).ToArray());
         RotateClassTicks(plot, input.Classes);
         plot.Axes.Margins(bottom: 0);
@@ -195,29 +195,72 @@ public static class HtmlReport
         return plot.GetImageBytes(PlotWidth + 80, PlotWidth, ImageFormat.Png);
     }
 
+    /// <summary>Rows of the sortable issue table at most (the CSV files hold them all).</summary>
+    internal const int IssueTableRows = 1000;
+
     private static void IssueGallery(StringBuilder html, ReportInput input)
     {
-        var issues = input.Samples.Where(s => s.IsLabelIssue).OrderBy(s => s.LabelQuality).ThenBy(s => s.Index).Take(input.Thumbnails).ToList();
+        var flagged = input.Samples.Where(s => s.IsLabelIssue).OrderBy(s => s.LabelQuality).ThenBy(s => s.Index).ToList();
+        var issues = flagged.Take(input.Thumbnails).ToList();
         html.Append("<section id=\"issues\"><h2>Most certain label issues</h2><p>")
-            .Append(Enc($"The {issues.Count} samples with the lowest p(clean) among {input.Samples.Count(s => s.IsLabelIssue)} flagged; check these first."))
+            .Append(Enc($"The {issues.Count} samples with the lowest p(clean) among {flagged.Count} flagged; check these first. Hover a name for the full path."))
             .Append("</p><div class=\"gallery\">");
         foreach (var s in issues)
         {
-            html.Append("<figure>");
+            var name = DisplayName(s);
+            html.Append("<figure data-index=\"").Append(s.Index).Append("\" title=\"").Append(Enc(s.Source ?? name)).Append("\">");
             if (input.LoadImage is not null)
             {
                 var png = Thumbnail(input.LoadImage(s.Index));
-                html.Append("<img alt=\"sample ").Append(s.Index).Append("\" src=\"data:image/png;base64,").Append(Convert.ToBase64String(png)).Append("\">");
+                html.Append("<img alt=\"").Append(Enc(name)).Append("\" src=\"data:image/png;base64,").Append(Convert.ToBase64String(png)).Append("\">");
             }
-            html.Append("<figcaption>#").Append(s.Index).Append("<br>given <b>").Append(Enc(input.Classes[s.GivenLabel]))
+            html.Append("<figcaption><span class=\"name\">").Append(Enc(name)).Append("</span><br>given <b>").Append(Enc(input.Classes[s.GivenLabel]))
                 .Append("</b><br>suggested <b>").Append(Enc(input.Classes[s.SuggestedLabel])).Append("</b><br>p(clean) ")
                 .Append(s.LabelQuality.ToString("0.000", CultureInfo.InvariantCulture));
             if (s.TrueLabel is { } t)
                 html.Append("<br>true ").Append(Enc(input.Classes[t]));
             html.Append("</figcaption></figure>");
         }
-        html.Append("</div></section>");
+        html.Append("</div>");
+
+        // Every flagged sample (up to IssueTableRows), sortable by clicking a header; numbers sort as numbers.
+        var rows = flagged.Take(IssueTableRows).ToList();
+        html.Append("<h3>All flagged samples</h3><p>")
+            .Append(Enc(rows.Count < flagged.Count
+                ? $"The {rows.Count} most certain of {flagged.Count}; label_issues.csv lists all. Click a header to sort."
+                : $"All {flagged.Count}, most certain first. Click a header to sort."))
+            .Append("</p><table class=\"issues sortable\"><thead><tr>");
+        var truth = input.HasGroundTruth;
+        string[] headers = truth ? ["rank", "index", "file", "given", "suggested", "p(clean)", "true"] : ["rank", "index", "file", "given", "suggested", "p(clean)"];
+        foreach (var h in headers) html.Append("<th>").Append(Enc(h)).Append("</th>");
+        html.Append("</tr></thead><tbody>");
+        for (var r = 0; r < rows.Count; r++)
+        {
+            var s = rows[r];
+            html.Append("<tr><td>").Append(r + 1).Append("</td><td>").Append(s.Index).Append("</td><td title=\"")
+                .Append(Enc(s.Source ?? "")).Append("\">").Append(Enc(DisplayName(s))).Append("</td><td>")
+                .Append(Enc(input.Classes[s.GivenLabel])).Append("</td><td>").Append(Enc(input.Classes[s.SuggestedLabel])).Append("</td><td>")
+                .Append(s.LabelQuality.ToString("0.0000", CultureInfo.InvariantCulture)).Append("</td>");
+            if (truth) html.Append("<td>").Append(s.TrueLabel is { } t ? Enc(input.Classes[t]) : "").Append("</td>");
+            html.Append("</tr>");
+        }
+        html.Append("</tbody></table><script>").Append(SortScript).Append("</script></section>");
     }
+
+    /// <summary>The file name of a sample's source ("cat_01.png", "t10k-images-idx3-ubyte.gz#12"), else "#index".</summary>
+    internal static string DisplayName(ReportSample s) =>
+        string.IsNullOrEmpty(s.Source) ? "#" + s.Index.ToString(CultureInfo.InvariantCulture)
+            : Path.GetFileName(s.Source.TrimEnd('/', '\\')) is { Length: > 0 } name ? name : s.Source;
+
+    /// <summary>Click a header of a table.sortable to sort by it (again: reverse); cells that are numbers sort as numbers.</summary>
+    private const string SortScript =
+        "document.querySelectorAll('table.sortable').forEach(function(t){var hs=t.tHead.rows[0].cells;" +
+        "Array.prototype.forEach.call(hs,function(h,i){h.addEventListener('click',function(){" +
+        "var asc=h.getAttribute('aria-sort')!=='ascending';Array.prototype.forEach.call(hs,function(o){o.removeAttribute('aria-sort');});" +
+        "h.setAttribute('aria-sort',asc?'ascending':'descending');var b=t.tBodies[0];var rs=Array.prototype.slice.call(b.rows);" +
+        "var num=/^-?[0-9.]+(e-?[0-9]+)?$/;rs.sort(function(x,y){var a=x.cells[i].textContent.trim(),c=y.cells[i].textContent.trim();" +
+        "var d=num.test(a)&&num.test(c)?parseFloat(a)-parseFloat(c):a.localeCompare(c);" +
+        "return asc?d:-d;});rs.forEach(function(r){b.appendChild(r);});});});});";
 
     /// <summary>A PNG at most 96 px on its longer side (small images are enlarged with nearest-neighbour so pixels stay visible).</summary>
     internal static byte[] Thumbnail(RgbImage image)
@@ -269,5 +312,9 @@ public static class HtmlReport
         "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}" +
         "table.kv th{text-align:left;padding:2px 16px 2px 0;font-weight:600}table.kv td{padding:2px 0}" +
         "section img{max-width:100%}.gallery{display:flex;flex-wrap:wrap;gap:10px}" +
-        "figure{margin:0;width:120px;font-size:11px;text-align:center}figure img{width:96px;height:96px;object-fit:contain;image-rendering:pixelated;border:1px solid #ccc}";
+        "figure{margin:0;width:120px;font-size:11px;text-align:center}figure img{width:96px;height:96px;object-fit:contain;image-rendering:pixelated;border:1px solid #ccc}" +
+        "figure .name{display:inline-block;max-width:118px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}" +
+        "table.issues{border-collapse:collapse;font-size:12px;margin-top:8px}table.issues th,table.issues td{border:1px solid #ddd;padding:2px 8px;text-align:left}" +
+        "table.sortable th{cursor:pointer;background:#f4f4f4;user-select:none}table.sortable th[aria-sort=ascending]::after{content:' \\25B2'}" +
+        "table.sortable th[aria-sort=descending]::after{content:' \\25BC'}";
 }

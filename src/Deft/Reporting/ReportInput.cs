@@ -2,14 +2,15 @@ using Deft.Data;
 
 namespace Deft.Reporting;
 
-/// <summary>One scored sample as the report shows it.</summary>
+/// <summary>One scored sample as the report shows it; <paramref name="Source"/> is its file (or container#index), when known.</summary>
 public sealed record ReportSample(
     int Index,
     int GivenLabel,
     int SuggestedLabel,
     double LabelQuality,
     bool IsLabelIssue,
-    int? TrueLabel);
+    int? TrueLabel,
+    string? Source = null);
 
 /// <summary>Points of a precision–recall curve (same length, ordered by decreasing threshold).</summary>
 public sealed record PrecisionRecallPoints(IReadOnlyList<double> Recall, IReadOnlyList<double> Precision, string Description);

@@ -205,8 +205,10 @@ public sealed class DetectionQualityTests(QualityWorkspace ws, ITestOutputHelper
         Assert.Equal(issues, int.Parse(gallery.Groups[2].Value, CultureInfo.InvariantCulture));
         var shown = int.Parse(gallery.Groups[1].Value, CultureInfo.InvariantCulture);
         Assert.Equal(Math.Min(issues, 50), shown);
-        var figures = Regex.Matches(html, "<figcaption>#(\\d+)<br>").Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
+        var figures = Regex.Matches(html, "<figure data-index=\"(\\d+)\" title=\"([^\"]*)\">").ToList();
         var (_, ranked) = MethodRuns.ReadCsv(Path.Combine(dir, DetectionOutputs.IssuesFile));
-        Assert.Equal(ranked.Take(shown).Select(r => int.Parse(r[0], CultureInfo.InvariantCulture)), figures);
+        Assert.Equal(ranked.Take(shown).Select(r => int.Parse(r[0], CultureInfo.InvariantCulture)), figures.Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)));
+        // Each thumbnail's hover text is its sample's source, as label_issues.csv names it.
+        Assert.Equal(ranked.Take(shown).Select(r => r[1]), figures.Select(m => System.Net.WebUtility.HtmlDecode(m.Groups[2].Value)));
     }
 }

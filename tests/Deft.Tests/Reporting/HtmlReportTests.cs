@@ -33,11 +33,11 @@ public class HtmlReportTests
         var html = HtmlReport.Render(input);
         foreach (var id in HtmlReport.SectionIds)
             Assert.Contains($"<section id=\"{id}\"", html);
-        var figures = Regex.Matches(html, "<figure>").Count;
+        var figures = Regex.Matches(html, "<figure[ >]").Count;
         Assert.Equal(Math.Min(50, input.Samples.Count(s => s.IsLabelIssue)), figures);
         // The gallery is ordered by ascending label quality: the first caption is the minimum.
         var worst = input.Samples.Where(s => s.IsLabelIssue).MinBy(s => s.LabelQuality)!;
-        var firstCaption = Regex.Match(html, "<figcaption>#(\\d+)<br>").Groups[1].Value;
+        var firstCaption = Regex.Match(html, "<figcaption><span class=\"name\">#(\\d+)</span><br>").Groups[1].Value;
         Assert.Equal(worst.Index.ToString(), firstCaption);
         // Every embedded image decodes as a PNG (self-contained page).
         var images = Regex.Matches(html, "data:image/png;base64,([A-Za-z0-9+/=]+)");
@@ -48,6 +48,31 @@ public class HtmlReportTests
             Assert.NotNull(bmp);
         }
         Assert.DoesNotContain("src=\"http", html);
+    }
+
+    [Fact]
+    public void Thumbnails_show_the_file_name_with_the_full_path_on_hover_and_the_issue_table_sorts()
+    {
+        var input = SyntheticRun();
+        input = input with { Samples = input.Samples.Select(s => s with { Source = $"/data/pets/class_{s.GivenLabel}/img_{s.Index:0000}.png" }).ToList() };
+        var html = HtmlReport.Render(input);
+        var worst = input.Samples.Where(s => s.IsLabelIssue).MinBy(s => s.LabelQuality)!;
+        var name = $"img_{worst.Index:0000}.png";
+        // The first thumbnail: hover title = the full path, caption = the file name (not "#index").
+        var figure = Regex.Match(html, "<figure data-index=\"\\d+\" title=\"([^\"]*)\">.*?<figcaption><span class=\"name\">([^<]*)</span>");
+        Assert.Equal(worst.Source, figure.Groups[1].Value);
+        Assert.Equal(name, figure.Groups[2].Value);
+        Assert.DoesNotContain($"<span class=\"name\">#{worst.Index}</span>", html);
+        // One row per flagged sample, in rank order, under clickable headers with the inline sorter (no external script).
+        var table = Regex.Match(html, "<table class=\"issues sortable\"><thead><tr>(.*?)</tr></thead><tbody>(.*?)</tbody></table><script>(.*?)</script>");
+        Assert.True(table.Success, "no sortable issue table");
+        Assert.Equal(["rank", "index", "file", "given", "suggested", "p(clean)", "true"],
+            Regex.Matches(table.Groups[1].Value, "<th>([^<]*)</th>").Select(m => m.Groups[1].Value));
+        var rows = Regex.Matches(table.Groups[2].Value, "<tr>(.*?)</tr>");
+        Assert.Equal(input.Samples.Count(s => s.IsLabelIssue), rows.Count);
+        Assert.Contains($"<td title=\"{worst.Source}\">{name}</td>", rows[0].Value);
+        Assert.Contains("addEventListener('click'", table.Groups[3].Value);
+        Assert.DoesNotContain("<script src", html);
     }
 
     [Fact]
