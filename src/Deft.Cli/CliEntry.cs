@@ -118,6 +118,8 @@ public static class CliEntry
     {
         ["--cache"] = "--cache-dir",
         ["--template"] = "--templates",
+        // embed named its data set differently from every other command.
+        ["--images"] = "--data",
     };
 
     /// <summary>

@@ -74,7 +74,7 @@ internal static class CommandRegistry
         commands.Add<EmbedCommand>("embed", "Write CLIP image and text features (not normalised, fp32) to a safetensors file.",
         examples: [
             "embed --model random:tiny --synthetic 16 --texts prompts.txt --out features.safetensors",
-            "embed --model runs/mini-clip --images /usr/share/datasets/fashion-mnist --format idx --split test --limit 1000 --out f.safetensors",
+            "embed --model runs/mini-clip --data /usr/share/datasets/fashion-mnist --format idx --split test --limit 1000 --out f.safetensors",
         ]);
         commands.Add<NoiseCommand>("noise", "Make noisy labels (sym, asym, asym-cifar10, pairflip, str, idn, or from a file) and write a label file.",
         examples:

@@ -16,7 +16,7 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
 {
     internal sealed class Settings : ClipModelSettings
     {
-        [CommandOption("--images <DATA>")]
+        [CommandOption("--data <PATH>")]
         [Description("A data set to embed (with --format, --split).")]
         public string? Images { get; init; }
 
@@ -52,7 +52,7 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         [CommandOption("--out <FILE>")]
         [Description("Output file; its extension picks the format. .safetensors: image_features [[N,E]] and text_features [[T,E]]. " +
             ".npy: the image features (float32, C order; numpy.load), text features in NAME.text_features.npy. .parquet: one row per image " +
-            "(index, path, given_label[[, true_label]], feature_0..), for pandas. With --images, NAME.ids.csv (index,path,given_label[[,true_label]]) " +
+            "(index, path, given_label[[, true_label]], feature_0..), for pandas. With --data, NAME.ids.csv (index,path,given_label[[,true_label]]) " +
             "names the rows of .npy and .safetensors.")]
         public string? Out { get; init; }
 
@@ -71,10 +71,10 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
             if (extension is not (".safetensors" or ".npy" or ".parquet"))
                 return ValidationResult.Error($"--out {Out}: the extension picks the format: .safetensors, .npy or .parquet.");
             if (extension == ".parquet" && Images is null && Synthetic is null)
-                return ValidationResult.Error("--out .parquet holds image features, one row per image: give --images (or --synthetic); text features go to .safetensors or .npy.");
-            if (Images is not null && Synthetic is not null) return ValidationResult.Error("Give --images or --synthetic, not both.");
-            if (Images is null && Synthetic is null && Texts is null) return ValidationResult.Error("Nothing to embed: give --images, --synthetic or --texts.");
-            if (Images is not null && Format is null) return ValidationResult.Error($"--format is required with --images: one of {string.Join(", ", DatasetFactory.Formats)}.");
+                return ValidationResult.Error("--out .parquet holds image features, one row per image: give --data (or --synthetic); text features go to .safetensors or .npy.");
+            if (Images is not null && Synthetic is not null) return ValidationResult.Error("Give --data or --synthetic, not both.");
+            if (Images is null && Synthetic is null && Texts is null) return ValidationResult.Error("Nothing to embed: give --data, --synthetic or --texts.");
+            if (Images is not null && Format is null) return ValidationResult.Error($"--format is required with --data: one of {string.Join(", ", DatasetFactory.Formats)}.");
             return Batch < 1 ? ValidationResult.Error("--batch must be ≥ 1.") : ValidationResult.Success();
         }
     }

@@ -22,6 +22,15 @@ public class DeprecatedAliasTests
     }
 
     [Fact]
+    public void Embed_takes_its_data_set_as_data_like_every_other_command()
+    {
+        var (args, warnings) = Apply("embed", "--images", "d", "--format", "idx", "--out", "f.npy");
+        Assert.Equal(["embed", "--data", "d", "--format", "idx", "--out", "f.npy"], args);
+        Assert.Equal(["--images is deprecated; use --data."], warnings);
+        Assert.Equal(["reproduce", "--images-per-second", "3"], Apply("reproduce", "--images-per-second", "3").Args);
+    }
+
+    [Fact]
     public void Current_names_values_and_words_after_the_separator_are_left_alone()
     {
         var (args, warnings) = Apply("detect", "--templates", "--template-file", "--cache-dir", "d", "--", "--cache");

@@ -14,7 +14,7 @@ public sealed class EmbedOutputTests : IDisposable
 
     private void Embed(string output) =>
         Assert.Equal(0, CliHarness.Run(["embed", "--model", DetectTestData.TinyModel, "--vocab", Fixtures.TinyVocabulary,
-            "--images", DetectTestData.FashionMnist, "--format", "idx", "--limit", "5", "--out", output]));
+            "--data", DetectTestData.FashionMnist, "--format", "idx", "--limit", "5", "--out", output]));
 
     [Fact]
     public void Npy_parquet_and_safetensors_hold_the_same_features_and_the_ids_name_the_samples()
