@@ -42,7 +42,7 @@ public static class DetectionRun
 
         var clock = Stopwatch.StartNew();
         var (dataset, classes) = DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile, warn, options.OnBadImage);
-        if (dataset is ValidatedDataset { Skipped.Count: > 0 } skipping && options.Labels is not null)
+        if (dataset is ValidatedDataset { Skipped.Count: > 0 } skipping && options.Labels is not null && !Deft.Noise.LabelFile.IsKeyedByPath(options.Labels))
             warn?.Invoke($"{skipping.Skipped.Count} unreadable image(s) were skipped, so sample indices count the readable images only; " +
                 $"a label file keyed by index that was made while they were readable no longer lines up (see {DataIssues.FileName}).");
         var labels = options.Labels is null

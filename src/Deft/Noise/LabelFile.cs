@@ -144,6 +144,13 @@ public static class LabelFile
     /// The path form: a path header, or a first field that looks like a path (a separator, an extension or a
     /// container's '#'). Any other first field is the index form's (an index, or its header, checked there).
     /// </summary>
+    /// <summary>Whether the label file names its samples by path (then skipped images do not shift its rows).</summary>
+    public static bool IsKeyedByPath(string path)
+    {
+        var line = File.ReadLines(path).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l));
+        return line is not null && line.Contains(',') && StartsPathForm(line);
+    }
+
     private static bool StartsPathForm(string line)
     {
         var first = (Deft.Data.ManifestDataset.SplitFields(line, ',') ?? [line])[0].Trim();

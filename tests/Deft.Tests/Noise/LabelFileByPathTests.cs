@@ -33,6 +33,16 @@ public sealed class LabelFileByPathTests : IDisposable
         LabelFile.Read(Write(text), _data.Count, 2, _data.Classes, new SamplePaths(_data, _dir.Path));
 
     [Fact]
+    public void The_form_is_told_apart_without_reading_the_data()
+    {
+        Assert.True(LabelFile.IsKeyedByPath(Write("path,label\ntrain/cat/1.png,0\n")));
+        Assert.True(LabelFile.IsKeyedByPath(Write("\n/abs/dog/1.png,1\n")));
+        Assert.False(LabelFile.IsKeyedByPath(Write("index,label\n0,1\n")));
+        Assert.False(LabelFile.IsKeyedByPath(Write("0,1,1\n")));
+        Assert.False(LabelFile.IsKeyedByPath(Write("1\n0\n")));
+    }
+
+    [Fact]
     public void Absolute_root_relative_normalised_and_suffix_paths_name_the_same_samples_as_indices()
     {
         var absolute = Path.Combine(_dir.Path, "train", "dog", "1.png");
