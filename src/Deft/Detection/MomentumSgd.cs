@@ -72,7 +72,8 @@ public sealed class MomentumSgd : ITrainingOptimizer, IDisposable
         }
     }
 
-    private static void RoundToHalf(Tensor t)
+    /// <summary>Rounds <paramref name="t"/> in place to the nearest float16 value (kept in its own dtype).</summary>
+    internal static void RoundToHalf(Tensor t)
     {
         using var half = t.to(ScalarType.Float16);
         using var back = half.to(t.dtype);

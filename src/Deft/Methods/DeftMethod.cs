@@ -65,12 +65,7 @@ internal sealed class DeftMethod : IDetectionMethod
         // The official code creates them in fp16 too: start from values float16 can hold (idempotent on resume).
         if (options.Fp16Trainables)
             using (torch.no_grad())
-                foreach (var t in net.Trainables)
-                {
-                    using var half = t.Parameter.to(ScalarType.Float16);
-                    using var back = half.to(t.Parameter.dtype);
-                    t.Parameter.copy_(back);
-                }
+                foreach (var t in net.Trainables) MomentumSgd.RoundToHalf(t.Parameter);
         // pred_probs: the positive prompts' softmax over classes, kept unless it would take more than 256 MB as doubles.
         var keepProbabilities = (long)labels.Count * labels.ClassCount <= MaxKeptProbabilities;
         using var test = PromptTestEvaluation.Open(context, evalPipeline, cancellationToken);
