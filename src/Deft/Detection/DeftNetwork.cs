@@ -79,6 +79,12 @@ public sealed class DeftNetwork : nn.Module
         return (features.narrow(0, 0, c).MoveToOuterDisposeScope(), features.narrow(0, c, c).MoveToOuterDisposeScope());
     }
 
+    /// <summary>Token positions one <see cref="TextFeatures"/> call runs through the text tower (its cost, for <see cref="ThreadPlan"/>).</summary>
+    public long TextTokensPerStep => _sharedPrefix is not null && UseSharedPrefix ? _sharedPrefix.TokensPerCall : 2L * Classes * Prompts.MaxLength;
+
+    /// <summary>Token positions one <see cref="PositiveTextFeatures"/> call runs through the text tower.</summary>
+    public long PositiveTextTokensPerStep => (long)Classes * Prompts.MaxLength;
+
     /// <summary>
     /// The positive prompts' text features [C, E] alone (not normalised): the plain CoOp classifier the small-loss and
     /// gmm baselines train, at half the text-tower cost of <see cref="TextFeatures"/>.

@@ -74,7 +74,7 @@ public static class DetectStepBenchmark
         }
 
         var coreThreads = get_num_threads();
-        var threads = ThreadPlan.Choose(o.Threads, o.Peft, o.Batch, clip.Config.Vision, coreThreads).Training;
+        var threads = ThreadPlan.Choose(o.Threads, o.Peft, o.Batch, clip.Config.Vision, coreThreads, ThreadPlan.TextMacs(clip.Config.Text, net.TextTokensPerStep)).Training;
         var times = new List<double>();
         try
         {

@@ -32,7 +32,8 @@ internal sealed class DeftMethod : IDetectionMethod
             var coreThreads = torch.get_num_threads();
             try
             {
-                return Train(context, trained, ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, clip.Config.Vision, coreThreads), cancellationToken);
+                var textMacs = ThreadPlan.TextMacs(clip.Config.Text, trained.Network.TextTokensPerStep);
+                return Train(context, trained, ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, clip.Config.Vision, coreThreads, textMacs), cancellationToken);
             }
             finally
             {

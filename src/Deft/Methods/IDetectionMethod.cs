@@ -156,13 +156,14 @@ public sealed class MethodContext
 
     /// <summary>
     /// Runs <paramref name="train"/> with DeFT's intra-op thread choice (<see cref="DetectOptions.Threads"/>, else one
-    /// thread on cached features and all cores through the image tower) and restores the previous count; returns the
-    /// count used.
+    /// thread on cached features unless the step's text pass, <paramref name="textStepMacs"/> multiply-accumulates, is
+    /// heavy (<see cref="ThreadPlan"/>), and all cores through the image tower) and restores the previous count; returns
+    /// the count used.
     /// </summary>
-    public int WithTrainingThreads(TrainingSource source, Action train)
+    public int WithTrainingThreads(TrainingSource source, Action train, double textStepMacs = 0)
     {
         var coreThreads = torch.get_num_threads();
-        var trainThreads = Options.Threads ?? (source is CachedTrainingSource ? 1 : coreThreads);
+        var trainThreads = Options.Threads ?? (source is CachedTrainingSource && textStepMacs < ThreadPlan.HeavyBatchMacs ? 1 : coreThreads);
         try
         {
             torch.set_num_threads(trainThreads);

@@ -32,6 +32,9 @@ public sealed class SharedPrefixTextEncoder : IDisposable
     private readonly double _eps;
     private readonly ClipActivation _activation;
 
+    /// <summary>Token positions one <see cref="Encode"/> runs through the text tower: each prompt set's prefix once, every class's suffix.</summary>
+    public long TokensPerCall => 2L * _prefixLength + 2L * _classes * _suffixLength;
+
     /// <summary>Whether <paramref name="prompts"/> share their leading tokens across classes (shared context, name at the end).</summary>
     public static bool Applies(DualPromptLearner prompts, ClipModel clip) =>
         prompts.Options.Position == ClassTokenPosition.End && !prompts.Options.ClassSpecific &&

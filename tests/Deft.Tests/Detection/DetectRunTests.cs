@@ -310,6 +310,20 @@ public sealed class ThreadPlanTests
         Assert.Equal(new ThreadPlan(2, 1), ThreadPlan.Choose(null, new PeftOptions(PeftKind.None), 64, b16, 2));
         Assert.Equal(new ThreadPlan(3, 3), ThreadPlan.Choose(3, new PeftOptions(PeftKind.None), 64, b16, 2));
     }
+
+    [Fact]
+    public void TheFrozenTowerStepUsesAllCoresOnlyWhenItsTextPassIsHeavy()
+    {
+        var b16 = Deft.Clip.ClipConfig.ViTB16;
+        var none = new PeftOptions(PeftKind.None);
+        // Shared prefix of 16 context tokens + SOS (17, once per prompt set) and a 5-token suffix per class and set.
+        static long Tokens(int classes) => 2 * 17 + 2L * classes * 5;
+        // ViT-B/16's text tower: 12 layers, width 512 → 12 · 12 · 512² ≈ 37.7M multiply-accumulates per token.
+        Assert.Equal(Tokens(10) * 12 * 12.0 * 512 * 512, ThreadPlan.TextMacs(b16.Text, Tokens(10)));
+        Assert.Equal(new ThreadPlan(2, 1), ThreadPlan.Choose(null, none, 64, b16.Vision, 2, ThreadPlan.TextMacs(b16.Text, Tokens(10))));   // 5.1 G
+        Assert.Equal(new ThreadPlan(2, 2), ThreadPlan.Choose(null, none, 64, b16.Vision, 2, ThreadPlan.TextMacs(b16.Text, Tokens(100))));  // 39 G
+        Assert.Equal(new ThreadPlan(1, 1), ThreadPlan.Choose(1, none, 64, b16.Vision, 2, ThreadPlan.TextMacs(b16.Text, Tokens(100))));
+    }
 }
 
 public sealed class DetectStepBenchmarkTests

@@ -21,6 +21,8 @@ public sealed class SharedPrefixTextEncoderTests
             clip.TokenEmbedding, clip.Config.Text.ContextLength, generator);
         Assert.True(SharedPrefixTextEncoder.Applies(prompts, clip));
         using var encoder = new SharedPrefixTextEncoder(clip, prompts);
+        // SOS + 6 context tokens once per prompt set; per class and set the tokens from the name through the longest EOS.
+        Assert.Equal(2L * 7 + 2L * classes.Length * (prompts.MaxLength - 7), encoder.TokensPerCall);
 
         var (pos, neg) = encoder.Encode(prompts.PositiveContext, prompts.NegativeContext);
         var weights = randn(2, classes.Length, clip.Config.EmbedDim, generator: generator);
