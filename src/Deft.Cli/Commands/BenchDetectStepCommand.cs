@@ -56,6 +56,8 @@ internal sealed class BenchDetectStepCommand : Command<BenchDetectStepCommand.Se
             $"  [bold]{result.SecondsPerStep.ToString("F3", CultureInfo.InvariantCulture)} s/step[/] (fastest {result.FastestStepSeconds.ToString("F3", CultureInfo.InvariantCulture)} s), [bold]{result.ImagesPerSecond.ToString("F2", CultureInfo.InvariantCulture)} images/s[/]");
         if (result.EpochsPerMinute is { } epm)
             AnsiConsole.MarkupLineInterpolated($"  cached features: [bold]{epm.ToString("F1", CultureInfo.InvariantCulture)} epochs/minute[/] over {result.EpochSamples} samples");
+        if (result.PeakResidentBytes is { } peak)
+            AnsiConsole.MarkupLineInterpolated($"  peak resident memory of the process: [bold]{(peak / 1e9).ToString("F2", CultureInfo.InvariantCulture)} GB[/]");
         return 0;
     }
 }

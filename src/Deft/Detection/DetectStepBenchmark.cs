@@ -30,7 +30,8 @@ public sealed record DetectStepBenchmarkOptions
 /// <summary>What one measured phase-1 step costs.</summary>
 public sealed record DetectStepBenchmarkResult(
     string Model, string Peft, int Batch, int Steps, int Classes, int ContextLength, int Threads, string Precision,
-    double SecondsPerStep, double ImagesPerSecond, double FastestStepSeconds, IReadOnlyList<double> StepSeconds, bool CachedFeatures, double? EpochsPerMinute, int EpochSamples);
+    double SecondsPerStep, double ImagesPerSecond, double FastestStepSeconds, IReadOnlyList<double> StepSeconds, bool CachedFeatures, double? EpochsPerMinute, int EpochSamples,
+    long? PeakResidentBytes = null);
 
 /// <summary>
 /// Times full DeFT phase-1 steps: image forward and backward through the frozen tower into the PEFT modules, both
@@ -95,7 +96,8 @@ public static class DetectStepBenchmark
         var perStep = times.Average();
         double? epochsPerMinute = cached ? 60.0 / (perStep * Math.Ceiling((double)o.EpochSamples / o.Batch)) : null;
         return new DetectStepBenchmarkResult(o.Model, o.Peft.Name, o.Batch, o.Steps, o.Classes, prompts.NumContext, threads,
-            o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", perStep, o.Batch / perStep, times.Min(), times, cached, epochsPerMinute, o.EpochSamples);
+            o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", perStep, o.Batch / perStep, times.Min(), times, cached, epochsPerMinute, o.EpochSamples,
+            Native.ProcessMemory.PeakResidentBytes());
     }
 
     private static readonly string[] CifarNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];

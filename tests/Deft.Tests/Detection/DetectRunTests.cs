@@ -342,6 +342,7 @@ public sealed class DetectStepBenchmarkTests
         Assert.Equal(4 / r.SecondsPerStep, r.ImagesPerSecond, 1e-9);
         Assert.Equal(cached, r.CachedFeatures);
         Assert.Equal(cached, r.EpochsPerMinute.HasValue);
+        if (File.Exists("/proc/self/status")) Assert.True(r.PeakResidentBytes > 10_000_000, $"peak RSS {r.PeakResidentBytes}");
         if (cached) Assert.Equal(60 / (r.SecondsPerStep * 10_000), r.EpochsPerMinute!.Value, 1e-9);
     }
 }
