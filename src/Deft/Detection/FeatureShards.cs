@@ -25,8 +25,8 @@ public readonly record struct FeatureShardSpec(int Index, int Count)
             throw new DeftException($"{Setting.Shard} '{text}' is not i/n (shard i of n, numbered from 0, e.g. 0/4 … 3/4).");
         if (n < 1) throw new DeftException($"{Setting.Shard} {text}: the number of shards must be ≥ 1.");
         if (i >= n)
-            throw new DeftException($"{Setting.Shard} {text}: shards are numbered from 0, so {n} shard(s) are 0/{n} … {n - 1}/{n} " +
-                "(Slurm: --array=0-" + (n - 1) + " and $SLURM_ARRAY_TASK_ID; Kubernetes: $JOB_COMPLETION_INDEX).");
+            throw new DeftException($"{Setting.Shard} {text}: shards are numbered from 0, so {n} shard(s) are 0/{n} … {n - 1}/{n}, " +
+                $"as a Slurm array 0-{n - 1} numbers its $SLURM_ARRAY_TASK_ID and a Kubernetes Indexed Job its $JOB_COMPLETION_INDEX.");
         return new FeatureShardSpec(i, n);
     }
 
