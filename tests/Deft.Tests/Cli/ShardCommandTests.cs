@@ -62,17 +62,19 @@ public sealed class ShardCommandTests : IDisposable
     }
 
     [Fact]
-    public void DetectShardsThenCacheMergeThenDetectLoadsTheMergedFeatures()
+    public void DetectAndRunShardsThenCacheMergeThenDetectLoadsTheMergedFeatures()
     {
         var labels = _dir.WriteText("labels.csv", "index,label\n" + string.Concat(Enumerable.Range(0, 130).Select(i => $"{i},{i % 10}\n")));
         var cache = _dir.File("cache");
-        string[] Detect(params string[] extra) =>
-            ["detect", "--model", DetectTestData.TinyModel, "--vocab", Fixtures.TinyVocabulary, "--data", DetectTestData.FashionMnist, "--format", "idx",
+        string[] Detect(params string[] extra) => Command("detect", extra);
+        string[] Command(string command, params string[] extra) =>
+            [command, "--model", DetectTestData.TinyModel, "--vocab", Fixtures.TinyVocabulary, "--data", DetectTestData.FashionMnist, "--format", "idx",
              "--labels", labels, "--cache-dir", cache, .. extra];
         // 130 samples: batches of 64, 64 and 2; shard 0 takes the first, shard 1 the other two. No --out needed.
         Assert.Equal(0, CliHarness.Run(Detect("--shard", "0/2")));
         Assert.Equal(1, CliHarness.Run(["cache", "merge", "--cache-dir", cache])); // shard 1/2 is missing
-        Assert.Equal(0, CliHarness.Run(Detect("--shard", "1/2")));
+        // `run` shards the same features as `detect` (its phase 1 reads them).
+        Assert.Equal(0, CliHarness.Run(Command("run", "--shard", "1/2")));
         Assert.Equal(0, CliHarness.Run(["cache", "merge", "--cache-dir", cache]));
         Assert.Single(Directory.GetFiles(cache, "features-*.safetensors"));
 
