@@ -45,6 +45,9 @@ internal static class CommandRegistry
         examples: ["bench mini", "bench mini --settings sym-0.4 --samples 10000 --methods deft,deft-cached,label-match"]);
         commands.Add<BenchPretrainCommand>("bench pretrain", "Measure contrastive pre-training steps of the mini protocol's tiny CLIP on random data (seconds per step, pairs/s, breakdown).",
         examples: ["bench pretrain --batch 256 --steps 10"]);
+        commands.Branch("cache", "The image-feature cache of --peft none and the frozen-feature methods.");
+        commands.Add<CacheMergeCommand>("cache merge", "Merge the feature shards that `detect --shard I/N` wrote (all N of a set) into the cache entry one unsharded run writes; detect then loads it instead of encoding.",
+        examples: ["cache merge --cache-dir /shared/deft-cache", "cache merge --keep-shards --json"]);
         commands.Add<CompareCommand>("compare", "Compare detect runs (any --method) on the same labels: precision, recall, F1, AUROC, estimated noise rate, wall time, phase-2 accuracy.",
         examples:
         [

@@ -49,6 +49,7 @@ internal static class FlagNames
         [Setting.Seed] = "--seed",
         [Setting.Threads] = "--threads",
         [Setting.Precision] = "--dtype",
+        [Setting.Shard] = "--shard",
         [Setting.Device] = "--device",
         [Setting.Partial] = "--partial",
         [Setting.VptLength] = "--vpt-len",

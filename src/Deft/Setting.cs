@@ -53,6 +53,8 @@ public readonly record struct Setting(string Name)
     public static readonly Setting Seed = new(nameof(Seed));
     public static readonly Setting Threads = new(nameof(Threads));
     public static readonly Setting Precision = new(nameof(Precision));
+    /// <summary>Which shard of the frozen image features this run encodes (i of n), instead of running the whole job.</summary>
+    public static readonly Setting Shard = new(nameof(Shard));
     /// <summary>The device a model loads on (cpu; cuda or cuda:N only with a CUDA build of TorchSharp).</summary>
     public static readonly Setting Device = new(nameof(Device));
     public static readonly Setting Partial = new(nameof(Partial));

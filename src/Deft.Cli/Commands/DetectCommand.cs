@@ -87,6 +87,10 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [CommandOption("--cache-dir <DIR>")] [Description("Where --peft none keeps image features (default $DEFT_CACHE_DIR or ~/.cache/deft).")]
         public string? CacheDir { get; init; }
 
+        [CommandOption("--shard <I/N>")]
+        [Description("Encode only shard I of N (numbered from 0: $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX) of the frozen image features into --cache-dir/shards, then stop: for clip-posterior, label-match, the confident-learning family and --peft none. After all N: `deft cache merge`, then the same command without --shard loads the merged features. --out is not needed.")]
+        public string? Shard { get; init; }
+
         [CommandOption("--threads <N>")]
         [Description("Intra-op threads (default: all cores for the image passes of a large tower, 1 for small operations such as --peft none training or tiny models).")]
         public int? Threads { get; init; }
@@ -156,7 +160,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             var b = base.Validate();
             if (!b.Successful) return b;
             if (Data is null || Format is null) return ValidationResult.Error($"--data and --format are required (formats: {string.Join(", ", DatasetFactory.Formats)}).");
-            if (Out is null) return ValidationResult.Error("--out DIR is required.");
+            if (Out is null && Shard is null) return ValidationResult.Error("--out DIR is required.");
             if (DeviceOption.ValidateCpuOnly(this is RunCommand.Settings ? "run" : "detect", Device) is { Successful: false } device) return device;
             return ValidationResult.Success();
         }
@@ -174,7 +178,8 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             Fp16Trainables = Fp16Trainables,
             TestSplit = Test is null ? null : TestSplit,
             Vocab = Vocab,
-            OutputDirectory = Out!,
+            OutputDirectory = Out ?? "",
+            Shard = Shard is null ? null : FeatureShardSpec.Parse(Shard),
             Peft = new PeftOptions(PeftOptions.ParseKinds(Peft), Partial, VptLength, LoraRank, AdapterDim),
             Prompts = new PromptOptions(NCtx, ClassTokenPosition, ClassSpecific, CtxInit),
             Epochs = Epochs,
@@ -215,6 +220,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var options = settings.ToOptions();
+        if (options.Shard is not null) return EncodeShard(settings, options, cancellationToken);
         var warnings = new List<string>();
         Action<string> warn = settings.Json ? w => JsonLine(new { @event = "warning", message = w }) : warnings.Add;
         DetectionReport report;
@@ -242,6 +248,33 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         DataIssueConsole.Print(report.DataIssues, report.Classes);
         if (options.Method == DetectionMethod.Deft && options.Peft.AdaptsImageTower && options.Selection == SelectionSource.LastEpoch)
             AnsiConsole.MarkupLine("[grey]The selection is the official one, from the last epoch's augmented views. With an adapted image tower, --selection eval (one unaugmented pass after training) kept far more clean samples on the mini benchmark: F1 0.94 against 0.88 (README, \"Which selection to use\").[/]");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>--shard I/N</c>: encodes that shard of the frozen features into the cache's shard folder and says what to do
+    /// once every shard is written.
+    /// </summary>
+    internal static int EncodeShard(Settings settings, DetectOptions options, CancellationToken cancellationToken)
+    {
+        var warnings = new List<string>();
+        FeatureShardResult shard;
+        if (settings.Json)
+            shard = DeftDetector.EncodeShard(options, ProgressRunner.Report<DetectProgress>(p => JsonLine(new { @event = "progress", p.Phase, p.Step, p.Steps })),
+                w => JsonLine(new { @event = "warning", message = w }), cancellationToken);
+        else
+            shard = ProgressRunner.Phases<DetectProgress, FeatureShardResult>(ProgressRunner.Plain(false),
+                progress => DeftDetector.EncodeShard(options, progress, warnings.Add, cancellationToken), p => Bar(p, options.BatchSize));
+        var cache = options.CacheDirectory ?? FeatureCache.DefaultDirectory();
+        var merge = $"deft cache merge --cache-dir {cache}";
+        if (settings.Json)
+        {
+            JsonLine(new { @event = "shard", shard = shard.Spec.ToString(), path = Path.GetFullPath(shard.Path), start = shard.Start, length = shard.Length, rows = shard.Rows, merge });
+            return 0;
+        }
+        foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
+        AnsiConsole.MarkupLineInterpolated($"shard {shard.Spec}: samples {shard.Start:N0}–{shard.Start + shard.Length - 1:N0} of {shard.Rows:N0} (positions among the participating samples) → {shard.Path}");
+        AnsiConsole.MarkupLineInterpolated($"[grey]Once all {shard.Spec.Count} shards are written: {merge}; then the same command without --shard (and with --out) loads the merged features.[/]");
         return 0;
     }
 

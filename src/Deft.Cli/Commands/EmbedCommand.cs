@@ -5,6 +5,7 @@ using Deft.Clip;
 using Deft.Data;
 using Deft.Data.Loading;
 using Deft.Data.Transforms;
+using Deft.Detection;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using TorchSharp;
@@ -56,20 +57,45 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
             "names the rows of .npy and .safetensors.")]
         public string? Out { get; init; }
 
+        [CommandOption("--shard <I/N>")]
+        [Description("Embed only shard I of N of --data (numbered from 0: $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX; contiguous whole batches of --batch) into OUT_STEM.shards/shard-I-of-N.safetensors; then --merge-shards with the same --out writes the file one run writes.")]
+        public string? Shard { get; init; }
+
+        [CommandOption("--merge-shards")]
+        [Description("Merge the shards in OUT_STEM.shards (all N, from the same model, data and settings) into --out, byte for byte what one unsharded run writes; needs neither --model nor --data.")]
+        public bool MergeShards { get; init; }
+
+        [CommandOption("--keep-shards")]
+        [Description("With --merge-shards: keep the shard files after the merged output is written (default: remove them).")]
+        public bool KeepShards { get; init; }
+
         [CommandOption("--device <DEVICE>")] [Description(DeviceOption.Description)] [DefaultValue(DeviceOption.Cpu)]
         public string Device { get; init; } = DeviceOption.Cpu;
 
         protected override string ComputeDevice => Device;
 
+        /// <summary>Where the shards of <c>--out</c> go: OUT_STEM.shards beside it.</summary>
+        public string ShardFolder => Path.Combine(Path.GetDirectoryName(Out) ?? "", Path.GetFileNameWithoutExtension(Out) + ".shards");
+
         public override ValidationResult Validate()
         {
-            var baseResult = base.Validate();
-            if (!baseResult.Successful) return baseResult;
-            if (DeviceOption.Validate(Device) is { Successful: false } device) return device;
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out FILE.safetensors (or .npy, .parquet) is required.");
             var extension = Path.GetExtension(Out).ToLowerInvariant();
             if (extension is not (".safetensors" or ".npy" or ".parquet"))
                 return ValidationResult.Error($"--out {Out}: the extension picks the format: .safetensors, .npy or .parquet.");
+            if (MergeShards)
+            {
+                if (Shard is not null) return ValidationResult.Error("--merge-shards merges what the --shard runs wrote; give one or the other.");
+                if (Images is not null || Synthetic is not null || Texts is not null)
+                    return ValidationResult.Error("--merge-shards reads the shards only: leave out --data, --synthetic and --texts.");
+                return ValidationResult.Success();
+            }
+            if (KeepShards) return ValidationResult.Error("--keep-shards applies to --merge-shards.");
+            if (Shard is not null && (Images is null || Texts is not null))
+                return ValidationResult.Error("--shard splits the images of --data; embed --synthetic and --texts in one run.");
+            var baseResult = base.Validate();
+            if (!baseResult.Successful) return baseResult;
+            if (DeviceOption.Validate(Device) is { Successful: false } device) return device;
             if (extension == ".parquet" && Images is null && Synthetic is null)
                 return ValidationResult.Error("--out .parquet holds image features, one row per image: give --data (or --synthetic); text features go to .safetensors or .npy.");
             if (Images is not null && Synthetic is not null) return ValidationResult.Error("Give --data or --synthetic, not both.");
@@ -81,7 +107,10 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        if (settings.MergeShards) return Merge(settings);
+        var shard = settings.Shard is null ? (FeatureShardSpec?)null : FeatureShardSpec.Parse(settings.Shard);
         using var bundle = settings.LoadBundle();
+        if (shard is { } spec) return WriteShard(bundle, settings, spec, cancellationToken);
         var model = bundle.Model;
         model.eval();
         var tensors = new List<KeyValuePair<string, Tensor>>();
@@ -109,7 +138,7 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
                 tensors.Add(new("text_features", text));
                 AnsiConsole.MarkupLineInterpolated($"text_features {text.shape[0]}×{text.shape[1]} from {settings.Texts}");
             }
-            foreach (var path in Save(settings, tensors, ids)) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
+            foreach (var path in Save(settings.Out!, tensors, ids, OutputMetadata(settings))) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
         }
         finally
         {
@@ -118,11 +147,63 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         return 0;
     }
 
-    /// <summary>Writes the features in the format <c>--out</c>'s extension names; returns the files written.</summary>
-    private static IReadOnlyList<string> Save(Settings settings, List<KeyValuePair<string, Tensor>> tensors, SampleIds? ids)
+    private static Dictionary<string, string> OutputMetadata(Settings settings) => new() { ["model"] = settings.Model!, ["dtype"] = settings.DType };
+
+    /// <summary>
+    /// <c>--shard I/N</c>: embeds that contiguous run of whole batches of the samples and writes it, with the rows' ids,
+    /// their image digests and the set's identity (model, data, preprocessing, precision), to the shard folder.
+    /// </summary>
+    private static int WriteShard(ClipBundle bundle, Settings settings, FeatureShardSpec spec, CancellationToken ct)
     {
-        var output = settings.Out!;
-        var metadata = new Dictionary<string, string> { ["model"] = settings.Model!, ["dtype"] = settings.DType };
+        bundle.Model.eval();
+        var (data, count, pipeline) = OpenData(bundle, settings);
+        var (start, length) = spec.Range(count, settings.Batch);
+        var indices = Enumerable.Range(start, length).ToArray();
+        var identity = FeatureSetIdentity.Of(FeatureSetIdentity.EmbedPurpose, bundle.Loaded, settings.Images!, settings.Format!, settings.Split, data,
+            Enumerable.Range(0, count).ToArray(), pipeline.ToString(), settings.DType);
+        var watch = Stopwatch.StartNew();
+        using var features = ImageFeatures.Compute(bundle.Model, data, indices, pipeline, settings.Batch, ct);
+        var rate = length / watch.Elapsed.TotalSeconds;
+        var path = Path.Combine(settings.ShardFolder, spec.FileName);
+        FeatureShards.Write(path, identity, spec, count, start, settings.Batch, features, SampleIds.Of(data, indices), FeatureCache.SampleDigests(data, indices),
+            OutputMetadata(settings));
+        AnsiConsole.MarkupLineInterpolated($"shard {spec}: images {start:N0}–{start + length - 1:N0} of {count:N0}, {features.shape[0]}×{features.shape[1]}: {rate:0.0} images/s");
+        AnsiConsole.MarkupLineInterpolated($"wrote {path}");
+        AnsiConsole.MarkupLineInterpolated($"[grey]Once all {spec.Count} shards are written: deft embed --merge-shards --out {settings.Out}[/]");
+        return 0;
+    }
+
+    /// <summary><c>--merge-shards</c>: checks the shards are one complete set and writes what one unsharded run writes.</summary>
+    private static int Merge(Settings settings)
+    {
+        var folder = settings.ShardFolder;
+        if (!Directory.Exists(folder))
+            throw new DeftException($"{folder}: no such folder; `deft embed --shard I/N --out {settings.Out}` writes its shards there.");
+        using var merged = FeatureShards.Merge(FeatureShards.Files(folder), folder);
+        if (merged.Identity.Purpose != FeatureSetIdentity.EmbedPurpose)
+            throw new DeftException($"{folder} holds {merged.Identity.Purpose} shards (from detect --shard); merge those with `deft cache merge`.");
+        string Note(string name) => merged.Notes.TryGetValue(name, out var v) ? v : throw new DeftException($"{folder}: the shards do not record the {name} they were embedded with; rerun them.");
+        // In the order an unsharded run writes them, so the files are the same bytes.
+        var metadata = new Dictionary<string, string> { ["model"] = Note("model"), ["dtype"] = Note("dtype") };
+        var features = merged.Features.alias();
+        var tensors = new List<KeyValuePair<string, Tensor>> { new("image_features", features) };
+        try
+        {
+            var written = Save(settings.Out!, tensors, merged.Ids, metadata);
+            AnsiConsole.MarkupLineInterpolated($"merged {merged.Shards} shards: image_features {merged.Features.shape[0]}×{merged.Features.shape[1]}");
+            foreach (var path in written) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
+        }
+        finally
+        {
+            features.Dispose();
+        }
+        if (!settings.KeepShards) Directory.Delete(folder, recursive: true);
+        return 0;
+    }
+
+    /// <summary>Writes the features in the format <paramref name="output"/>'s extension names; returns the files written.</summary>
+    private static IReadOnlyList<string> Save(string output, List<KeyValuePair<string, Tensor>> tensors, SampleIds? ids, Dictionary<string, string> metadata)
+    {
         var stem = Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output));
         var written = new List<string>();
         var image = tensors.FirstOrDefault(t => t.Key == "image_features").Value;
@@ -172,11 +253,17 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
 
     private static (Tensor Features, SampleIds Ids) EmbedDataset(ClipBundle bundle, Settings settings, CancellationToken ct)
     {
+        var (data, count, pipeline) = OpenData(bundle, settings);
+        var indices = Enumerable.Range(0, count).ToArray();
+        return (ImageFeatures.Compute(bundle.Model, data, indices, pipeline, settings.Batch, ct), SampleIds.Of(data, indices));
+    }
+
+    /// <summary>The data set, how many of its images are embedded (--limit) and the transform.</summary>
+    private static (IImageDataset Data, int Count, ImagePipeline Pipeline) OpenData(ClipBundle bundle, Settings settings)
+    {
         var data = DatasetFactory.Open(new DatasetOptions(settings.Images!, settings.Format!, settings.Split, settings.OnBadImage, Warn: w => Console.Error.WriteLine($"warning: {w}")));
         DataIssueConsole.Report(data);
         var count = settings.Limit is { } limit ? Math.Min(limit, data.Count) : data.Count;
-        var indices = Enumerable.Range(0, count).ToArray();
-        var pipeline = ImagePipeline.Eval(bundle.Resolution, ClipBundle.Resolve(bundle.Normalization, settings.Mean, settings.Std));
-        return (ImageFeatures.Compute(bundle.Model, data, indices, pipeline, settings.Batch, ct), SampleIds.Of(data, indices));
+        return (data, count, ImagePipeline.Eval(bundle.Resolution, ClipBundle.Resolve(bundle.Normalization, settings.Mean, settings.Std)));
     }
 }

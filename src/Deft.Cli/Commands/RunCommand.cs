@@ -28,6 +28,8 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var detect = settings.ToOptions();
+        // A shard only encodes features; phase 1 and 2 run once they are merged.
+        if (detect.Shard is not null) return DetectCommand.EncodeShard(settings, detect, cancellationToken);
         // --test is phase 2's test set whatever the method; phase 1 scores its prompts on it only for deft.
         var testData = detect.TestData;
         if (detect.Method != DetectionMethod.Deft) detect = detect with { TestData = null, TestSplit = null };

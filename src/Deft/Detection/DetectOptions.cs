@@ -63,6 +63,11 @@ public sealed record DetectOptions
     /// (<see cref="Deft.Data.FeatureIssues"/>); null: not looked for. Unreadable files and empty classes are always reported.
     /// </summary>
     public Deft.Data.FeatureIssueOptions? FeatureIssues { get; init; } = new();
+    /// <summary>
+    /// Encode only this shard of the frozen image features into the cache's shard folder and stop
+    /// (<see cref="Deft.Methods.DeftDetector.EncodeShard"/>); null: a whole run.
+    /// </summary>
+    public FeatureShardSpec? Shard { get; init; }
     /// <summary>The title of report.html; null: "Deft label-issue report".</summary>
     public string? ReportTitle { get; init; }
 
@@ -107,7 +112,10 @@ public sealed record DetectOptions
         if (Momentum < 0 || Momentum >= 1) throw new DeftException($"{Setting.Momentum} must be in [0, 1), got {Momentum}.");
         if (WeightDecay < 0) throw new DeftException($"{Setting.WeightDecay} must be ≥ 0, got {WeightDecay}.");
         if (Resume && Force) throw new DeftException($"{Setting.Resume} and {Setting.Force} exclude each other: {Setting.Resume} continues the run in the output directory, {Setting.Force} replaces it.");
-        if (string.IsNullOrWhiteSpace(OutputDirectory)) throw new DeftException($"{Setting.OutputDirectory} is required.");
+        if (Shard is not null && !UsesFrozenFeatures)
+            throw new DeftException($"{Setting.Shard} encodes frozen image features, but {Setting.Method} {Method.ToName()} with {Setting.Peft} {Peft.Name} adapts the image tower: there is nothing to encode once. Use {Setting.Peft} none (or a method that needs no training, such as clip-posterior).");
+        if (Shard is not null && Resume) throw new DeftException($"{Setting.Shard} encodes features only; {Setting.Resume} applies to a whole run.");
+        if (string.IsNullOrWhiteSpace(OutputDirectory) && Shard is null) throw new DeftException($"{Setting.OutputDirectory} is required.");
         if (Precision == TowerPrecision.Bf16 && (Peft.Has(PeftKind.Bias) || Peft.Has(PeftKind.Full)))
             throw new DeftException($"{Setting.Precision} bf16 keeps the image tower's weights in bfloat16, so {Setting.Peft} {Peft.Name} would train bfloat16 weights; use {Setting.Precision} fp32 with bias/full.");
         if (Threads is < 1) throw new DeftException($"{Setting.Threads} must be ≥ 1, got {Threads}.");
@@ -130,6 +138,9 @@ public sealed record DetectOptions
         if (TestData is not null && Method != DetectionMethod.Deft)
             throw new DeftException($"{Setting.TestData} scores DeFT's prompt classifier after every training epoch; it applies to {Setting.Method} deft only, not {Method.ToName()}.");
     }
+
+    /// <summary>Whether the method reads frozen-tower image features (through the feature cache) rather than adapting the image tower.</summary>
+    public bool UsesFrozenFeatures => !Method.Trains() || !Peft.AdaptsImageTower;
 
     /// <summary>Explicit statistics, else the official DeFT code's CIFAR values for CIFAR, else the model's own.</summary>
     public Normalization ResolveNormalization(Normalization modelDefault)

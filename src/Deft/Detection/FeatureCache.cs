@@ -26,7 +26,7 @@ namespace Deft.Detection;
 public static class FeatureCache
 {
     /// <summary>Bumped when the key's recipe changes, so older entries are never matched.</summary>
-    public const string KeyVersion = "deft-features-2";
+    public const string KeyVersion = "deft-features-3";
 
     /// <summary>$DEFT_CACHE_DIR, else $XDG_CACHE_HOME/deft, else ~/.cache/deft.</summary>
     public static string DefaultDirectory()
@@ -52,7 +52,38 @@ public static class FeatureCache
     /// What identifies the pixels of samples <paramref name="indices"/> of <paramref name="dataset"/> opened from
     /// <paramref name="dataPath"/> (see the class summary). Reads every participating image file once.
     /// </summary>
-    public static string DataIdentity(IImageDataset dataset, IReadOnlyList<int> indices, string dataPath)
+    public static string DataIdentity(IImageDataset dataset, IReadOnlyList<int> indices, string dataPath) =>
+        DataIdentity(DataHeader(dataPath), SampleDigests(dataset, indices));
+
+    /// <summary>
+    /// The data identity from its parts: the data path's line (<see cref="DataHeader"/>) and the samples' digests in
+    /// order (<see cref="SampleDigests"/>). Hashing per-sample digests rather than one stream of lines lets shards of
+    /// a set each hash only their own images and a merge compute the whole set's identity from theirs.
+    /// </summary>
+    public static string DataIdentity(string header, ReadOnlySpan<byte> sampleDigests)
+    {
+        if (sampleDigests.Length % DigestBytes != 0) throw new ArgumentException($"{sampleDigests.Length} digest bytes is not a whole number of {DigestBytes}-byte digests.", nameof(sampleDigests));
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(header + "\n"));
+        hash.AppendData(sampleDigests);
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>Bytes of one sample's digest in <see cref="SampleDigests"/> (SHA-256).</summary>
+    public const int DigestBytes = 32;
+
+    /// <summary>The data path's part of the identity: a manifest or container file's identity (bytes included), else the folder's full path.</summary>
+    public static string DataHeader(string dataPath)
+    {
+        var full = Path.GetFullPath(dataPath);
+        return File.Exists(full) ? $"data-file {FileIdentity(full)}" : $"data {full}";
+    }
+
+    /// <summary>
+    /// Per sample of <paramref name="indices"/>, in order, a SHA-256 of its index, source and that source's content
+    /// (the file's identity, or the pixels when no file backs it): <see cref="DigestBytes"/> bytes each.
+    /// </summary>
+    public static byte[] SampleDigests(IImageDataset dataset, IReadOnlyList<int> indices)
     {
         var sources = new string[indices.Count];
         var fileOf = new string?[indices.Count];
@@ -71,16 +102,15 @@ public static class FeatureCache
             i => identities[i] = FileIdentity(names[i]));
         for (var i = 0; i < names.Length; i++) files[names[i]] = identities[i];
 
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        void Line(string text) => hash.AppendData(Encoding.UTF8.GetBytes(text + "\n"));
-        var full = Path.GetFullPath(dataPath);
-        Line(File.Exists(full) ? $"data-file {FileIdentity(full)}" : $"data {full}");
+        var digests = new byte[indices.Count * DigestBytes];
         for (var p = 0; p < indices.Count; p++)
         {
-            if (fileOf[p] is { } file) Line($"{indices[p]} {sources[p]} {files[file]}");
-            else Line($"{indices[p]} {sources[p]} pixels:{Convert.ToHexStringLower(SHA256.HashData(dataset.GetRawPixels(indices[p])))}");
+            var line = fileOf[p] is { } file
+                ? $"{indices[p]} {sources[p]} {files[file]}"
+                : $"{indices[p]} {sources[p]} pixels:{Convert.ToHexStringLower(SHA256.HashData(dataset.GetRawPixels(indices[p])))}";
+            SHA256.HashData(Encoding.UTF8.GetBytes(line), digests.AsSpan(p * DigestBytes, DigestBytes));
         }
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
+        return digests;
     }
 
     /// <summary>The file a source names: the source itself, or the container of a "file#record" source; null when no such file exists.</summary>
@@ -138,7 +168,7 @@ public static class FeatureCache
     public static (Tensor Features, bool FromCache, string Path) GetOrCompute(string directory, string key, int expectedRows, Func<Tensor> compute,
         Action<string>? notice = null)
     {
-        var path = System.IO.Path.Combine(directory, $"features-{key}.safetensors");
+        var path = EntryPath(directory, key);
         if (File.Exists(path))
         {
             if (TryLoad(path, key, expectedRows, out var problem) is { } features) return (features, true, path);
@@ -147,14 +177,7 @@ public static class FeatureCache
         var computed = compute();
         try
         {
-            Directory.CreateDirectory(directory);
-            AtomicFile.RemoveTemporaryFiles(directory, deadProcessesOnly: true);
-            Safetensors.Save(path, [new("features", computed)], new Dictionary<string, string>
-            {
-                ["key"] = key,
-                ["rows"] = expectedRows.ToString(CultureInfo.InvariantCulture),
-                ["payload_sha256"] = PayloadHash(computed),
-            });
+            Store(directory, key, computed);
         }
         catch (IOException)
         {
@@ -164,6 +187,35 @@ public static class FeatureCache
         {
         }
         return (computed, false, path);
+    }
+
+    /// <summary>The cache file of <paramref name="key"/> in <paramref name="directory"/>.</summary>
+    public static string EntryPath(string directory, string key) => System.IO.Path.Combine(directory, $"features-{key}.safetensors");
+
+    /// <summary>
+    /// Writes <paramref name="features"/> [rows, E] as the entry of <paramref name="key"/> (atomically): what a run that
+    /// computed them writes, and what a merge of shards writes. Returns the path.
+    /// </summary>
+    public static string Store(string directory, string key, Tensor features)
+    {
+        var path = EntryPath(directory, key);
+        Directory.CreateDirectory(directory);
+        AtomicFile.RemoveTemporaryFiles(directory, deadProcessesOnly: true);
+        Safetensors.Save(path, [new("features", features)], new Dictionary<string, string>
+        {
+            ["key"] = key,
+            ["rows"] = features.shape[0].ToString(CultureInfo.InvariantCulture),
+            ["payload_sha256"] = PayloadHash(features),
+        });
+        return path;
+    }
+
+    /// <summary>Whether <paramref name="path"/> holds intact features for <paramref name="key"/> and <paramref name="rows"/> samples (its checksum verified).</summary>
+    public static bool IsValidEntry(string path, string key, int rows)
+    {
+        if (!File.Exists(path)) return false;
+        using var features = TryLoad(path, key, rows, out _);
+        return features is not null;
     }
 
     private static Tensor? TryLoad(string path, string key, int expectedRows, out string problem)

@@ -50,6 +50,15 @@ public static class DeftDetector
         CancellationToken cancellationToken = default) => DetectionRun.Detect(options, progress, warn, cancellationToken);
 
     /// <summary>
+    /// Encodes shard <see cref="DetectOptions.Shard"/> of the frozen image features a run with these options reads
+    /// (methods without training, or <c>--peft none</c>) into the feature cache's shard folder, and detects nothing.
+    /// Once every shard is written, <see cref="FeatureShards.MergeIntoCache"/> builds the cache entry that
+    /// <see cref="Detect"/> then loads instead of encoding.
+    /// </summary>
+    public static FeatureShardResult EncodeShard(DetectOptions options, IProgress<DetectProgress>? progress = null, Action<string>? warn = null,
+        CancellationToken cancellationToken = default) => DetectionRun.EncodeShard(options, progress, warn, cancellationToken);
+
+    /// <summary>
     /// Applies the detector saved in <see cref="ScoreOptions.RunDirectory"/> to data: one deterministic pass (eval
     /// transform), p_clean of each sample's given label, suggested labels. Writes the same CSV/JSON files as detect.
     /// </summary>

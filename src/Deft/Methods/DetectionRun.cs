@@ -35,6 +35,8 @@ public static class DetectionRun
         CancellationToken cancellationToken = default)
     {
         options.Validate();
+        if (options.Shard is not null)
+            throw new DeftException($"{Setting.Shard} {options.Shard}: a shard encodes features only (DeftDetector.EncodeShard); detection needs every sample.");
         var deft = options.Method == DetectionMethod.Deft;
         var total = Stopwatch.StartNew();
         var timings = new Dictionary<string, double>();
@@ -162,18 +164,70 @@ public static class DetectionRun
         if (!cache)
         {
             note = "computed in memory (no feature cache)";
-            return new CachedTrainingSource(ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken, encoding),
+            return new CachedTrainingSource(ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, EncodingBatch(options), cancellationToken, encoding),
                 labels, dataset, evalPipeline, options.BatchSize, options.Seed);
         }
-        var key = FeatureCache.Key(
-            FeatureCache.KeyVersion, FeatureCache.ModelIdentity(bundle.Loaded), FeatureCache.DataIdentity(dataset, labels.Indices, options.Data),
-            options.Format.ToLowerInvariant(), options.Split.ToLowerInvariant(), dataset.Count.ToString(CultureInfo.InvariantCulture),
-            FeatureCache.Key(string.Join(",", labels.Indices)), evalPipeline.ToString(), options.Precision.ToString());
+        var key = CacheIdentity(options, bundle, dataset, labels, evalPipeline).CacheKey(FeatureCache.DataIdentity(dataset, labels.Indices, options.Data));
         var (features, fromCache, path) = FeatureCache.GetOrCompute(options.CacheDirectory ?? FeatureCache.DefaultDirectory(), key, labels.Count,
-            () => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken, encoding), warn);
+            () => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, EncodingBatch(options), cancellationToken, encoding), warn);
         note = (fromCache ? "loaded from " : "computed and stored in ") + path;
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }
+
+    /// <summary>What the cache entry of these inputs is computed from (the key's parts but the per-sample digests).</summary>
+    internal static FeatureSetIdentity CacheIdentity(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels, ImagePipeline evalPipeline) =>
+        FeatureSetIdentity.Of(FeatureSetIdentity.CachePurpose, bundle.Loaded, options.Data, options.Format, options.Split, dataset, labels.Indices,
+            evalPipeline.ToString(), options.Precision.ToString());
+
+    /// <summary>
+    /// Encodes shard <see cref="DetectOptions.Shard"/> of the frozen image features the method would read from the
+    /// cache — the same samples, transform, precision and encoding batches — and writes it to the cache's shard folder;
+    /// no detection runs (it needs every sample). <c>FeatureShards.MergeIntoCache</c> turns a complete set into the
+    /// cache entry a whole run then loads.
+    /// </summary>
+    public static FeatureShardResult EncodeShard(DetectOptions options, IProgress<DetectProgress>? progress = null, Action<string>? warn = null,
+        CancellationToken cancellationToken = default)
+    {
+        if (options.Shard is not { } shard) throw new ArgumentException("The options name no shard.", nameof(options));
+        options.Validate();
+        var (dataset, _) = DeftDetector.OpenDataset(options.Data, options.Format, options.Split, options.ClassesFile, warn, options.OnBadImage);
+        var labels = options.Labels is null
+            ? LabelAssignment.FromDataset(dataset, $"{options.Data} ({options.Split})")
+            : LabelAssignment.FromLabelFile(options.Labels, dataset, options.Data);
+        using var bundle = ClipBundle.Load(options.Model, options.Vocab, new ClipLoadOptions());
+        if (options.Precision == TowerPrecision.Bf16) bundle.Model.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
+        var normalization = options.ResolveNormalization(bundle.Normalization);
+        var augment = options.ResolveAugment();
+        // The transform the method's frozen features go through (DeftMethod: DeftDetector.Pipelines; the others: EvalFor).
+        var evalPipeline = options.Method == DetectionMethod.Deft
+            ? DeftDetector.Pipelines(options.Format, augment, bundle.Resolution, normalization).Eval
+            : ImagePipeline.EvalFor(augment, bundle.Resolution, normalization);
+        var batch = EncodingBatch(options);
+        var (start, length) = shard.Range(labels.Count, batch);
+        var positions = Enumerable.Range(start, length).ToArray();
+        var indices = positions.Select(p => labels.Indices[p]).ToArray();
+        var identity = CacheIdentity(options, bundle, dataset, labels, evalPipeline);
+        var coreThreads = torch.get_num_threads();
+        try
+        {
+            // DeftMethod encodes with its image-pass thread count; the other methods with the process's.
+            if (options.Method == DetectionMethod.Deft)
+                torch.set_num_threads(ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, bundle.Model.Config.Vision, coreThreads).Images);
+            using var features = ImageFeatures.Compute(bundle.Model, dataset, indices, evalPipeline, batch, cancellationToken, EncodingProgress(progress));
+            var ids = new SampleIds(indices, indices.Select(dataset.GetSource).ToArray(), positions.Select(p => labels.Labels[p]).ToArray(),
+                positions.Select(p => labels.TrueLabels[p]).ToArray());
+            var path = FeatureShards.CachePath(options.CacheDirectory ?? FeatureCache.DefaultDirectory(), identity, shard);
+            FeatureShards.Write(path, identity, shard, labels.Count, start, batch, features, ids, FeatureCache.SampleDigests(dataset, indices));
+            return new FeatureShardResult(path, shard, start, length, labels.Count);
+        }
+        finally
+        {
+            torch.set_num_threads(coreThreads);
+        }
+    }
+
+    /// <summary>The batch the frozen tower encodes the samples in (shard boundaries are whole batches of it).</summary>
+    internal static int EncodingBatch(DetectOptions options) => Math.Max(options.BatchSize, 64);
 
     /// <summary>Phase <see cref="EncodePhase"/>, counted in images (Step/Steps): the frozen tower's pass over the samples.</summary>
     public const string EncodePhase = "encode";
