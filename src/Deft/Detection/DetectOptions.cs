@@ -95,6 +95,7 @@ public sealed record DetectOptions
     public int Folds { get => MethodSettings.Folds; init => MethodSettings = MethodSettings with { Folds = value }; }
     public string? Templates { get => MethodSettings.Templates; init => MethodSettings = MethodSettings with { Templates = value }; }
     public bool GmmRefit { get => MethodSettings.GmmRefit; init => MethodSettings = MethodSettings with { GmmRefit = value }; }
+    public BaselineClassifier Classifier { get => MethodSettings.Classifier; init => MethodSettings = MethodSettings with { Classifier = value }; }
 
     public void Validate()
     {
@@ -127,6 +128,8 @@ public sealed record DetectOptions
             throw new DeftException($"{Setting.Fp16Trainables} applies to {Setting.Method} deft only, not {Method.ToName()}.");
         if (GmmRefit && Method != DetectionMethod.Gmm)
             throw new DeftException($"{Setting.GmmRefit} applies to {Setting.Method} gmm only, not {Method.ToName()}.");
+        if (Classifier != BaselineClassifier.Prompts && Method is not (DetectionMethod.SmallLoss or DetectionMethod.Gmm))
+            throw new DeftException($"{Setting.Classifier} {Classifier.ToName()} chooses what the small-loss and gmm baselines train; it applies to {Setting.Method} small-loss and gmm only, not {Method.ToName()}.");
         if (TestData is not null && Method != DetectionMethod.Deft)
             throw new DeftException($"{Setting.TestData} scores DeFT's prompt classifier after every training epoch; it applies to {Setting.Method} deft only, not {Method.ToName()}.");
     }

@@ -156,21 +156,25 @@ public static class DetectionRun
     /// </summary>
     internal static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
         ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken, Action<string>? warn = null, bool cache = true,
-        IProgress<DetectProgress>? progress = null)
+        IProgress<DetectProgress>? progress = null, bool preProjection = false)
     {
         var encoding = EncodingProgress(progress);
+        Tensor Compute() => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken, encoding, preProjection);
         if (!cache)
         {
             note = "computed in memory (no feature cache)";
-            return new CachedTrainingSource(ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken, encoding),
-                labels, dataset, evalPipeline, options.BatchSize, options.Seed);
+            return new CachedTrainingSource(Compute(), labels, dataset, evalPipeline, options.BatchSize, options.Seed);
         }
-        var key = FeatureCache.Key(
+        string[] parts =
+        [
             FeatureCache.KeyVersion, FeatureCache.ModelIdentity(bundle.Loaded), FeatureCache.DataIdentity(dataset, labels.Indices, options.Data),
             options.Format.ToLowerInvariant(), options.Split.ToLowerInvariant(), dataset.Count.ToString(CultureInfo.InvariantCulture),
-            FeatureCache.Key(string.Join(",", labels.Indices)), evalPipeline.ToString(), options.Precision.ToString());
+            FeatureCache.Key(string.Join(",", labels.Indices)), evalPipeline.ToString(), options.Precision.ToString(),
+        ];
+        // Pre-projection features are another entry; the projected entries keep the keys they always had.
+        var key = FeatureCache.Key(preProjection ? [.. parts, "pre-projection"] : parts);
         var (features, fromCache, path) = FeatureCache.GetOrCompute(options.CacheDirectory ?? FeatureCache.DefaultDirectory(), key, labels.Count,
-            () => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, Math.Max(options.BatchSize, 64), cancellationToken, encoding), warn);
+            Compute, warn);
         note = (fromCache ? "loaded from " : "computed and stored in ") + path;
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }
@@ -228,7 +232,10 @@ public static class DetectionRun
         config["image_features"] = imageFeatures;
         if (o.Method != DetectionMethod.Deft)
         {
-            config["classifier"] = "CoOp: the positive prompts only, cross-entropy on the given labels";
+            config["classifier"] = o.Classifier.ToName();
+            config["classifier_detail"] = o.Classifier == BaselineClassifier.LinearHead
+                ? "linear head (nn.Linear default init) on ln_post(class token), the unnormalised pre-projection image feature, cross-entropy on the given labels (the official baselines)"
+                : "CoOp: the positive prompts only, cross-entropy on the given labels";
             Add("method");
         }
         return config;
