@@ -68,6 +68,7 @@ internal static class FlagNames
         [Setting.ListRecipes] = "--list",
         [Setting.TestData] = "--test",
         [Setting.GmmRefit] = "--gmm-refit",
+        [Setting.Classifier] = "--classifier",
         [Setting.Fp16Trainables] = "--fp16-trainables",
     };
 

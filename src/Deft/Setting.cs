@@ -81,6 +81,8 @@ public readonly record struct Setting(string Name)
     public static readonly Setting Fp16Trainables = new(nameof(Fp16Trainables));
     /// <summary>gmm: refitting the mixture before every epoch after warm-up.</summary>
     public static readonly Setting GmmRefit = new(nameof(GmmRefit));
+    /// <summary>small-loss, gmm: the classifier trained on the given labels (CoOp prompts or the official linear head).</summary>
+    public static readonly Setting Classifier = new(nameof(Classifier));
     /// <summary>A labelled test set scored after every training epoch.</summary>
     public static readonly Setting TestData = new(nameof(TestData));
 

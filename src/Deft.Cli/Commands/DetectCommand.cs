@@ -125,6 +125,11 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
         [Description("gmm: refit the mixture before every epoch after --warmup and train that epoch on its clean samples, through --epochs (the official main_baseline.py); default: train the warm-up epochs and fit once.")]
         public bool GmmRefit { get; init; }
 
+        [CommandOption("--classifier <WHICH>")]
+        [Description("small-loss, gmm: the classifier trained on the given labels. prompts (default: CoOp's positive prompts, starting at zero-shot CLIP) or linear-head (the official baselines: a random nn.Linear on the image feature before CLIP's projection; pair it with --peft vpt-deep for main_small_loss.py, --peft full --lr 5e-4 --gmm-refit for main_baseline.py's GMM).")]
+        [DefaultValue("prompts")] [TypeConverter(typeof(KebabCaseEnumConverter<BaselineClassifier>))]
+        public BaselineClassifier Classifier { get; init; } = BaselineClassifier.Prompts;
+
         [CommandOption("--test <PATH>")]
         [Description("deft: a labelled test set (same format as --data); the prompt classifier's accuracy on it is recorded after every epoch (summary.json epochs[[]].test_accuracy). It never influences training or the selection.")]
         public string? Test { get; init; }
@@ -175,6 +180,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             ClassesFile = Classes,
             TestData = Test,
             GmmRefit = GmmRefit,
+            Classifier = Classifier,
             Fp16Trainables = Fp16Trainables,
             TestSplit = Test is null ? null : TestSplit,
             Vocab = Vocab,

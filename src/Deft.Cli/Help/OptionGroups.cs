@@ -49,7 +49,7 @@ internal static class OptionGroups
         ["adapt selection"] = Data, ["mode"] = Data, ["ratio"] = Data, ["noise"] = Data, ["samples"] = Data,
         ["model"] = Model, ["vocab"] = Model, ["dtype"] = Model, ["mean"] = Model, ["std"] = Model, ["device"] = Model,
         ["model-dir"] = Model, ["backbone"] = Model, ["resolution"] = Model, ["head-init"] = Model, ["preset"] = Model,
-        ["method"] = Method, ["noise-rate"] = Method, ["folds"] = Method, ["templates"] = Method, ["variant"] = Method,
+        ["method"] = Method, ["noise-rate"] = Method, ["folds"] = Method, ["templates"] = Method, ["variant"] = Method, ["classifier"] = Method,
         ["selection"] = Method, ["methods"] = Method, ["settings"] = Method,
         ["filter-by"] = Issues, ["num-to-remove"] = Issues, ["frac-noise"] = Issues, ["flag-agreeing"] = Issues,
         ["peft"] = Peft, ["partial"] = Peft, ["vpt-len"] = Peft, ["lora-rank"] = Peft, ["adapter-dim"] = Peft,

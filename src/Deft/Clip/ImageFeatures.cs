@@ -6,12 +6,15 @@ using static TorchSharp.torch;
 
 namespace Deft.Clip;
 
-/// <summary>Projected image features of a data set, batch by batch with the parallel loader.</summary>
+/// <summary>Image features of a data set (projected, or ln_post(class token) before the projection), batch by batch with the parallel loader.</summary>
 public static class ImageFeatures
 {
-    /// <summary>[N, E] float32 on the CPU, rows in the order of <paramref name="indices"/>; the caller owns it.</summary>
+    /// <summary>
+    /// [N, E] float32 on the CPU (with <paramref name="preProjection"/>: [N, W], ln_post(class token) before the
+    /// projection), rows in the order of <paramref name="indices"/>; the caller owns it.
+    /// </summary>
     public static Tensor Compute(ClipModel model, IImageDataset data, IReadOnlyList<int> indices, ImagePipeline pipeline, int batchSize,
-        CancellationToken cancellationToken = default, IProgress<(int Done, int Total)>? progress = null)
+        CancellationToken cancellationToken = default, IProgress<(int Done, int Total)>? progress = null, bool preProjection = false)
     {
         var loader = new BatchLoader(data, indices, pipeline, new BatchLoaderOptions(batchSize, Shuffle: false));
         var parts = new List<Tensor>();
@@ -25,7 +28,7 @@ public static class ImageFeatures
                 using (var scope = torch.NewDisposeScope())
                 {
                     var images = batch.Images.to(model.Device);
-                    parts.Add(model.EncodeImage(images).to(ScalarType.Float32).cpu().MoveToOuterDisposeScope());
+                    parts.Add((preProjection ? model.EncodeImagePreProjection(images) : model.EncodeImage(images)).to(ScalarType.Float32).cpu().MoveToOuterDisposeScope());
                 }
                 done += batch.Count;
                 progress?.Report((done, indices.Count));

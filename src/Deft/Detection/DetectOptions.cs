@@ -100,6 +100,7 @@ public sealed record DetectOptions
     public int Folds { get => MethodSettings.Folds; init => MethodSettings = MethodSettings with { Folds = value }; }
     public string? Templates { get => MethodSettings.Templates; init => MethodSettings = MethodSettings with { Templates = value }; }
     public bool GmmRefit { get => MethodSettings.GmmRefit; init => MethodSettings = MethodSettings with { GmmRefit = value }; }
+    public BaselineClassifier Classifier { get => MethodSettings.Classifier; init => MethodSettings = MethodSettings with { Classifier = value }; }
 
     public void Validate()
     {
@@ -114,6 +115,8 @@ public sealed record DetectOptions
         if (Resume && Force) throw new DeftException($"{Setting.Resume} and {Setting.Force} exclude each other: {Setting.Resume} continues the run in the output directory, {Setting.Force} replaces it.");
         if (Shard is not null && !UsesFrozenFeatures)
             throw new DeftException($"{Setting.Shard} encodes frozen image features, but {Setting.Method} {Method.ToName()} with {Setting.Peft} {Peft.Name} adapts the image tower: there is nothing to encode once. Use {Setting.Peft} none (or a method that needs no training, such as clip-posterior).");
+        if (Shard is not null && Classifier == BaselineClassifier.LinearHead)
+            throw new DeftException($"{Setting.Shard} encodes the projected features the cache keeps for the prompt classifiers; {Setting.Classifier} {Classifier.ToName()} reads pre-projection features, which are not sharded. Run it unsharded, or use {Setting.Classifier} prompts.");
         if (Shard is not null && Resume) throw new DeftException($"{Setting.Shard} encodes features only; {Setting.Resume} applies to a whole run.");
         if (string.IsNullOrWhiteSpace(OutputDirectory) && Shard is null) throw new DeftException($"{Setting.OutputDirectory} is required.");
         if (Precision == TowerPrecision.Bf16 && (Peft.Has(PeftKind.Bias) || Peft.Has(PeftKind.Full)))
@@ -135,6 +138,8 @@ public sealed record DetectOptions
             throw new DeftException($"{Setting.Fp16Trainables} applies to {Setting.Method} deft only, not {Method.ToName()}.");
         if (GmmRefit && Method != DetectionMethod.Gmm)
             throw new DeftException($"{Setting.GmmRefit} applies to {Setting.Method} gmm only, not {Method.ToName()}.");
+        if (Classifier != BaselineClassifier.Prompts && Method is not (DetectionMethod.SmallLoss or DetectionMethod.Gmm))
+            throw new DeftException($"{Setting.Classifier} {Classifier.ToName()} chooses what the small-loss and gmm baselines train; it applies to {Setting.Method} small-loss and gmm only, not {Method.ToName()}.");
         if (TestData is not null && Method != DetectionMethod.Deft)
             throw new DeftException($"{Setting.TestData} scores DeFT's prompt classifier after every training epoch; it applies to {Setting.Method} deft only, not {Method.ToName()}.");
     }

@@ -7,9 +7,9 @@ public enum DetectionMethod
     Deft,
     /// <summary>The paper's "CLIP label-match": a label is clean when CLIP's zero-shot prediction equals it.</summary>
     LabelMatch,
-    /// <summary>Co-teaching-style small-loss selection while training a CoOp (positive-prompt) classifier.</summary>
+    /// <summary>Co-teaching-style small-loss selection while training a CoOp (positive-prompt) classifier or the official linear head.</summary>
     SmallLoss,
-    /// <summary>DivideMix-style two-component mixture on the per-sample losses of a warmed-up CoOp classifier.</summary>
+    /// <summary>DivideMix-style two-component mixture on the per-sample losses of a warmed-up CoOp classifier or the official linear head.</summary>
     Gmm,
     /// <summary>Confident learning (cleanlab's prune-by-noise-rate) on K-fold out-of-sample probabilities of a
     /// logistic regression on frozen CLIP image features.</summary>

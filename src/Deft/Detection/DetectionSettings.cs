@@ -93,6 +93,12 @@ public sealed record MethodSettings
     /// the official <c>main_baseline.py</c>; false: train the warm-up epochs and fit once.
     /// </summary>
     public bool GmmRefit { get; init; }
+    /// <summary>
+    /// small-loss, gmm: the classifier trained on the given labels (see <see cref="BaselineClassifier"/>). Written only
+    /// when it is not the default, so the settings of prompt runs read as those of earlier versions.
+    /// </summary>
+    [JsonConverter(typeof(BaselineClassifierJson)), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public BaselineClassifier Classifier { get; init; } = BaselineClassifier.Prompts;
 }
 
 /// <summary>
@@ -181,6 +187,7 @@ public static class DetectionSettingsJson
 
 internal sealed class DetectionMethodJson() : NamedEnumJson<DetectionMethod>(m => m.ToName(), DetectionMethods.Parse);
 internal sealed class SelectionSourceJson() : NamedEnumJson<SelectionSource>(s => s.ToName(), SelectionSources.Parse);
+internal sealed class BaselineClassifierJson() : NamedEnumJson<BaselineClassifier>(c => c.ToName(), BaselineClassifiers.Parse);
 internal sealed class DeftVariantJson() : NamedEnumJson<DeftVariant>(v => v.ToName(), DeftVariants.Parse);
 internal sealed class TowerPrecisionJson() : NamedEnumJson<TowerPrecision>(p => p == TowerPrecision.Bf16 ? "bf16" : "fp32",
     s => s switch { "fp32" => TowerPrecision.Fp32, "bf16" => TowerPrecision.Bf16, _ => throw new DeftException($"precision '{s}' is not fp32 or bf16") });

@@ -158,18 +158,20 @@ public static class DetectionRun
     /// </summary>
     internal static CachedTrainingSource CachedSource(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels,
         ImagePipeline evalPipeline, ref string? note, CancellationToken cancellationToken, Action<string>? warn = null, bool cache = true,
-        IProgress<DetectProgress>? progress = null)
+        IProgress<DetectProgress>? progress = null, bool preProjection = false)
     {
         var encoding = EncodingProgress(progress);
+        Tensor Compute() => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, EncodingBatch(options), cancellationToken, encoding, preProjection);
         if (!cache)
         {
             note = "computed in memory (no feature cache)";
-            return new CachedTrainingSource(ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, EncodingBatch(options), cancellationToken, encoding),
-                labels, dataset, evalPipeline, options.BatchSize, options.Seed);
+            return new CachedTrainingSource(Compute(), labels, dataset, evalPipeline, options.BatchSize, options.Seed);
         }
         var key = CacheIdentity(options, bundle, dataset, labels, evalPipeline).CacheKey(FeatureCache.DataIdentity(dataset, labels.Indices, options.Data));
+        // Pre-projection features (the linear-head baselines') are an entry of their own.
+        if (preProjection) key = FeatureCache.Key(key, "pre-projection");
         var (features, fromCache, path) = FeatureCache.GetOrCompute(options.CacheDirectory ?? FeatureCache.DefaultDirectory(), key, labels.Count,
-            () => ImageFeatures.Compute(bundle.Model, dataset, labels.Indices, evalPipeline, EncodingBatch(options), cancellationToken, encoding), warn);
+            Compute, warn);
         note = (fromCache ? "loaded from " : "computed and stored in ") + path;
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }
@@ -282,7 +284,10 @@ public static class DetectionRun
         config["image_features"] = imageFeatures;
         if (o.Method != DetectionMethod.Deft)
         {
-            config["classifier"] = "CoOp: the positive prompts only, cross-entropy on the given labels";
+            config["classifier"] = o.Classifier.ToName();
+            config["classifier_detail"] = o.Classifier == BaselineClassifier.LinearHead
+                ? "linear head (nn.Linear default init) on ln_post(class token), the unnormalised pre-projection image feature, cross-entropy on the given labels (the official baselines)"
+                : "CoOp: the positive prompts only, cross-entropy on the given labels";
             Add("method");
         }
         return config;

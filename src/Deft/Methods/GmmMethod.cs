@@ -4,7 +4,8 @@ using Deft.Detection;
 namespace Deft.Methods;
 
 /// <summary>
-/// DivideMix's clean/noisy split as a detector: the CoOp classifier trains on every sample (cross-entropy on the given
+/// DivideMix's clean/noisy split as a detector: the classifier (<see cref="DetectOptions.Classifier"/>: CoOp prompts, or
+/// the official <c>main_baseline.py</c>'s linear head) trains on every sample (cross-entropy on the given
 /// labels) for the <c>--warmup</c> epochs, at the learning rates DeFT's schedule over <c>--epochs</c> gives those
 /// epochs; then a deterministic pass yields per-sample losses, a two-component Gaussian mixture is fitted to them
 /// (<see cref="LossGmm"/>, DivideMix's settings), and a sample is clean when the posterior of the low-loss component
@@ -20,9 +21,9 @@ public sealed class GmmMethod : IDetectionMethod
     public MethodOutcome Run(MethodContext context, CancellationToken cancellationToken)
     {
         var o = context.Options;
-        using var classifier = new PromptClassifier(context);
-        using var source = context.TrainingSource(cancellationToken);
-        var trainer = new PromptClassifierTrainer(classifier.Network, context.Labels, o, source, classifier.Optimizer)
+        using var classifier = LabelClassifier.Create(context);
+        using var source = context.TrainingSource(cancellationToken, classifier.NeedsPreProjectionFeatures);
+        var trainer = new BaselineClassifierTrainer(classifier, context.Labels, o, source)
         {
             Progress = context.Progress,
             Warn = context.Warn,
@@ -31,7 +32,7 @@ public sealed class GmmMethod : IDetectionMethod
         ClassifierPass Pass()
         {
             clock.Start();
-            try { return PromptClassifierTrainer.Evaluate(classifier.Network, context.Labels, source, context.Progress, cancellationToken); }
+            try { return BaselineClassifierTrainer.Evaluate(classifier, context.Labels, source, context.Progress, cancellationToken); }
             finally { clock.Stop(); }
         }
         (MethodScores Scores, LossGmmResult Fit)? last = null;

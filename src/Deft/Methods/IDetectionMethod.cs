@@ -135,6 +135,39 @@ public sealed class MethodContext
         return source;
     }
 
+    /// <summary>
+    /// Frozen-tower ln_post(class token) features [N, W] of every participating sample (eval transform), the input of
+    /// the official baselines' linear head, through the feature cache (an entry of their own). Near-duplicates and
+    /// outliers are looked for on their projection, the features every other method sees. The caller owns the source.
+    /// </summary>
+    internal CachedTrainingSource FrozenPreProjectionFeatures(CancellationToken cancellationToken)
+    {
+        if (GivenFeatures is not null)
+            throw new DeftException($"{Setting.Classifier} linear-head trains on the image tower's features before CLIP's projection, which projected features given by the caller do not contain; pass the images, or use {Setting.Classifier} prompts.");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string? note = null;
+        var source = DetectionRun.CachedSource(Options, Bundle, Dataset, Labels, EvalPipeline, ref note, cancellationToken, Warn, cache: !InMemory,
+            progress: Progress, preProjection: true);
+        Timings["feature_cache_seconds"] = clock.Elapsed.TotalSeconds;
+        UsedFeatureCache = true;
+        FeatureCacheNote = note + " (ln_post(class token), before the projection)";
+        try
+        {
+            if (FeatureIssues is null && Options.FeatureIssues is not null)
+            {
+                using var noGrad = torch.no_grad();
+                using var projected = source.Features.matmul(Bundle.Model.Visual.Proj.detach().to(torch.ScalarType.Float32).cpu());
+                FindFeatureIssues(projected, cancellationToken);
+            }
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+        return source;
+    }
+
     /// <summary>Near-duplicates and outliers found on the frozen features (once per run); null until then or when not asked for.</summary>
     public IReadOnlyList<DataIssue>? FeatureIssues { get; private set; }
 
@@ -180,9 +213,10 @@ public sealed class MethodContext
     /// The training source DeFT would use with these options: cached features when the PEFT options leave the image
     /// tower frozen, else images streamed through it (augmented for training). The caller owns the source.
     /// </summary>
-    public TrainingSource TrainingSource(CancellationToken cancellationToken) =>
+    /// <param name="preProjection">Frozen tower: cache ln_post(class token) [N, W] instead of the projected features (the linear head's input).</param>
+    public TrainingSource TrainingSource(CancellationToken cancellationToken, bool preProjection = false) =>
         Options.Peft.AdaptsImageTower
             ? new ImageTrainingSource(Dataset, Labels, ImagePipeline.ForTraining(Augment, Bundle.Resolution, Normalization), EvalPipeline,
                 Options.BatchSize, Options.Seed, Options.Workers)
-            : FrozenFeatures(cancellationToken);
+            : preProjection ? FrozenPreProjectionFeatures(cancellationToken) : FrozenFeatures(cancellationToken);
 }

@@ -4,7 +4,8 @@ using Deft.Detection;
 namespace Deft.Methods;
 
 /// <summary>
-/// Small-loss selection (Co-teaching's criterion, one network): the CoOp classifier trains as DeFT's phase 1 would,
+/// Small-loss selection (Co-teaching's criterion, one network): the classifier (<see cref="DetectOptions.Classifier"/>:
+/// CoOp prompts, or the official <c>main_small_loss.py</c>'s linear head) trains as DeFT's phase 1 would,
 /// but each batch keeps only the (1 − r) fraction with the smallest cross-entropy (<see cref="SmallLoss.Select"/>) and
 /// trains on those; r ramps linearly from 0 to <c>--noise-rate</c> over the <c>--warmup</c> epochs
 /// (<see cref="SmallLoss.Schedule"/>). The verdict is the kept sets of the last epoch; label quality and the suggested
@@ -20,9 +21,9 @@ public sealed class SmallLossMethod : IDetectionMethod
         var o = context.Options;
         var rate = o.NoiseRate ?? throw new DeftException($"{Setting.Method} small-loss needs {Setting.NoiseRate} R.");
         var schedule = SmallLoss.Schedule(rate, o.Warmup, o.Epochs);
-        using var classifier = new PromptClassifier(context);
-        using var source = context.TrainingSource(cancellationToken);
-        var trainer = new PromptClassifierTrainer(classifier.Network, context.Labels, o, source, classifier.Optimizer)
+        using var classifier = LabelClassifier.Create(context);
+        using var source = context.TrainingSource(cancellationToken, classifier.NeedsPreProjectionFeatures);
+        var trainer = new BaselineClassifierTrainer(classifier, context.Labels, o, source)
         {
             Select = Selector(schedule),
             Progress = context.Progress,
@@ -31,7 +32,7 @@ public sealed class SmallLossMethod : IDetectionMethod
         var threads = context.WithTrainingThreads(source, () => trainer.Train(o.Epochs, cancellationToken));
         context.Timings["train_seconds"] = trainer.TrainSeconds;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var pass = PromptClassifierTrainer.Evaluate(classifier.Network, context.Labels, source, context.Progress, cancellationToken);
+        var pass = BaselineClassifierTrainer.Evaluate(classifier, context.Labels, source, context.Progress, cancellationToken);
         context.Timings["eval_seconds"] = clock.Elapsed.TotalSeconds;
         var kept = trainer.LastEpochKept!;
         var scores = new MethodScores(pass.GivenProbability, kept.Select(k => !k).ToArray(), pass.Predicted, pass.PredictedProbability);

@@ -196,6 +196,43 @@ public sealed class MethodRunTests(MethodRuns runs) : IClassFixture<MethodRuns>
         Assert.Throws<DeftException>(() => (runs.Options(DetectionMethod.ClipPosterior, "x") with { GmmRefit = true }).Validate());
     }
 
+    [Theory]
+    [InlineData(DetectionMethod.SmallLoss)]
+    [InlineData(DetectionMethod.Gmm)]
+    public void The_linear_head_trains_on_cached_pre_projection_features_and_says_so(DetectionMethod method)
+    {
+        var name = method.ToName() + "-linear-head";
+        var report = runs.Run(name, runs.Options(method, name) with { Classifier = BaselineClassifier.LinearHead });
+        var prompts = runs.Run(method);
+        Assert.Equal("linear-head", report.Summary.Config["classifier"]);
+        Assert.Equal("prompts", prompts.Summary.Config["classifier"]);
+        Assert.Contains("before the projection", (string)report.Summary.Config["image_features"]!);
+        Assert.Equal("linear-head", (string)MethodRuns.Summary(Path.Combine(runs.Root, name))["config"]!["classifier"]!);
+        // Another classifier: other scores on the same samples.
+        Assert.Equal(prompts.Samples.Select(s => s.Index), report.Samples.Select(s => s.Index));
+        Assert.NotEqual(prompts.Samples.Select(s => s.LabelQuality), report.Samples.Select(s => s.LabelQuality));
+        // The cache holds the pre-projection features [N, W] as an entry of their own beside the projected [N, E] ones.
+        var widths = Directory.GetFiles(runs.CacheDirectory, "features-*.safetensors")
+            .Select(f => Deft.Clip.Safetensors.ReadHeader(f).Entries.Single().Shape[1]).ToHashSet();
+        Assert.Contains(Fixtures.TinyClipConfig.Vision.Width, widths.Select(w => (int)w));
+        Assert.Contains(Fixtures.TinyClipConfig.EmbedDim, widths.Select(w => (int)w));
+        // Near-duplicates are looked for on the projected features, as for the prompts.
+        Assert.Equal(prompts.DataIssues.Count, report.DataIssues.Count);
+    }
+
+    [Fact]
+    public void The_linear_head_also_trains_through_an_adapted_image_tower()
+    {
+        var options = runs.Options(DetectionMethod.SmallLoss, "small-loss-linear-vpt") with
+        {
+            Peft = new PeftOptions(PeftKind.VptShallow, VptLength: 2), Epochs = 1, Warmup = 1, Classifier = BaselineClassifier.LinearHead,
+        };
+        var report = runs.Run("small-loss-linear-vpt", options);
+        Assert.Equal("computed every step through the adapted tower", report.Summary.Config["image_features"]);
+        Assert.Equal("linear-head", report.Summary.Config["classifier"]);
+        Assert.Equal(1.0, report.Summary.Epochs.Single().SelectedFraction);
+    }
+
     [Fact]
     public void Confident_learning_variants_share_probabilities_and_the_prune_count()
     {

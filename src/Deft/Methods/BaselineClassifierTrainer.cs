@@ -1,18 +1,50 @@
+using Deft.Clip;
 using Deft.Detection;
 using Deft.Peft;
 using Deft.Prompts;
 using Deft.Training;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
 namespace Deft.Methods;
 
 /// <summary>
-/// The plain CoOp classifier the training baselines use: DeFT's network (same CLIP, same PEFT modules, same prompt
-/// learner, initialised from the seed in the same order) of which only the positive prompts are used and trained.
+/// The classifier a training baseline (small-loss, gmm) trains on the given labels, with its optimizer: CoOp prompts
+/// or the official linear head (<see cref="BaselineClassifier"/>). The trainer asks it only for logits.
 /// </summary>
-internal sealed class PromptClassifier : IDisposable
+internal abstract class LabelClassifier : IDisposable
+{
+    public abstract MomentumSgd Optimizer { get; }
+
+    /// <summary>Whether its frozen-tower input is ln_post(class token) before the projection (else the projected features).</summary>
+    public abstract bool NeedsPreProjectionFeatures { get; }
+
+    /// <summary>Logits [B, C] of a training batch, with the graph for the backward pass.</summary>
+    public abstract Tensor Logits(SourceBatch batch);
+
+    /// <summary>
+    /// The logits of evaluation batches. What is the same for every batch of a pass (the prompts' text features) is
+    /// computed once, in the caller's dispose scope; call it under no_grad.
+    /// </summary>
+    public abstract Func<SourceBatch, Tensor> EvaluationLogits();
+
+    public abstract void Dispose();
+
+    /// <summary>The classifier <see cref="DetectOptions.Classifier"/> names, initialised from the seed.</summary>
+    public static LabelClassifier Create(MethodContext context) => context.Options.Classifier switch
+    {
+        BaselineClassifier.LinearHead => new LinearHeadClassifier(context.Bundle.Model, context.Options, context.Classes.Count),
+        _ => new PromptClassifier(context),
+    };
+}
+
+/// <summary>
+/// The plain CoOp classifier: DeFT's network (same CLIP, same PEFT modules, same prompt learner, initialised from the
+/// seed in the same order) of which only the positive prompts are used and trained.
+/// </summary>
+internal sealed class PromptClassifier : LabelClassifier
 {
     private readonly Generator _generator;
     private readonly DualPromptLearner _prompts;
@@ -32,14 +64,84 @@ internal sealed class PromptClassifier : IDisposable
     }
 
     public DeftNetwork Network { get; }
-    public MomentumSgd Optimizer { get; }
+    public override MomentumSgd Optimizer { get; }
+    public override bool NeedsPreProjectionFeatures => false;
 
-    public void Dispose()
+    public override Tensor Logits(SourceBatch batch) =>
+        PromptLogits(batch.Features ?? Network.ImageFeatures(batch.Images!), Network.PositiveTextFeatures(), Network.Clip.LogitScale);
+
+    public override Func<SourceBatch, Tensor> EvaluationLogits()
+    {
+        var text = Network.PositiveTextFeatures();
+        return batch => PromptLogits(batch.Features ?? Network.ImageFeatures(batch.Images!), text, Network.Clip.LogitScale);
+    }
+
+    /// <summary>exp(logit_scale) · normalised image features · normalised text featuresᵀ, [B, C].</summary>
+    internal static Tensor PromptLogits(Tensor imageFeatures, Tensor textFeatures, Tensor logitScale)
+    {
+        using var scope = NewDisposeScope();
+        var img = F.normalize(imageFeatures, dim: -1);
+        var text = F.normalize(textFeatures, dim: -1);
+        return (img.matmul(text.t()) * logitScale.detach().exp()).MoveToOuterDisposeScope();
+    }
+
+    public override void Dispose()
     {
         Optimizer.Dispose();
         Network.Dispose();
         _peft.Dispose();
         _prompts.Dispose();
+        _generator.Dispose();
+    }
+}
+
+/// <summary>
+/// The official baselines' classifier (<c>model/CLIP.py</c>: <c>head = nn.Linear(width, num_class)</c>, logits =
+/// head(ln_post(class token))): PEFT modules first, then the head, from one generator seeded with the seed (the
+/// official tuner builds VPT before the head); the head has nn.Linear's default initialisation, weight and bias
+/// U(−1/√W, 1/√W). Trainable: the head, the PEFT modules and, for bias/full, the chosen image-tower parameters (the
+/// official FFT config is <c>full</c>); the text tower is unused.
+/// </summary>
+internal sealed class LinearHeadClassifier : LabelClassifier
+{
+    private readonly Generator _generator;
+    private readonly VisionPeft _peft;
+    private readonly ClipModel _clip;
+
+    public LinearHeadClassifier(ClipModel clip, DetectOptions options, int classCount)
+    {
+        _clip = clip;
+        _generator = new Generator((ulong)options.Seed);
+        _peft = VisionPeft.Create(options.Peft, clip.Config.Vision, _generator);
+        var width = clip.Config.Vision.Width;
+        Weight = new Parameter(empty(classCount, width, device: clip.Device));
+        Bias = new Parameter(empty(classCount, device: clip.Device));
+        Deft.Adaptation.AdaptNetworkHelpers.LinearDefaultInit(Weight, Bias, _generator);
+        var clipTrained = _peft.Attach(clip);
+        Trainables = [.. _peft.Parameters.Select(p => p.Parameter), .. clipTrained.Select(p => p.Parameter), Weight, Bias];
+        foreach (var p in Trainables) p.requires_grad = true;
+        Optimizer = new MomentumSgd(Trainables.Select(p => (Tensor)p).ToArray(), options.LearningRate, options.Momentum, options.WeightDecay);
+    }
+
+    /// <summary>The head's weight [C, W].</summary>
+    public Parameter Weight { get; }
+    /// <summary>The head's bias [C].</summary>
+    public Parameter Bias { get; }
+    /// <summary>What the optimizer updates: PEFT modules, trained CLIP parameters, then the head.</summary>
+    public IReadOnlyList<Parameter> Trainables { get; }
+    public override MomentumSgd Optimizer { get; }
+    public override bool NeedsPreProjectionFeatures => true;
+
+    public override Tensor Logits(SourceBatch batch) => F.linear(batch.Features ?? _clip.EncodeImagePreProjection(batch.Images!), Weight, Bias);
+
+    public override Func<SourceBatch, Tensor> EvaluationLogits() => Logits;
+
+    public override void Dispose()
+    {
+        Optimizer.Dispose();
+        _peft.Dispose();
+        Weight.Dispose();
+        Bias.Dispose();
         _generator.Dispose();
     }
 }
@@ -58,27 +160,27 @@ public delegate bool[] BatchSelector(int epoch, double[] losses, IReadOnlyList<i
 public sealed record ClassifierPass(double[] GivenProbability, double[] Loss, int[] Predicted, double[] PredictedProbability);
 
 /// <summary>
-/// Trains the CoOp classifier with cross-entropy on the given labels as DeFT's trainer does (same sources, shuffle,
+/// Trains a baseline's classifier with cross-entropy on the given labels as DeFT's trainer does (same sources, shuffle,
 /// augmentation, SGD with momentum and weight decay, learning rate on the cosine schedule of <c>--epochs</c> stepped
 /// once per epoch), but the loss of a batch is the mean cross-entropy over the samples <see cref="Select"/> keeps
 /// (all when it is null).
 /// </summary>
-internal sealed class PromptClassifierTrainer
+internal sealed class BaselineClassifierTrainer
 {
-    private readonly DeftNetwork _net;
+    private readonly LabelClassifier _classifier;
     private readonly LabelAssignment _labels;
     private readonly DetectOptions _options;
     private readonly TrainingSource _source;
     private readonly MomentumSgd _sgd;
     private readonly bool[]? _isClean;
 
-    public PromptClassifierTrainer(DeftNetwork net, LabelAssignment labels, DetectOptions options, TrainingSource source, MomentumSgd sgd)
+    public BaselineClassifierTrainer(LabelClassifier classifier, LabelAssignment labels, DetectOptions options, TrainingSource source)
     {
-        _net = net;
+        _classifier = classifier;
         _labels = labels;
         _options = options;
         _source = source;
-        _sgd = sgd;
+        _sgd = classifier.Optimizer;
         _isClean = labels.CleanMask();
     }
 
@@ -107,9 +209,9 @@ internal sealed class PromptClassifierTrainer
     }
 
     /// <summary>One epoch for <see cref="TrainingLoop"/>: the mean cross-entropy of the kept samples and the epoch's figures.</summary>
-    private sealed class EpochTask(PromptClassifierTrainer trainer, int epochs) : ITrainingTask<SourceBatch>
+    private sealed class EpochTask(BaselineClassifierTrainer trainer, int epochs) : ITrainingTask<SourceBatch>
     {
-        private readonly PromptClassifierTrainer _t = trainer;
+        private readonly BaselineClassifierTrainer _t = trainer;
         private bool[] _kept = null!, _seen = null!;
         private double _lossSum, _keptLossSum;
         private long _visited, _keptTotal, _keptClean, _clean, _cleanKept;
@@ -132,8 +234,7 @@ internal sealed class PromptClassifierTrainer
         {
             var n = batch.Count;
             var y = tensor(batch.Positions.Select(p => (long)_t._labels.Labels[p]).ToArray());
-            var imageFeatures = batch.Features ?? _t._net.ImageFeatures(batch.Images!);
-            var logits = Logits(imageFeatures, _t._net.PositiveTextFeatures(), _t._net.Clip.LogitScale);
+            var logits = _t._classifier.Logits(batch);
             var perSample = F.cross_entropy(logits, y, reduction: nn.Reduction.None);
             var losses = perSample.detach().to(ScalarType.Float64).cpu().data<double>().ToArray();
             // Every sample's loss, kept or not, must be finite: the selectors rank them.
@@ -190,17 +291,8 @@ internal sealed class PromptClassifierTrainer
         }
     }
 
-    /// <summary>exp(logit_scale) · normalised image features · normalised text featuresᵀ, [B, C].</summary>
-    internal static Tensor Logits(Tensor imageFeatures, Tensor textFeatures, Tensor logitScale)
-    {
-        using var scope = NewDisposeScope();
-        var img = F.normalize(imageFeatures, dim: -1);
-        var text = F.normalize(textFeatures, dim: -1);
-        return (img.matmul(text.t()) * logitScale.detach().exp()).MoveToOuterDisposeScope();
-    }
-
     /// <summary>One pass without augmentation or training over every sample (the source's eval order).</summary>
-    public static ClassifierPass Evaluate(DeftNetwork net, LabelAssignment labels, TrainingSource source, IProgress<DetectProgress>? progress = null,
+    public static ClassifierPass Evaluate(LabelClassifier classifier, LabelAssignment labels, TrainingSource source, IProgress<DetectProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         using var noGrad = no_grad();
@@ -208,15 +300,14 @@ internal sealed class PromptClassifierTrainer
         var pass = new ClassifierPass(new double[count], new double[count], new int[count], new double[count]);
         var seen = new bool[count];
         using var textScope = NewDisposeScope();
-        var text = net.PositiveTextFeatures();
+        var logitsOf = classifier.EvaluationLogits();
         var step = 0;
         foreach (var batch in source.EvalPass(cancellationToken))
         {
             using var owned = batch;
             using var scope = NewDisposeScope();
             step++;
-            var imageFeatures = batch.Features ?? net.ImageFeatures(batch.Images!);
-            var logSoftmax = Logits(imageFeatures, text, net.Clip.LogitScale).to(ScalarType.Float64).log_softmax(1);
+            var logSoftmax = logitsOf(batch).to(ScalarType.Float64).log_softmax(1);
             var given = tensor(batch.Positions.Select(p => (long)labels.Labels[p]).ToArray()).unsqueeze(1);
             var logGiven = logSoftmax.gather(1, given).squeeze(1).cpu().data<double>().ToArray();
             var (top, arg) = logSoftmax.max(1);
