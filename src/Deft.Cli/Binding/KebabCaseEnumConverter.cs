@@ -14,11 +14,12 @@ public class KebabCaseEnumConverter<T> : TypeConverter where T : struct, Enum
 {
     public const string Auto = "auto";
 
-    /// <summary>Members whose kebab-case split would part one word (ResNet, AdamW): the CLI has always spelt them whole.</summary>
+    /// <summary>Members whose kebab-case split would part one word (ResNet, AdamW, ConvNext): the CLI has always spelt them whole.</summary>
     private static readonly Dictionary<string, string> Spellings = new(StringComparer.Ordinal)
     {
         ["ResNet"] = "resnet",
         ["AdamW"] = "adamw",
+        ["ConvNext"] = "convnext",
     };
 
     /// <summary>The valid values, in declaration order.</summary>

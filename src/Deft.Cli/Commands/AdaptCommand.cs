@@ -18,11 +18,11 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         public string Split { get; init; } = "train";
 
         [CommandOption("--model <SPEC>")]
-        [Description("random:<preset>[[@seed]] (CLIP: tiny, ViT-B-16…; resnet50, resnet-tiny; vit_base_patch16_224, vit-tiny), a CLIP directory, or a .safetensors/.pth state dict (CLIP, torchvision/timm ResNet, timm ViT).")]
+        [Description("random:<preset>[[@seed]] (CLIP: tiny, ViT-B-16…; resnet50, resnet-tiny; vit_base_patch16_224, vit-tiny; convnext_tiny, convnext-toy), a CLIP directory, or a .safetensors/.pth state dict (CLIP, torchvision/timm ResNet, timm ViT, MAE ViT without a head, timm or facebookresearch ConvNeXt).")]
         public string? Model { get; init; }
 
         [CommandOption("--backbone <KIND>")]
-        [Description("auto (from the weights' keys or the preset), clip, resnet or vit.")]
+        [Description("auto (from the weights' keys or the preset; a timm ViT without a head is taken as mae), clip, resnet, vit, convnext or mae (a timm ViT with MAE's statistics and optimizer).")]
         [DefaultValue("auto")] [TypeConverter(typeof(KebabCaseEnumConverter<BackboneKind>))]
         public BackboneKind Backbone { get; init; } = BackboneKind.Auto;
 
@@ -51,16 +51,16 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.Batch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
 
         [CommandOption("--optimizer <NAME>")]
-        [Description("sgd or adamw. Default: the backbone's (CLIP and ViT sgd, ResNet adamw).")]
+        [Description("sgd or adamw. Default: the backbone's (CLIP and ViT sgd; ResNet, ConvNeXt and MAE adamw).")]
         [TypeConverter(typeof(KebabCaseEnumConverter<OptimizerKind>))]
         public OptimizerKind? Optimizer { get; init; }
 
         [CommandOption("--lr <LR>")]
-        [Description("Default: CLIP 5e-4, ResNet 1e-3, ViT 1e-2 (the official code's).")]
+        [Description("Default: CLIP 5e-4, ResNet 1e-3, ViT 1e-2, ConvNeXt and MAE 1e-4 (the official code's).")]
         public double? LearningRate { get; init; }
 
         [CommandOption("--weight-decay <WD>")]
-        [Description("Default: CLIP 5e-4, ResNet and ViT 1e-5.")]
+        [Description("Default: CLIP 5e-4, ResNet and ViT 1e-5, ConvNeXt 1e-4, MAE 1e-3.")]
         public double? WeightDecay { get; init; }
 
         [CommandOption("--momentum <M>")]
@@ -130,7 +130,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         public string Augment { get; init; } = "auto";
 
         [CommandOption("--mean <R,G,B>")]
-        [Description("Image normalisation mean (default: the backbone's: CLIP's statistics for CLIP, ImageNet's for ResNet/ViT files).")]
+        [Description("Image normalisation mean (default: the backbone's: CLIP's statistics for CLIP, ImageNet's for ResNet, ConvNeXt and MAE, 0.5 for timm's augreg ViT).")]
         public string? Mean { get; init; }
 
         [CommandOption("--std <R,G,B>")]

@@ -15,15 +15,25 @@ public enum BackboneKind
     Clip,
     /// <summary>A bottleneck ResNet in the torchvision/timm layout (ResNet-50 by default).</summary>
     ResNet,
-    /// <summary>A vision transformer in timm's layout (ViT-B/16 by default).</summary>
+    /// <summary>A vision transformer in timm's layout (ViT-B/16 by default), with the augreg weights' settings.</summary>
     Vit,
+    /// <summary>A ConvNeXt in timm's layout (ConvNeXt-T by default; facebookresearch's layout is renamed on load).</summary>
+    ConvNext,
+    /// <summary>
+    /// A timm ViT with MAE's settings (timm's vit_base_patch16_224.mae: class-token pooling, ImageNet statistics, the
+    /// checkpoint has no head, so the head starts fresh).
+    /// </summary>
+    Mae,
 }
 
 public static class BackboneKinds
 {
-    public static IReadOnlyList<string> ValidNames { get; } = ["auto", "clip", "resnet", "vit"];
+    public static IReadOnlyList<string> ValidNames { get; } = ["auto", "clip", "resnet", "vit", "convnext", "mae"];
 
     public static string ToName(this BackboneKind kind) => ValidNames[(int)kind];
+
+    /// <summary>The state-dict layout a kind loads: MAE is a ViT with other settings.</summary>
+    internal static BackboneKind Layout(this BackboneKind kind) => kind == BackboneKind.Mae ? BackboneKind.Vit : kind;
 
     public static BackboneKind Parse(string name) => name.Trim().ToLowerInvariant() switch
     {
@@ -31,6 +41,8 @@ public static class BackboneKinds
         "clip" => BackboneKind.Clip,
         "resnet" or "resnet50" or "resnet-50" => BackboneKind.ResNet,
         "vit" or "vit-b-16" or "vit_b_16" or "vit-b/16" => BackboneKind.Vit,
+        "convnext" or "convnext-t" or "convnext_tiny" or "convnext-tiny" => BackboneKind.ConvNext,
+        "mae" => BackboneKind.Mae,
         _ => throw new DeftException($"Unknown backbone '{name}'. Valid values: {string.Join(", ", ValidNames)}."),
     };
 }
@@ -70,7 +82,7 @@ internal interface IAdaptNetwork : IDisposable
 /// <summary>Shared helpers of the networks.</summary>
 internal static class AdaptNetworkHelpers
 {
-    /// <summary>ImageNet statistics (torchvision and timm ResNets).</summary>
+    /// <summary>ImageNet statistics (torchvision and timm ResNets, timm's ConvNeXt and MAE ViT).</summary>
     public static Normalization ImageNet { get; } = new(new(0.485f, 0.456f, 0.406f), new(0.229f, 0.224f, 0.225f));
 
     /// <summary>timm's ViT augreg statistics (0.5, 0.5).</summary>

@@ -113,7 +113,8 @@ public sealed record Hyperparameters(OptimizerKind Optimizer, double LearningRat
 {
     /// <summary>
     /// The official phase-2 settings: CLIP SGD lr 5e-4, momentum 0.9, weight decay 5e-4; ResNet-50 AdamW lr 1e-3,
-    /// weight decay 1e-5; ViT-B/16 SGD lr 1e-2 (no momentum), weight decay 1e-5. Options override each value.
+    /// weight decay 1e-5; ViT-B/16 SGD lr 1e-2 (no momentum), weight decay 1e-5; ConvNeXt-T AdamW lr 1e-4, weight
+    /// decay 1e-4; MAE ViT-B/16 AdamW lr 1e-4, weight decay 1e-3. Options override each value.
     /// </summary>
     public static Hyperparameters For(BackboneKind kind, AdaptOptions options)
     {
@@ -122,6 +123,8 @@ public sealed record Hyperparameters(OptimizerKind Optimizer, double LearningRat
             BackboneKind.Clip => new Hyperparameters(OptimizerKind.Sgd, 5e-4, 0.9, 5e-4),
             BackboneKind.ResNet => new Hyperparameters(OptimizerKind.AdamW, 1e-3, 0, 1e-5),
             BackboneKind.Vit => new Hyperparameters(OptimizerKind.Sgd, 1e-2, 0, 1e-5),
+            BackboneKind.ConvNext => new Hyperparameters(OptimizerKind.AdamW, 1e-4, 0, 1e-4),
+            BackboneKind.Mae => new Hyperparameters(OptimizerKind.AdamW, 1e-4, 0, 1e-3),
             _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Resolve the backbone first."),
         };
         return new Hyperparameters(options.Optimizer ?? defaults.Optimizer, options.LearningRate ?? defaults.LearningRate,

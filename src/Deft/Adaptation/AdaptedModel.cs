@@ -129,12 +129,16 @@ public sealed class AdaptedModel : IDisposable
                     var resnet = new ResNetClassifier(ResNetClassifier.ConfigFrom(arch, configPath), classes.Length, generator: null);
                     network = LoadStrict(resnet, state, weightsPath);
                     break;
-                case BackboneKind.Vit:
-                    var vit = new VitClassifier(VitClassifier.ConfigFrom(arch, configPath), classes.Length, generator: null);
+                case BackboneKind.Vit or BackboneKind.Mae:
+                    var vit = new VitClassifier(VitClassifier.ConfigFrom(arch, configPath), classes.Length, generator: null, kind);
                     network = LoadStrict(vit, state, weightsPath);
                     break;
+                case BackboneKind.ConvNext:
+                    var convnext = new ConvNextClassifier(ConvNextClassifier.ConfigFrom(arch, configPath), classes.Length, generator: null);
+                    network = LoadStrict(convnext, state, weightsPath);
+                    break;
                 default:
-                    throw new DeftException($"{configPath}: backbone must be clip, resnet or vit.");
+                    throw new DeftException($"{configPath}: backbone must be one of {string.Join(", ", BackboneKinds.ValidNames.Skip(1))}.");
             }
             foreach (var (_, p) in network.Trainables) p.requires_grad = false;
             network.SetTraining(false);

@@ -169,14 +169,19 @@ internal sealed class TimmVisionTransformer : Module<Tensor, Tensor>
     }
 }
 
-/// <summary>A timm ViT classifier; every parameter trains (the official code's SGD over model.parameters()).</summary>
+/// <summary>
+/// A timm ViT classifier; every parameter trains (the official code's SGD, or AdamW for MAE, over model.parameters()).
+/// <see cref="BackboneKind.Mae"/> is the same network with MAE's settings (timm's vit_base_patch16_224.mae).
+/// </summary>
 internal sealed class VitClassifier : IAdaptNetwork
 {
     private readonly TimmVisionTransformer _model;
     private readonly List<(string, Parameter)> _trainables;
 
-    public VitClassifier(VitConfig config, int classCount, Generator? generator)
+    public VitClassifier(VitConfig config, int classCount, Generator? generator, BackboneKind kind = BackboneKind.Vit)
     {
+        if (kind.Layout() != BackboneKind.Vit) throw new ArgumentOutOfRangeException(nameof(kind), kind, "A ViT is a vit or mae backbone.");
+        Kind = kind;
         Config = config;
         ClassCount = classCount;
         _model = new TimmVisionTransformer(config, classCount);
@@ -186,7 +191,7 @@ internal sealed class VitClassifier : IAdaptNetwork
     }
 
     public VitConfig Config { get; }
-    public BackboneKind Kind => BackboneKind.Vit;
+    public BackboneKind Kind { get; }
     public int ClassCount { get; }
     public int Resolution => Config.ImageSize;
     public Device Device => _trainables[0].Item2.device;
@@ -247,5 +252,5 @@ internal sealed class VitClassifier : IAdaptNetwork
     public void Dispose() => _model.Dispose();
 
     public override string ToString() =>
-        $"ViT (timm layout) {Config.ImageSize}px/{Config.PatchSize}, width {Config.Width}×{Config.Depth}, {Config.Heads} heads";
+        $"{(Kind == BackboneKind.Mae ? "MAE " : "")}ViT (timm layout) {Config.ImageSize}px/{Config.PatchSize}, width {Config.Width}×{Config.Depth}, {Config.Heads} heads";
 }

@@ -350,17 +350,21 @@ public sealed class AdapterTests
     }
 
     [Theory]
-    [InlineData("random:resnet-tiny")]
-    [InlineData("random:vit-tiny")]
-    public void ResNetAndVitTrainAndPredictFromTheirDirectory(string spec)
+    [InlineData("random:resnet-tiny", BackboneKind.Auto, BackboneKind.ResNet, OptimizerKind.AdamW, "layer1.0.downsample.0.weight")]
+    [InlineData("random:vit-tiny", BackboneKind.Auto, BackboneKind.Vit, OptimizerKind.Sgd, "blocks.1.attn.qkv.weight")]
+    [InlineData("random:convnext-toy", BackboneKind.Auto, BackboneKind.ConvNext, OptimizerKind.AdamW, "stages.1.downsample.1.weight")]
+    [InlineData("random:vit-tiny", BackboneKind.Mae, BackboneKind.Mae, OptimizerKind.AdamW, "blocks.1.attn.qkv.weight")]
+    [InlineData("fixture:convnext-toy-fb.pth", BackboneKind.ConvNext, BackboneKind.ConvNext, OptimizerKind.AdamW, "stages.2.blocks.1.gamma")]
+    [InlineData("fixture:mae-vit-tiny.pth", BackboneKind.Auto, BackboneKind.Mae, OptimizerKind.AdamW, "head.weight")]
+    public void PhaseTwoBackbonesTrainAndPredictFromTheirDirectory(string spec, BackboneKind backbone, BackboneKind expectedKind, OptimizerKind optimizer, string savedKey)
     {
         using var dir = new TempDir("deft-adapt");
         var train = new PlantedColours(32, seed: 9);
         var test = new PlantedColours(16, seed: 10, prefix: "test");
-        var result = Adapter.Train(Options(dir.Path, epochs: 1) with { Model = spec, LearningRate = null }, train, test);
-        var expectedKind = spec.Contains("resnet") ? BackboneKind.ResNet : BackboneKind.Vit;
+        var modelSpec = spec.StartsWith("fixture:", StringComparison.Ordinal) ? Fixtures.Path(spec["fixture:".Length..]) : spec;
+        var result = Adapter.Train(Options(dir.Path, epochs: 1) with { Model = modelSpec, Backbone = backbone, LearningRate = null, Resolution = 32 }, train, test);
         Assert.Equal(expectedKind, result.Backbone);
-        Assert.Equal(expectedKind == BackboneKind.ResNet ? OptimizerKind.AdamW : OptimizerKind.Sgd, result.Hyperparameters.Optimizer);
+        Assert.Equal(optimizer, result.Hyperparameters.Optimizer);
         using var model = AdaptedModel.Load(dir.Path);
         Assert.Equal(expectedKind, model.Backbone);
         var predictions = model.Predict(test, workers: 1);
@@ -368,7 +372,7 @@ public sealed class AdapterTests
         var saved = Saved(dir.Path);
         try
         {
-            Assert.Contains(expectedKind == BackboneKind.ResNet ? "layer1.0.downsample.0.weight" : "blocks.1.attn.qkv.weight", saved.Keys);
+            Assert.Contains(savedKey, saved.Keys);
         }
         finally
         {

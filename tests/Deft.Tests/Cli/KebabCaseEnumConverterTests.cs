@@ -18,7 +18,7 @@ public class KebabCaseEnumConverterTests
     {
         Assert.Equal(["last-epoch", "eval"], KebabCaseEnumConverter<SelectionSource>.Names);
         Assert.Equal(["official", "lp-ft", "low-tower-lr", "linear-probe"], KebabCaseEnumConverter<AdaptRecipe>.Names);
-        Assert.Equal(["auto", "clip", "resnet", "vit"], KebabCaseEnumConverter<BackboneKind>.Names);
+        Assert.Equal(["auto", "clip", "resnet", "vit", "convnext", "mae"], KebabCaseEnumConverter<BackboneKind>.Names);
         Assert.Equal(["sgd", "adamw"], KebabCaseEnumConverter<OptimizerKind>.Names);
         Assert.Equal(["ce", "gce", "sce", "elr"], KebabCaseEnumConverter<RobustLossKind>.Names);
         Assert.Equal(["sym", "asym", "asym-cifar10", "pairflip", "idn", "file", "str"], KebabCaseEnumConverter<NoiseMode>.Names);
