@@ -64,7 +64,7 @@ public static class Adapter
         if (mask.PseudoLabelledCount > 0 || options.Unselected == UnselectedSamples.PseudoLabel)
             notes.Add($"{mask.PseudoLabelledCount:N0} flagged samples train with the detector's suggested label (its probability ≥ {Number(options.PseudoLabels.MinProbability)}, weight {Number(options.PseudoLabels.Weight)})");
         if (holdout.Length > 0)
-            notes.Add($"held out {holdout.Length:N0} of the {holdout.Length + selectedCount:N0} {(options.TrainsOnAll ? "" : "selected ")}samples for validation (never trained on; scored against their given labels)");
+            notes.Add($"held out {holdout.Length:N0} of the {holdout.Length + selectedCount - mask.PseudoLabelledCount:N0} {(options.TrainsOnAll ? "" : "selected ")}samples for validation (never trained on; scored against their given labels)");
         var missing = mask.ClassesWithoutSamples;
         if (missing.Count > 0)
             warnings.Add($"No {(options.TrainsOnAll ? "" : "selected ")}training sample has class {string.Join(", ", missing.Take(10).Select(k => $"{k} '{classes[k]}'"))}" +
