@@ -41,6 +41,13 @@ public readonly record struct Setting(string Name)
     /// <summary>Phase 2's weight-space ensembling with the zero-shot model.</summary>
     public static readonly Setting WiseFt = new(nameof(WiseFt));
     public static readonly Setting Recipe = new(nameof(Recipe));
+    /// <summary>Phase 2's use of the samples the detector flagged.</summary>
+    public static readonly Setting UnselectedSamples = new(nameof(UnselectedSamples));
+    public static readonly Setting PseudoLabelThreshold = new(nameof(PseudoLabelThreshold));
+    public static readonly Setting PseudoLabelWeight = new(nameof(PseudoLabelWeight));
+    public static readonly Setting LabelSmoothing = new(nameof(LabelSmoothing));
+    public static readonly Setting Loss = new(nameof(Loss));
+    public static readonly Setting LearningRateRule = new(nameof(LearningRateRule));
     public static readonly Setting Backbone = new(nameof(Backbone));
     public static readonly Setting Augment = new(nameof(Augment));
     public static readonly Setting Steps = new(nameof(Steps));

@@ -72,6 +72,31 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         [DefaultValue("ce")] [TypeConverter(typeof(KebabCaseEnumConverter<RobustLossKind>))]
         public RobustLossKind Loss { get; init; } = RobustLossKind.CE;
 
+        [CommandOption("--label-smoothing <EPS>")]
+        [Description("Label smoothing of the cross-entropy: the target is (1 − EPS) · one-hot + EPS / classes (torch's label_smoothing). ce only.")]
+        [DefaultValue(0.0)]
+        public double LabelSmoothing { get; init; }
+
+        [CommandOption("--unselected <USE>")]
+        [Description("What the samples the detector flagged do: drop (the paper: no part in the loss) or pseudo-label (semi-supervised: a flagged sample whose suggested label differs from its given one and has suggested_probability ≥ --pseudo-threshold trains with the suggested label, weighted by --pseudo-weight; needs --selection samples.csv; true labels are never read).")]
+        [DefaultValue("drop")] [TypeConverter(typeof(KebabCaseEnumConverter<UnselectedSamples>))]
+        public UnselectedSamples Unselected { get; init; } = UnselectedSamples.Drop;
+
+        [CommandOption("--pseudo-threshold <P>")]
+        [Description("With --unselected pseudo-label: the detector's probability of its suggested label a flagged sample needs to join.")]
+        [DefaultValue(PseudoLabelOptions.DefaultMinProbability)]
+        public double PseudoThreshold { get; init; } = PseudoLabelOptions.DefaultMinProbability;
+
+        [CommandOption("--pseudo-weight <W>")]
+        [Description("With --unselected pseudo-label: a pseudo-labelled sample's loss weight (kept samples weigh 1; a batch's loss is the mean of weight · loss). Other than 1: ce only.")]
+        [DefaultValue(1.0)]
+        public double PseudoWeight { get; init; } = 1.0;
+
+        [CommandOption("--lr-rule <RULE>")]
+        [Description("CLIP: fixed (--lr and --epochs as given) or scaled (the official ViT-B/16 settings carried over: lr × batch/64, tower lr × 768/width, epochs raised to at least 500 optimizer steps, at most 100 epochs). See docs/results/phase2.md.")]
+        [DefaultValue("fixed")] [TypeConverter(typeof(KebabCaseEnumConverter<LearningRateRule>))]
+        public LearningRateRule LrRule { get; init; } = LearningRateRule.Fixed;
+
         [CommandOption("--head-init <INIT>")]
         [Description("CLIP head: auto (text, except random under --recipe official), text (the zero-shot classifier: normalised class text embeddings · projᵀ times the logit scale over the mean projected-feature norm, bias 0; its test accuracy is measured before epoch 1) or random (nn.Linear default, as the official code).")]
         [DefaultValue("auto")] [TypeConverter(typeof(KebabCaseEnumConverter<HeadInit>.OrAuto))]
@@ -251,7 +276,7 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         }
         var hp = result.Hyperparameters;
         AnsiConsole.MarkupLineInterpolated(
-            $"{result.Backbone.ToName()} · recipe {result.Recipe.ToName()} · head {result.HeadInit.ToString().ToLowerInvariant()} · augment {result.Augment} · {hp.Optimizer.ToString().ToLowerInvariant()} lr {hp.LearningRate:0.0e0} wd {hp.WeightDecay:0.0e0} · trained on {result.SelectedSamples:N0} of {result.TrainSamples:N0} samples · {result.TrainImagesPerSecond:0.0} images/s · {result.Elapsed.TotalSeconds:0.0} s");
+            $"{result.Backbone.ToName()} · recipe {result.Recipe.ToName()} · head {result.HeadInit.ToString().ToLowerInvariant()} · augment {result.Augment} · {hp.Optimizer.ToString().ToLowerInvariant()} lr {hp.LearningRate:0.0e0} wd {hp.WeightDecay:0.0e0} · trained on {result.SelectedSamples:N0} of {result.TrainSamples:N0} samples{(result.PseudoLabelledSamples > 0 ? $" ({result.PseudoLabelledSamples:N0} with suggested labels)" : "")} · {result.TrainImagesPerSecond:0.0} images/s · {result.Elapsed.TotalSeconds:0.0} s");
         if (result.LastTestAccuracy is { } last)
             AnsiConsole.MarkupLineInterpolated(
                 $"Test accuracy (last epoch): [bold]{last:P2}[/]   best: {result.BestTestAccuracy:P2} at epoch {result.BestEpoch} (for comparison with the paper's scripts)");
@@ -273,6 +298,10 @@ internal sealed class AdaptCommand : Command<AdaptCommand.Settings>
         WeightDecay = s.WeightDecay,
         Momentum = s.Momentum,
         Loss = s.Loss,
+        LabelSmoothing = s.LabelSmoothing,
+        Unselected = s.Unselected,
+        PseudoLabels = new PseudoLabelOptions(s.PseudoThreshold, s.PseudoWeight),
+        LearningRateRule = s.LrRule,
         HeadInit = s.HeadInit,
         ConstantLearningRate = s.Schedule == LearningRateSchedule.Constant,
         Recipe = s.Recipe,

@@ -42,6 +42,22 @@ public sealed record AdaptOptions
     public RobustLossKind Loss { get; init; } = RobustLossKind.CE;
     public RobustLossOptions LossOptions { get; init; } = new();
 
+    /// <summary>Label smoothing ε of the cross-entropy (target (1 − ε) · onehot + ε / K); 0: none. CE only.</summary>
+    public double LabelSmoothing { get; init; }
+
+    /// <summary>
+    /// What the samples the detector flagged do: <see cref="UnselectedSamples.Drop"/> (the paper), or
+    /// <see cref="UnselectedSamples.PseudoLabel"/>: those with a confident suggested label train with it
+    /// (<see cref="PseudoLabelOptions"/>). Needs a selection file.
+    /// </summary>
+    public UnselectedSamples Unselected { get; init; } = UnselectedSamples.Drop;
+
+    /// <summary>The confidence bar and weight of <see cref="UnselectedSamples.PseudoLabel"/>.</summary>
+    public PseudoLabelOptions PseudoLabels { get; init; } = new();
+
+    /// <summary>How the learning rate and epochs follow from width, batch and data size (<see cref="ScaledSchedule"/>); CLIP only.</summary>
+    public LearningRateRule LearningRateRule { get; init; } = LearningRateRule.Fixed;
+
     /// <summary>
     /// CLIP only: how the linear head starts; null: <see cref="HeadInit.Text"/> (the zero-shot classifier) for CLIP,
     /// except under <see cref="AdaptRecipe.Official"/>, which starts from the official code's random head.
@@ -173,7 +189,12 @@ public sealed record AdaptResult(
     int HoldoutSamples = 0,
     double? StartValidationAccuracy = null,
     // WiSE-FT's coefficient and the mixed model's accuracies; null when off.
-    WiseFtResult? WiseFt = null)
+    WiseFtResult? WiseFt = null,
+    // Flagged samples that trained with their suggested label (included in SelectedSamples); 0: none.
+    int PseudoLabelledSamples = 0,
+    // The epochs run (the given ones unless the scaled rule raised them) and the tower's learning rate.
+    int? EpochsRun = null,
+    double? TowerLearningRate = null)
 {
     /// <summary>Test accuracy of the saved model: WiSE-FT's mixed model when on, else the last epoch's.</summary>
     public double? ModelTestAccuracy => WiseFt is { } w ? w.TestAccuracy : LastTestAccuracy;

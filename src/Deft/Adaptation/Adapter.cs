@@ -34,7 +34,8 @@ public static class Adapter
         var classes = train.Classes;
         if (test is not null) CheckSameClasses(train, test);
 
-        var mask = !options.TrainsOnAll ? SelectionFile.Apply(SelectionFile.Read(options.SelectionPath!), train)
+        var selection = options.TrainsOnAll ? null : SelectionFile.Read(options.SelectionPath!);
+        var mask = selection is not null ? SelectionFile.Apply(selection, train)
             : options.LabelsPath is { } labelsPath ? SelectionMask.FromLabelFile(labelsPath, train)
             : SelectionMask.All(train);
         var participating = mask.Indices.Length;
@@ -47,6 +48,9 @@ public static class Adapter
             if (holdout.Length == 0)
                 throw new DeftException($"{Setting.HoldoutFraction} {fraction} holds out no sample of the {before:N0} selected ones; raise it or drop it.");
         }
+        // After the held-out split, so the validation part is the same with and without pseudo-labels.
+        if (options.Unselected == UnselectedSamples.PseudoLabel)
+            mask = PseudoLabels.Apply(mask, PseudoLabels.Choose(selection!, options.PseudoLabels, classes.Count), options.PseudoLabels.Weight, classes.Count);
         var trainIndices = mask.Indices;
         var selectedCount = mask.SelectedCount;
         if (selectedCount == 0)
@@ -57,8 +61,10 @@ public static class Adapter
         var notes = new List<string>();
         if (participating < train.Count)
             notes.Add($"{(options.TrainsOnAll ? options.LabelsPath : options.SelectionPath)} covers {participating:N0} of the data set's {train.Count:N0} samples; the others take no part");
+        if (mask.PseudoLabelledCount > 0 || options.Unselected == UnselectedSamples.PseudoLabel)
+            notes.Add($"{mask.PseudoLabelledCount:N0} flagged samples train with the detector's suggested label (its probability ≥ {Number(options.PseudoLabels.MinProbability)}, weight {Number(options.PseudoLabels.Weight)})");
         if (holdout.Length > 0)
-            notes.Add($"held out {holdout.Length:N0} of the {holdout.Length + selectedCount:N0} {(options.TrainsOnAll ? "" : "selected ")}samples for validation (never trained on; scored against their given labels)");
+            notes.Add($"held out {holdout.Length:N0} of the {holdout.Length + selectedCount - mask.PseudoLabelledCount:N0} {(options.TrainsOnAll ? "" : "selected ")}samples for validation (never trained on; scored against their given labels)");
         var missing = mask.ClassesWithoutSamples;
         if (missing.Count > 0)
             warnings.Add($"No {(options.TrainsOnAll ? "" : "selected ")}training sample has class {string.Join(", ", missing.Take(10).Select(k => $"{k} '{classes[k]}'"))}" +
@@ -89,6 +95,17 @@ public static class Adapter
         var recipe = ResolveRecipe(options, kind);
         var headInit = build.Tokenizer is null && options.HeadInit is null ? HeadInit.Random : ResolveHeadInit(options, kind);
         var recipeSettings = recipe.Settings(options);
+        if (options.LearningRateRule == LearningRateRule.Scaled)
+        {
+            if (kind != BackboneKind.Clip)
+                throw new DeftException($"{Setting.LearningRateRule} scaled carries the official CLIP settings to another width; this model is a {kind.ToName()}.");
+            var given = Hyperparameters.For(kind, options);
+            var width = ((ClipClassifier)network).Clip.Config.Vision.Width;
+            var scaled = ScaledSchedule.For(options.Epochs, given.LearningRate, options.BatchSize, trainIndices.Length, width);
+            notes.Add($"learning-rate rule scaled: width {width}, batch {options.BatchSize}, {scaled.StepsPerEpoch:N0} steps/epoch → {scaled.Epochs} epochs, lr {Number(scaled.LearningRate)}, tower lr × {Number(scaled.TowerWidthFactor)}");
+            options = options with { Epochs = scaled.Epochs, LearningRate = scaled.LearningRate };
+            recipeSettings = recipeSettings with { TowerLearningRateScale = recipeSettings.TowerLearningRateScale * scaled.TowerWidthFactor };
+        }
         if (recipeSettings.HeadOnlyEpochs < 0) throw new DeftException($"{Setting.HeadOnlyEpochs} must be ≥ 0, got {recipeSettings.HeadOnlyEpochs}.");
         if (recipeSettings.TowerLearningRateScale < 0) throw new DeftException($"{Setting.TowerLearningRateScale} must be ≥ 0, got {recipeSettings.TowerLearningRateScale}.");
         // Any recipe but the official one trains tower and head as two optimizer groups.
@@ -145,7 +162,7 @@ public static class Adapter
 
         var trainSeconds = history.Sum(h => h.TrainSeconds);
         var trainImages = (long)history.Sum(h => h.TrainedImages);
-        var epochTask = new EpochTask(network, loss, loader, mask, options.Epochs, progress)
+        var epochTask = new EpochTask(network, loss, loader, mask, options.Epochs, options.LabelSmoothing, progress)
         {
             // Head-only epochs (and a tower factor of 0) freeze the tower: no gradient flows into it, so it costs a forward pass only.
             Begin = epoch =>
@@ -210,7 +227,8 @@ public static class Adapter
         var result = new AdaptResult(Path.GetFullPath(options.OutputDirectory), kind, history, last, bestRecord?.TestAccuracy, bestRecord?.Epoch,
             watch.Elapsed, trainIndices.Length, selectedCount, test?.Count ?? 0,
             trainSeconds > 0 ? trainImages / trainSeconds : 0, hp, warnings, notes, resumedAfter, recipe, headInit, augment.Text, startAccuracy,
-            holdout.Length, startValidation, wise);
+            holdout.Length, startValidation, wise, mask.PseudoLabelledCount, options.Epochs,
+            grouped ? hp.LearningRate * recipeSettings.TowerLearningRateScale : hp.LearningRate);
         AdaptedModel.Save(options.OutputDirectory, network, classes, normalization, options, result);
         run.Complete(result);
         return result;
@@ -260,6 +278,19 @@ public static class Adapter
         if (o.WiseFt?.Alpha is { } a && !(a >= 0 && a <= 1)) throw new DeftException($"{Setting.WiseFt} α must lie in [0, 1], got {a}.");
         if (o.WiseFt is { Alpha: null } && o.HoldoutFraction is null)
             throw new DeftException($"{Setting.WiseFt} auto chooses α on held-out selected samples: set {Setting.HoldoutFraction} (e.g. 0.1), or give α.");
+        if (!(o.LabelSmoothing >= 0 && o.LabelSmoothing < 1)) throw new DeftException($"{Setting.LabelSmoothing} must lie in [0, 1), got {o.LabelSmoothing}.");
+        if (o.Unselected == UnselectedSamples.PseudoLabel)
+        {
+            if (o.TrainsOnAll)
+                throw new DeftException($"{Setting.UnselectedSamples} pseudo-label reads the detector's suggested labels from a selection file; give {Setting.Selection} samples.csv.");
+            if (!(o.PseudoLabels.MinProbability >= 0 && o.PseudoLabels.MinProbability <= 1))
+                throw new DeftException($"{Setting.PseudoLabelThreshold} must lie in [0, 1], got {o.PseudoLabels.MinProbability}.");
+            if (!(o.PseudoLabels.Weight > 0 && double.IsFinite(o.PseudoLabels.Weight)))
+                throw new DeftException($"{Setting.PseudoLabelWeight} must be > 0, got {o.PseudoLabels.Weight}.");
+        }
+        var weighted = o.Unselected == UnselectedSamples.PseudoLabel && o.PseudoLabels.Weight != 1;
+        if ((weighted || o.LabelSmoothing > 0) && o.Loss != RobustLossKind.CE)
+            throw new DeftException($"{(weighted ? Setting.PseudoLabelWeight : Setting.LabelSmoothing)} applies to the cross-entropy loss; {Setting.Loss} is {o.Loss.ToString().ToLowerInvariant()}.");
         if (o.HeadInit == HeadInit.Text && o.HeadTemplates.Count == 0) throw new DeftException($"{Setting.HeadInit} text needs at least one prompt template.");
     }
 
@@ -310,7 +341,7 @@ public static class Adapter
     /// step), their accuracy, and the epoch's record.
     /// </summary>
     private sealed class EpochTask(IAdaptNetwork network, IRobustLoss loss, BatchLoader loader, SelectionMask mask, int epochs,
-        IProgress<AdaptProgress>? progress) : ITrainingTask<Batch>
+        double labelSmoothing, IProgress<AdaptProgress>? progress) : ITrainingTask<Batch>
     {
         private double _lossSum, _lastLoss;
         private long _lossCount, _correct;
@@ -360,7 +391,10 @@ public static class Adapter
                 _images += positions.Length;
             }
             var targets = torch.tensor(labels, device: logits.device);
-            var value = loss.Compute(logits, targets, torch.tensor(indices));
+            var value = mask.Weights is null && labelSmoothing == 0
+                ? loss.Compute(logits, targets, torch.tensor(indices))
+                : RobustLosses.CrossEntropy(logits, targets,
+                    mask.Weights is { } w ? torch.tensor(indices.Select(i => (float)w[i]).ToArray(), device: logits.device) : null, labelSmoothing);
             var lossValue = value.detach().item<float>();
             _lastLoss = lossValue;
             _lossSum += lossValue * positions.Length;

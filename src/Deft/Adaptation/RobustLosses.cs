@@ -67,6 +67,22 @@ public static class RobustLosses
         nn.functional.cross_entropy(logits, targets);
 
     /// <summary>
+    /// Cross-entropy with label smoothing ε and per-sample weights w: ℓᵢ = (1 − ε) · (−log pᵢ[yᵢ]) + ε · mean_k(−log pᵢ[k])
+    /// (torch's <c>label_smoothing</c>: the target is (1 − ε) · onehot + ε / K), reduced to the mean of wᵢ ℓᵢ (a sample of weight w counts as w samples, and the batch's size
+    /// still divides, so samples of weight 0 add nothing); null weights: the mean of ℓᵢ.
+    /// </summary>
+    public static Tensor CrossEntropy(Tensor logits, Tensor targets, Tensor? weights, double labelSmoothing)
+    {
+        if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "Label smoothing must lie in [0, 1).");
+        using var scope = NewDisposeScope();
+        var logP = nn.functional.log_softmax(logits, 1);
+        var nll = logP.gather(1, targets.unsqueeze(1)).squeeze(1).neg();
+        var perSample = labelSmoothing == 0 ? nll : nll.mul(1 - labelSmoothing).add(logP.mean([1L]).neg().mul(labelSmoothing));
+        var reduced = weights is null ? perSample.mean() : perSample.mul(weights).mean();
+        return reduced.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Generalized cross-entropy, mean over the batch of <c>(1 − p_y^q) / q</c> with p = softmax(z) (Zhang &amp;
     /// Sabuncu 2018, Eq. 6; official code github.com/AlanChou/Truncated-Loss <c>TruncatedLoss.py</c> without the
     /// truncation weights). Computed as <c>−expm1(q · log_softmax(z)_y) / q</c>, the same function but accurate for

@@ -195,6 +195,10 @@ internal sealed class RunDirectory : IDisposable
         // Only when set, so the identities (and fingerprints) of runs without them stay as they were.
         if (o.HoldoutFraction is { } holdout) identity["holdout"] = holdout;
         if (o.WiseFt is { } wise) identity["wise_ft"] = wise.Alpha is { } alpha ? JsonValue.Create(alpha) : JsonValue.Create("auto");
+        if (o.Unselected != UnselectedSamples.Drop)
+            identity["unselected"] = new JsonObject { ["use"] = "pseudo-label", ["min_probability"] = o.PseudoLabels.MinProbability, ["weight"] = o.PseudoLabels.Weight };
+        if (o.LabelSmoothing != 0) identity["label_smoothing"] = o.LabelSmoothing;
+        if (o.LearningRateRule != LearningRateRule.Fixed) identity["lr_rule"] = "scaled";
         return identity;
     }
 }

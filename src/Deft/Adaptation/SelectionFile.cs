@@ -10,7 +10,10 @@ namespace Deft.Adaptation;
 /// <param name="GivenLabel">The (possibly noisy) label the detector saw; phase 2 trains on it.</param>
 /// <param name="IsLabelIssue">True when the detector flagged the label; false means selected as clean.</param>
 /// <param name="Line">The 1-based line of the row in the file, for messages.</param>
-public sealed record SelectionEntry(int Index, string Source, int GivenLabel, bool IsLabelIssue, int Line)
+/// <param name="SuggestedLabel">The detector's most probable true class (<c>suggested_label</c>); null when the file has no such column or the field is empty.</param>
+/// <param name="SuggestedProbability">The detector's probability of <paramref name="SuggestedLabel"/> (<c>suggested_probability</c>); null when absent or empty.</param>
+public sealed record SelectionEntry(int Index, string Source, int GivenLabel, bool IsLabelIssue, int Line,
+    int? SuggestedLabel = null, double? SuggestedProbability = null)
 {
     public bool IsSelected => !IsLabelIssue;
 }
@@ -26,9 +29,15 @@ public sealed record Selection(string Path, IReadOnlyList<SelectionEntry> Entrie
 /// <param name="Selected">Per data set index: takes part and was selected as clean.</param>
 /// <param name="GivenLabels">Per data set index: the label to train on (samples.csv's given_label, or the label file's).</param>
 /// <param name="ClassesWithoutSamples">Class ids of which no selected sample remains.</param>
-public sealed record SelectionMask(int[] Indices, bool[] Selected, int[] GivenLabels, IReadOnlyList<int> ClassesWithoutSamples)
+/// <param name="Weights">Per data set index: the weight of the sample's loss in its batch's weighted mean; null: every sample weighs 1.</param>
+/// <param name="PseudoLabelled">Per data set index: trains with the detector's suggested label (see <see cref="PseudoLabels"/>); null: none does.</param>
+public sealed record SelectionMask(int[] Indices, bool[] Selected, int[] GivenLabels, IReadOnlyList<int> ClassesWithoutSamples,
+    double[]? Weights = null, bool[]? PseudoLabelled = null)
 {
     public int SelectedCount => Selected.Count(s => s);
+
+    /// <summary>Samples that train with a suggested label instead of their given one.</summary>
+    public int PseudoLabelledCount => PseudoLabelled?.Count(s => s) ?? 0;
 
     /// <summary>Every sample selected, with the data set's own labels (training on all noisy labels).</summary>
     public static SelectionMask All(IImageDataset data)
@@ -65,7 +74,7 @@ public sealed record SelectionMask(int[] Indices, bool[] Selected, int[] GivenLa
         var kept = Indices.Take(count).ToArray();
         var selected = new bool[Selected.Length];
         foreach (var i in kept) selected[i] = Selected[i];
-        return new SelectionMask(kept, selected, GivenLabels, MissingClasses(selected, GivenLabels, classCount));
+        return this with { Indices = kept, Selected = selected, ClassesWithoutSamples = MissingClasses(selected, GivenLabels, classCount) };
     }
 
     /// <summary>
@@ -94,7 +103,7 @@ public sealed record SelectionMask(int[] Indices, bool[] Selected, int[] GivenLa
         var selected = (bool[])Selected.Clone();
         foreach (var i in held) selected[i] = false;
         var indices = Indices.Where(i => !heldSet.Contains(i)).ToArray();
-        return (new SelectionMask(indices, selected, GivenLabels, MissingClasses(selected, GivenLabels, classCount)), held.Order().ToArray());
+        return (this with { Indices = indices, Selected = selected, ClassesWithoutSamples = MissingClasses(selected, GivenLabels, classCount) }, held.Order().ToArray());
     }
 
     internal static IReadOnlyList<int> MissingClasses(bool[] selected, int[] labels, int classCount)
@@ -109,7 +118,8 @@ public sealed record SelectionMask(int[] Indices, bool[] Selected, int[] GivenLa
 /// <summary>
 /// Reads the detector's <c>samples.csv</c> (RFC 4180: a header row, comma-separated, fields with commas, quotes or
 /// line breaks quoted). Required columns: <c>index</c>, <c>source</c>, <c>given_label</c>, <c>is_label_issue</c>;
-/// others (label_quality, suggested_*, true_label…) are ignored, in any order.
+/// <c>suggested_label</c> and <c>suggested_probability</c> are read when present (pseudo-labels); others
+/// (label_quality, true_label…) are ignored, in any order. True labels are never read.
 /// </summary>
 public static class SelectionFile
 {
@@ -153,7 +163,12 @@ public static class SelectionFile
             seen[index] = line;
             var given = ParseInt(Field("given_label"), "given_label", path, line);
             var issue = ParseBool(Field("is_label_issue"), path, line);
-            entries.Add(new SelectionEntry(index, fields[column["source"]], given, issue, line));
+            // Optional: the detector's suggestion, which the pseudo-labelling of unselected samples reads.
+            int? suggested = column.ContainsKey("suggested_label") && Field("suggested_label").Length > 0
+                ? ParseInt(Field("suggested_label"), "suggested_label", path, line) : null;
+            double? probability = column.ContainsKey("suggested_probability") && Field("suggested_probability").Length > 0
+                ? ParseProbability(Field("suggested_probability"), "suggested_probability", path, line) : null;
+            entries.Add(new SelectionEntry(index, fields[column["source"]], given, issue, line, suggested, probability));
         }
         return new Selection(path, entries);
     }
@@ -226,6 +241,11 @@ public static class SelectionFile
         int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
             ? v
             : throw new DeftException($"{path} line {line}: {column} '{s}' is not an integer.");
+
+    private static double ParseProbability(string s, string column, string path, int line) =>
+        double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0 && v <= 1
+            ? v
+            : throw new DeftException($"{path} line {line}: {column} '{s}' is not a probability in [0, 1].");
 
     private static bool ParseBool(string s, string path, int line) => s.ToLowerInvariant() switch
     {
