@@ -24,6 +24,9 @@ internal abstract class LabelClassifier : IDisposable
     /// <summary>Logits [B, C] of a training batch, with the graph for the backward pass.</summary>
     public abstract Tensor Logits(SourceBatch batch);
 
+    /// <summary>Multiply-accumulates of the text-tower forward in one training step (for <see cref="ThreadPlan"/>).</summary>
+    public virtual double TextStepMacs => 0;
+
     /// <summary>
     /// The logits of evaluation batches. What is the same for every batch of a pass (the prompts' text features) is
     /// computed once, in the caller's dispose scope; call it under no_grad.
@@ -66,6 +69,7 @@ internal sealed class PromptClassifier : LabelClassifier
     public DeftNetwork Network { get; }
     public override MomentumSgd Optimizer { get; }
     public override bool NeedsPreProjectionFeatures => false;
+    public override double TextStepMacs => ThreadPlan.TextMacs(Network.Clip.Config.Text, Network.PositiveTextTokensPerStep);
 
     public override Tensor Logits(SourceBatch batch) =>
         PromptLogits(batch.Features ?? Network.ImageFeatures(batch.Images!), Network.PositiveTextFeatures(), Network.Clip.LogitScale);

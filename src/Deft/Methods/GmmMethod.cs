@@ -53,7 +53,7 @@ public sealed class GmmMethod : IDetectionMethod
                 trainer.Select = (_, losses, positions) => positions.Select(p => clean[p]).ToArray();
                 trainer.Train(epoch, epoch, o.Epochs, cancellationToken);
             }
-        });
+        }, classifier.TextStepMacs);
         context.Timings["train_seconds"] = trainer.TrainSeconds;
         // Without refits (or when warm-up fills every epoch) the fit is made once, after the trained epochs.
         var (scores, fit) = last ?? Split(Pass(), unchecked((int)o.Seed));

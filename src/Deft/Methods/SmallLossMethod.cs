@@ -29,7 +29,7 @@ public sealed class SmallLossMethod : IDetectionMethod
             Progress = context.Progress,
             Warn = context.Warn,
         };
-        var threads = context.WithTrainingThreads(source, () => trainer.Train(o.Epochs, cancellationToken));
+        var threads = context.WithTrainingThreads(source, () => trainer.Train(o.Epochs, cancellationToken), classifier.TextStepMacs);
         context.Timings["train_seconds"] = trainer.TrainSeconds;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var pass = BaselineClassifierTrainer.Evaluate(classifier, context.Labels, source, context.Progress, cancellationToken);
