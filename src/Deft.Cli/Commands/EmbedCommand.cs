@@ -49,6 +49,8 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         [DefaultValue(32)]
         public int Batch { get; init; } = 32;
 
+        protected override int CalibrationBatch => Batch;
+
         [CommandOption("--out <FILE>")]
         [Description("Output file; its extension picks the format. .safetensors: image_features [[N,E]] and text_features [[T,E]]. " +
             ".npy: the image features (float32, C order; numpy.load), text features in NAME.text_features.npy. .parquet: one row per image " +
@@ -109,7 +111,7 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
                 tensors.Add(new("text_features", text));
                 AnsiConsole.MarkupLineInterpolated($"text_features {text.shape[0]}×{text.shape[1]} from {settings.Texts}");
             }
-            foreach (var path in Save(settings, tensors, ids)) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
+            foreach (var path in Save(settings, tensors, ids, EncoderBenchmark.DTypeName(model.Visual.DType))) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
         }
         finally
         {
@@ -119,10 +121,10 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
     }
 
     /// <summary>Writes the features in the format <c>--out</c>'s extension names; returns the files written.</summary>
-    private static IReadOnlyList<string> Save(Settings settings, List<KeyValuePair<string, Tensor>> tensors, SampleIds? ids)
+    private static IReadOnlyList<string> Save(Settings settings, List<KeyValuePair<string, Tensor>> tensors, SampleIds? ids, string dtype)
     {
         var output = settings.Out!;
-        var metadata = new Dictionary<string, string> { ["model"] = settings.Model!, ["dtype"] = settings.DType };
+        var metadata = new Dictionary<string, string> { ["model"] = settings.Model!, ["dtype"] = dtype };
         var stem = Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output));
         var written = new List<string>();
         var image = tensors.FirstOrDefault(t => t.Key == "image_features").Value;
