@@ -63,6 +63,14 @@ public static class KnownLocations
         return Path.GetFullPath(env);
     }
 
+    /// <summary>$DEFT_CACHE_DIR, else $XDG_CACHE_HOME/deft, else ~/.cache/deft.</summary>
+    public static string DefaultCacheDirectory()
+    {
+        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        var root = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+        return CacheDirectory(CacheVariable, Path.Combine(root, "deft"));
+    }
+
     /// <summary>The variable's value, null when unset or empty.</summary>
     public static string? Variable(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 }

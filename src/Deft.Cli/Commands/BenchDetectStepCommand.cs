@@ -22,7 +22,7 @@ internal sealed class BenchDetectStepCommand : Command<BenchDetectStepCommand.Se
         [CommandOption("--steps <N>")] [Description("Timed steps (after one untimed warm-up step).")] [DefaultValue(3)] public int Steps { get; init; } = 3;
         [CommandOption("--classes <N>")] [Description("Classes to prompt for (random prompts; the step's cost grows with them).")] [DefaultValue(10)] public int Classes { get; init; } = 10;
         [CommandOption("--n-ctx <N>")] [Description(PeftOptionTexts.ContextLength)] [DefaultValue(16)] public int NCtx { get; init; } = 16;
-        [CommandOption("--dtype <DTYPE>")] [Description("Image tower precision: fp32 or bf16.")] [DefaultValue("fp32")] public string DType { get; init; } = "fp32";
+        [CommandOption("--dtype <DTYPE>")] [Description("Image tower precision: fp32, bf16 or auto (what a short calibration finds faster here; detect's default).")] [DefaultValue("fp32")] public string DType { get; init; } = "fp32";
         [CommandOption("--features <N>")] [Description("With --peft none: cached features per epoch, for epochs/minute.")] [DefaultValue(40000)] public int Features { get; init; } = 40000;
         [CommandOption("--threads <N>")] [Description("Intra-op threads (default: what detect uses for training).")] public int? Threads { get; init; }
         [CommandOption("--full-text")] [Description("Encode every prompt in full (no shared-prefix reuse), for comparison.")] public bool FullText { get; init; }
@@ -40,7 +40,7 @@ internal sealed class BenchDetectStepCommand : Command<BenchDetectStepCommand.Se
             Steps = settings.Steps,
             Classes = settings.Classes,
             ContextLength = settings.NCtx,
-            Precision = ClipBundle.ParseDType(settings.DType) == TorchSharp.torch.ScalarType.BFloat16 ? TowerPrecision.Bf16 : TowerPrecision.Fp32,
+            Precision = TowerPrecisions.Parse(settings.DType),
             EpochSamples = settings.Features,
             FullText = settings.FullText,
             Threads = settings.Threads,

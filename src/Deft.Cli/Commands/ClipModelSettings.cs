@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using Deft.Clip;
+using Deft.Detection;
 using Spectre.Console.Cli;
 
 namespace Deft.Cli.Commands;
@@ -16,9 +17,9 @@ internal abstract class ClipModelSettings : CommandSettings
     public string? Vocab { get; init; }
 
     [CommandOption("--dtype <DTYPE>")]
-    [Description("fp32 or bf16 (bf16: frozen towers in bfloat16, outputs in fp32).")]
-    [DefaultValue("fp32")]
-    public string DType { get; init; } = "fp32";
+    [Description("auto, fp32 or bf16 (bf16: frozen towers in bfloat16, outputs in fp32; auto: whichever a short calibration finds faster on this CPU with the same features, cached per CPU and libtorch).")]
+    [DefaultValue("auto")]
+    public string DType { get; init; } = "auto";
 
     [CommandOption("--mean <R,G,B>")]
     [Description("Image normalisation mean (default: the model's, else CLIP's).")]
@@ -34,8 +35,35 @@ internal abstract class ClipModelSettings : CommandSettings
     /// </summary>
     protected virtual string ComputeDevice => DeviceOption.Cpu;
 
-    public ClipBundle LoadBundle() => ClipBundle.Load(Model!, Vocab,
-        new ClipLoadOptions { DType = ClipBundle.ParseDType(DType), Device = ComputeDevice });
+    /// <summary>The images per forward pass the command runs, which <c>--dtype auto</c> calibrates at.</summary>
+    protected virtual int CalibrationBatch => 32;
+
+    /// <summary>
+    /// The bundle in the requested precision; for auto it loads in fp32, calibrates (or reads the cached timings) and
+    /// converts, saying on stderr what it chose (stdout stays the command's own, JSON included).
+    /// </summary>
+    public ClipBundle LoadBundle()
+    {
+        var requested = TowerPrecisions.Parse(DType);
+        var bundle = ClipBundle.Load(Model!, Vocab, new ClipLoadOptions
+        {
+            DType = requested == TowerPrecision.Auto ? TorchSharp.torch.ScalarType.Float32 : requested.ToScalarType(),
+            Device = ComputeDevice,
+        });
+        if (requested != TowerPrecision.Auto) return bundle;
+        try
+        {
+            var choice = PrecisionCalibration.Choose(bundle.Model, Math.Max(1, CalibrationBatch), TorchSharp.torch.get_num_threads());
+            Console.Error.WriteLine(choice.ToString());
+            if (choice.DType != TorchSharp.torch.ScalarType.Float32) bundle.Model.ToDType(choice.DType);
+            return bundle;
+        }
+        catch
+        {
+            bundle.Dispose();
+            throw;
+        }
+    }
 
     public override Spectre.Console.ValidationResult Validate() =>
         string.IsNullOrWhiteSpace(Model)

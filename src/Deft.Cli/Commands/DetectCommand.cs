@@ -193,7 +193,7 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
             BatchSize = Batch,
             LearningRate = Lr,
             Seed = Seed,
-            Precision = ClipBundle.ParseDType(DType) == TorchSharp.torch.ScalarType.BFloat16 ? TowerPrecision.Bf16 : TowerPrecision.Fp32,
+            Precision = TowerPrecisions.Parse(DType),
             Mean = ParseTriple(Mean, "mean"),
             Std = ParseTriple(Std, "std"),
             Augment = Augment is null ? null : ImagePipeline.ParsePreset(Augment),
@@ -249,6 +249,8 @@ internal sealed class DetectCommand : Command<DetectCommand.Settings>
                 data_issues = Path.Combine(Path.GetFullPath(options.OutputDirectory), Data.DataIssues.FileName), summary = report.Summary });
             return 0;
         }
+        if (report.Summary.Config.TryGetValue("dtype_choice", out var dtypeChoice) && dtypeChoice is not null)
+            AnsiConsole.MarkupLineInterpolated($"[grey]{dtypeChoice}[/]");
         foreach (var w in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
         PrintSummary(report, options.OutputDirectory);
         DataIssueConsole.Print(report.DataIssues, report.Classes);

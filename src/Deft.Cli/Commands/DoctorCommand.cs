@@ -38,6 +38,9 @@ internal sealed class DoctorCommand : Command<DoctorCommand.Settings>
         table.AddRow("threads", report.Threads.ToString());
         table.AddRow("CPU", Markup.Escape($"{report.CpuModel} ({Environment.ProcessorCount} logical cores)"));
         table.AddRow("AVX-512 / AVX512-BF16 / AMX-BF16", $"{YesNo(report.Avx512)} / {YesNo(report.Avx512Bf16)} / {YesNo(report.AmxBf16)}");
+        table.AddRow("dtype auto", Markup.Escape(report.DTypeAuto.Count == 0
+            ? "not calibrated yet on this CPU and libtorch (the first run with --dtype auto times fp32 and bf16, under a second)"
+            : string.Join("\n", report.DTypeAuto)));
         table.AddRow("malloc tuning", Markup.Escape(MallocTuning.Apply()));
         table.AddRow("Fashion-MNIST", Markup.Escape(report.FashionMnist ?? "not found: apt-get install -y dataset-fashion-mnist"));
         table.AddRow("CLIP vocabulary", Markup.Escape(report.ClipVocabulary ?? ""));
@@ -74,7 +77,8 @@ internal sealed record DoctorReport(
     bool Avx512Bf16,
     bool AmxBf16,
     string? FashionMnist,
-    string? ClipVocabulary)
+    string? ClipVocabulary,
+    IReadOnlyList<string> DTypeAuto)
 {
     public bool Ok => NativeLoads;
 
@@ -108,7 +112,24 @@ internal sealed record DoctorReport(
             flags.Contains("avx512_bf16"),
             flags.Contains("amx_bf16"),
             Describe(KnownLocations.FashionMnist),
-            Describe(() => KnownLocations.ClipVocabulary() is { } chosen ? $"{chosen} (${KnownLocations.ClipVocabularyVariable})" : Deft.Clip.Tokenization.ClipTokenizer.OpenAiSource));
+            Describe(() => KnownLocations.ClipVocabulary() is { } chosen ? $"{chosen} (${KnownLocations.ClipVocabularyVariable})" : Deft.Clip.Tokenization.ClipTokenizer.OpenAiSource),
+            loads ? DTypeCalibrations() : []);
+    }
+
+    /// <summary>What --dtype auto has cached for this CPU and libtorch: one line per block shape and thread count.</summary>
+    private static IReadOnlyList<string> DTypeCalibrations()
+    {
+        try
+        {
+            return Deft.Clip.PrecisionCalibration.CachedForThisMachine().Select(c =>
+            {
+                var speed = c.Fp32Milliseconds / c.Bf16Milliseconds;
+                var faster = speed >= Deft.Clip.PrecisionCalibration.MinSpeedup ? "bf16 if its features agree" : "fp32";
+                return FormattableString.Invariant(
+                    $"{faster}: bf16 {speed:0.00}× fp32 speed ({c.Fp32Milliseconds:0.#} vs {c.Bf16Milliseconds:0.#} ms per {c.Shape}, {c.Threads} thread(s))");
+            }).ToList();
+        }
+        catch (DeftException ex) { return [FlagNames.Render(ex)]; }
     }
 
     /// <summary>A location, or what is wrong with the variable that names it (doctor reports, it does not fail).</summary>

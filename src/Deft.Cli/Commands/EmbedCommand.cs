@@ -50,6 +50,8 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         [DefaultValue(32)]
         public int Batch { get; init; } = 32;
 
+        protected override int CalibrationBatch => Batch;
+
         [CommandOption("--out <FILE>")]
         [Description("Output file; its extension picks the format. .safetensors: image_features [[N,E]] and text_features [[T,E]]. " +
             ".npy: the image features (float32, C order; numpy.load), text features in NAME.text_features.npy. .parquet: one row per image " +
@@ -138,7 +140,7 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
                 tensors.Add(new("text_features", text));
                 AnsiConsole.MarkupLineInterpolated($"text_features {text.shape[0]}×{text.shape[1]} from {settings.Texts}");
             }
-            foreach (var path in Save(settings.Out!, tensors, ids, OutputMetadata(settings))) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
+            foreach (var path in Save(settings.Out!, tensors, ids, OutputMetadata(settings, EncoderBenchmark.DTypeName(model.Visual.DType)))) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
         }
         finally
         {
@@ -147,7 +149,8 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
         return 0;
     }
 
-    private static Dictionary<string, string> OutputMetadata(Settings settings) => new() { ["model"] = settings.Model!, ["dtype"] = settings.DType };
+    /// <summary>The output file's metadata; <paramref name="dtype"/> is the tower's precision as run (auto resolved).</summary>
+    private static Dictionary<string, string> OutputMetadata(Settings settings, string dtype) => new() { ["model"] = settings.Model!, ["dtype"] = dtype };
 
     /// <summary>
     /// <c>--shard I/N</c>: embeds that contiguous run of whole batches of the samples and writes it, with the rows' ids,
@@ -156,17 +159,18 @@ internal sealed class EmbedCommand : Command<EmbedCommand.Settings>
     private static int WriteShard(ClipBundle bundle, Settings settings, FeatureShardSpec spec, CancellationToken ct)
     {
         bundle.Model.eval();
+        var dtype = EncoderBenchmark.DTypeName(bundle.Model.Visual.DType);
         var (data, count, pipeline) = OpenData(bundle, settings);
         var (start, length) = spec.Range(count, settings.Batch);
         var indices = Enumerable.Range(start, length).ToArray();
         var identity = FeatureSetIdentity.Of(FeatureSetIdentity.EmbedPurpose, bundle.Loaded, settings.Images!, settings.Format!, settings.Split, data,
-            Enumerable.Range(0, count).ToArray(), pipeline.ToString(), settings.DType);
+            Enumerable.Range(0, count).ToArray(), pipeline.ToString(), dtype);
         var watch = Stopwatch.StartNew();
         using var features = ImageFeatures.Compute(bundle.Model, data, indices, pipeline, settings.Batch, ct);
         var rate = length / watch.Elapsed.TotalSeconds;
         var path = Path.Combine(settings.ShardFolder, spec.FileName);
         FeatureShards.Write(path, identity, spec, count, start, settings.Batch, features, SampleIds.Of(data, indices), FeatureCache.SampleDigests(data, indices),
-            OutputMetadata(settings));
+            OutputMetadata(settings, dtype));
         AnsiConsole.MarkupLineInterpolated($"shard {spec}: images {start:N0}–{start + length - 1:N0} of {count:N0}, {features.shape[0]}×{features.shape[1]}: {rate:0.0} images/s");
         AnsiConsole.MarkupLineInterpolated($"wrote {path}");
         AnsiConsole.MarkupLineInterpolated($"[grey]Once all {spec.Count} shards are written: deft embed --merge-shards --out {settings.Out}[/]");

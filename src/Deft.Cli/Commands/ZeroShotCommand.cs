@@ -21,6 +21,7 @@ internal sealed class ZeroShotCommand : Command<ZeroShotCommand.Settings>
 
         [CommandOption("--limit <N>")] [Description("Classify only the first N images.")] public int? Limit { get; init; }
         [CommandOption("--batch <N>")] [Description(TrainingOptionTexts.InferenceBatch)] [DefaultValue(64)] public int Batch { get; init; } = 64;
+        protected override int CalibrationBatch => Batch;
         [CommandOption("--json")] [Description("Print the results as JSON.")] public bool Json { get; init; }
 
         [CommandOption("--device <DEVICE>")] [Description(DeviceOption.Description)] [DefaultValue(DeviceOption.Cpu)]

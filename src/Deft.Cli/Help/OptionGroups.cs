@@ -73,7 +73,7 @@ internal static class OptionGroups
     public static IReadOnlyDictionary<string, Func<IReadOnlyList<string>>> ValuesByFlag { get; } = new Dictionary<string, Func<IReadOnlyList<string>>>(StringComparer.Ordinal)
     {
         ["format"] = () => DatasetFactory.Formats,
-        ["dtype"] = () => ["fp32", "bf16"],
+        ["dtype"] = () => ["auto", "fp32", "bf16"],
         ["split"] = () => ["train", "test"],
         ["test-split"] = () => ["train", "test"],
         ["peft"] = () => PeftKinds.ValidNames,

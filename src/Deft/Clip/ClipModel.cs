@@ -79,7 +79,9 @@ public sealed class ClipModel : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var pooled = _visual.EncodePreProjection(images);
-        return ReducedPrecision.ToFloat32(pooled.matmul(_visual.Proj)).MoveToOuterDisposeScope();
+        var projection = _visual.Proj;
+        var projected = pooled.dtype == projection.dtype ? pooled.matmul(projection) : pooled.to(projection.dtype).matmul(projection);
+        return ReducedPrecision.ToFloat32(projected).MoveToOuterDisposeScope();
     }
 
     /// <summary>ln_post(class token) [B, W]: the image feature before the projection.</summary>

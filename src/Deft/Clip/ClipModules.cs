@@ -25,7 +25,7 @@ internal sealed class ClipLinear : nn.Module<Tensor, Tensor>
     public Parameter Weight => _weight;
     public Parameter Bias => _bias;
 
-    public override Tensor forward(Tensor x) => F.linear(x, _weight, _bias);
+    public override Tensor forward(Tensor x) => ReducedPrecision.Linear(x, _weight, _bias);
 }
 
 /// <summary>Layer normalisation over the last dimension (<c>weight</c>, <c>bias</c>).</summary>
@@ -45,7 +45,11 @@ internal sealed class ClipLayerNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => F.layer_norm(x, _shape, _weight, _bias, _eps);
+    // With reduced-precision weights and a float32 stream (the image tower in bf16) the normalisation runs in
+    // float32, as autocast runs it: subtracting the mean of bf16 values would lose most of their digits.
+    public override Tensor forward(Tensor x) => x.dtype == _weight.dtype
+        ? F.layer_norm(x, _shape, _weight, _bias, _eps)
+        : F.layer_norm(x, _shape, _weight.to(x.dtype), _bias.to(x.dtype), _eps);
 }
 
 /// <summary>A module holding one <c>weight</c> (OpenAI's conv1 and token_embedding).</summary>
@@ -81,7 +85,7 @@ internal sealed class ClipAttention : nn.Module
     public Parameter InProjBias => _inProjBias;
     public ClipLinear OutProj => _outProj;
 
-    public Tensor InProject(Tensor x) => F.linear(x, _inProjWeight, _inProjBias);
+    public Tensor InProject(Tensor x) => ReducedPrecision.Linear(x, _inProjWeight, _inProjBias);
 }
 
 /// <summary>The MLP (<c>c_fc</c> to hidden, activation, <c>c_proj</c> back).</summary>
@@ -212,6 +216,22 @@ internal static class ClipActivations
 
 internal static class ReducedPrecision
 {
+    /// <summary>
+    /// x·Wᵀ + b in the weight's dtype, returned in x's: the autocast boundary that lets a float32 residual stream run
+    /// its matrix products on bfloat16 weights (same dtypes: the plain product).
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
+    {
+        if (x.dtype == weight.dtype) return F.linear(x, weight, bias);
+        using var reduced = x.to(weight.dtype);
+        using var product = F.linear(reduced, weight, bias);
+        return product.to(x.dtype);
+    }
+
+    /// <summary>The dtype activations of a tower with <paramref name="weights"/> run in: float32 for reduced-precision weights.</summary>
+    public static ScalarType StreamDType(ScalarType weights) =>
+        weights is ScalarType.BFloat16 or ScalarType.Float16 ? ScalarType.Float32 : weights;
+
     /// <summary>Reduced-precision results go back to float32 so callers never see bf16 features.</summary>
     public static Tensor ToFloat32(Tensor t) =>
         t.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? t.to(ScalarType.Float32) : t;

@@ -8,7 +8,8 @@ namespace Deft.Clip;
 public sealed record EncoderBenchmarkOptions
 {
     public string Model { get; init; } = "random:ViT-B-16";
-    public ScalarType DType { get; init; } = ScalarType.Float32;
+    /// <summary>The image tower's dtype; null: <see cref="PrecisionCalibration"/> chooses (auto).</summary>
+    public ScalarType? DType { get; init; } = ScalarType.Float32;
     public int Batch { get; init; } = 8;
     public double Seconds { get; init; } = 20;
     public int WarmupBatches { get; init; } = 2;
@@ -55,8 +56,9 @@ public static class EncoderBenchmark
         using var generator = new torch.Generator(0, model.Device);
         using var images = torch.randn(options.Batch, 3, r, r, generator: generator, device: model.Device);
 
+        var dtype = options.DType ?? AutoDType(model, options.Batch, log);
         double? cosine = null;
-        if (options.DType != ScalarType.Float32)
+        if (dtype != ScalarType.Float32)
         {
             Tensor? reference = null;
             if (options.CompareWithFloat32)
@@ -64,7 +66,7 @@ public static class EncoderBenchmark
                 log?.Invoke("encoding the batch in float32 for the cosine check…");
                 reference = model.EncodeImage(images);
             }
-            model.ToDType(options.DType, ClipTowers.Vision);
+            model.ToDType(dtype, ClipTowers.Vision);
             if (reference is not null)
             {
                 using (reference)
@@ -91,13 +93,21 @@ public static class EncoderBenchmark
         process.Refresh();
         var cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
         var seconds = clock.Elapsed.TotalSeconds;
-        return new EncoderBenchmarkResult(options.Model, DTypeName(options.DType), options.Batch, torch.get_num_threads(), batches, seconds,
+        return new EncoderBenchmarkResult(options.Model, DTypeName(dtype), options.Batch, torch.get_num_threads(), batches, seconds,
             batches * options.Batch / seconds, seconds * 1000 / batches, cosine, cpuSeconds, batches * options.Batch / cpuSeconds,
             loadBefore, ReadLoadAverage());
     }
 
-    /// <summary>"fp32" / "bf16" / "fp16" → dtype; the guard lists the valid names.</summary>
-    public static ScalarType ParseDType(string name) => ClipBundle.ParseDType(name, allowFloat16: true);
+    /// <summary>"fp32" / "bf16" / "fp16" → dtype, "auto" → null; the guard lists the valid names.</summary>
+    public static ScalarType? ParseDType(string name) =>
+        name.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : ClipBundle.ParseDType(name, allowFloat16: true);
+
+    private static ScalarType AutoDType(ClipModel model, int batch, Action<string>? log)
+    {
+        var choice = PrecisionCalibration.Choose(model, batch, torch.get_num_threads());
+        log?.Invoke(choice.ToString());
+        return choice.DType;
+    }
 
     public static string DTypeName(ScalarType t) => t switch
     {

@@ -26,7 +26,8 @@ namespace Deft.Clip;
 /// </code>
 /// </para>
 /// <para>
-/// Tensors are in the tower's dtype (float32, or bfloat16 after <see cref="ClipModel.ToDType"/>). Hooks run inside the
+/// Tensors are in the residual stream's dtype: float32, also after <see cref="ClipModel.ToDType"/> to bfloat16, where
+/// only the tower's own matrix products run in bfloat16 (autocast's split), so PEFT parameters meet float32. Hooks run inside the
 /// block's dispose scope: tensors they create there are freed when the block returns, except what the block returns,
 /// so a hook must not keep references to them. Hooks must not modify their arguments in place; with gradients
 /// disabled the block itself updates its own intermediates in place (including the tensor returned by AfterFc1,

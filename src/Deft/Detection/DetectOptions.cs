@@ -28,7 +28,62 @@ public static class SelectionSources
 }
 
 /// <summary>Precision of the image tower (<c>--dtype</c>); the text tower and all trainables stay float32.</summary>
-public enum TowerPrecision { Fp32, Bf16 }
+public enum TowerPrecision
+{
+    /// <summary>float32 weights and activations.</summary>
+    Fp32,
+    /// <summary>bfloat16 frozen weights and activations; trainables, optimizer state, logits and losses stay float32.</summary>
+    Bf16,
+    /// <summary>
+    /// Fp32 or Bf16, whichever <see cref="Deft.Clip.PrecisionCalibration"/> finds faster on this CPU without changing
+    /// the features; resolved once the model is loaded, and only the resolved value is written anywhere.
+    /// </summary>
+    Auto,
+}
+
+public static class TowerPrecisions
+{
+    public static IReadOnlyList<string> ValidNames { get; } = ["auto", "fp32", "bf16"];
+
+    /// <summary>"auto", "fp32" or "bf16" (and their long spellings); the error lists the valid values.</summary>
+    public static TowerPrecision Parse(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "auto" => TowerPrecision.Auto,
+        "fp32" or "float32" or "float" => TowerPrecision.Fp32,
+        "bf16" or "bfloat16" => TowerPrecision.Bf16,
+        _ => throw new DeftException($"Unknown {Setting.Precision} '{name}'. Valid values: {string.Join(", ", ValidNames)}."),
+    };
+
+    public static string ToName(this TowerPrecision p) => p switch
+    {
+        TowerPrecision.Fp32 => "fp32",
+        TowerPrecision.Bf16 => "bf16",
+        _ => "auto",
+    };
+
+    /// <summary>The tower dtype of an explicit precision (Auto must be resolved first).</summary>
+    public static TorchSharp.torch.ScalarType ToScalarType(this TowerPrecision p) => p switch
+    {
+        TowerPrecision.Fp32 => TorchSharp.torch.ScalarType.Float32,
+        TowerPrecision.Bf16 => TorchSharp.torch.ScalarType.BFloat16,
+        _ => throw new InvalidOperationException("Resolve TowerPrecision.Auto before asking for its dtype."),
+    };
+
+    /// <summary>
+    /// <paramref name="requested"/> itself when explicit; for Auto: Fp32 when <paramref name="peft"/> trains the tower's
+    /// own weights (bias, full: they must stay float32), else the calibration's choice for <paramref name="clip"/> (float32,
+    /// as loaded) at the run's batch and image-pass threads. The note says what auto chose and why (null when explicit).
+    /// </summary>
+    public static (TowerPrecision Precision, string? Note) Resolve(TowerPrecision requested, Deft.Clip.ClipModel clip, PeftOptions peft,
+        int batchSize, int threads, string? cacheDirectory)
+    {
+        if (requested != TowerPrecision.Auto) return (requested, null);
+        if (peft.Has(PeftKind.Bias) || peft.Has(PeftKind.Full))
+            return (TowerPrecision.Fp32, $"dtype auto → fp32 (PEFT {peft.Name} trains the image tower's own weights)");
+        var choice = Deft.Clip.PrecisionCalibration.Choose(clip, batchSize, threads, cacheDirectory);
+        return (choice.DType == TorchSharp.torch.ScalarType.BFloat16 ? TowerPrecision.Bf16 : TowerPrecision.Fp32, choice.ToString());
+    }
+}
 
 /// <summary>
 /// Everything one phase-1 detection run needs: the settings tree (<see cref="DataSettings"/>, <see cref="Schedule"/>,

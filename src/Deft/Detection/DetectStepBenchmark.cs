@@ -18,6 +18,7 @@ public sealed record DetectStepBenchmarkOptions
     public int WarmupSteps { get; init; } = 1;
     public int Classes { get; init; } = 10;
     public int ContextLength { get; init; } = 16;
+    /// <summary>The image tower's precision; Auto is resolved by <see cref="PrecisionCalibration"/> (the result names the choice).</summary>
     public TowerPrecision Precision { get; init; } = TowerPrecision.Fp32;
     /// <summary>For the frozen-tower path: the number of cached features an epoch visits (epochs/minute is derived).</summary>
     public int EpochSamples { get; init; } = 40_000;
@@ -46,7 +47,10 @@ public static class DetectStepBenchmark
         if (o.Classes < 2) throw new DeftException($"{Setting.ClassCount} must be ≥ 2, got {o.Classes}.");
         using var bundle = ClipBundle.Load(o.Model, o.Vocab);
         var clip = bundle.Model;
-        if (o.Precision == TowerPrecision.Bf16) clip.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
+        var (precision, note) = TowerPrecisions.Resolve(o.Precision, clip, o.Peft, o.Batch,
+            ThreadPlan.Choose(o.Threads, o.Peft, o.Batch, clip.Config.Vision, get_num_threads()).Training, cacheDirectory: null);
+        if (note is not null) log?.Invoke(note);
+        if (precision == TowerPrecision.Bf16) clip.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
         var names = Enumerable.Range(0, o.Classes).Select(i => CifarNames[i % CifarNames.Length] + (i >= CifarNames.Length ? $" {i / CifarNames.Length}" : "")).ToArray();
         using var generator = new Generator(0);
         using var prompts = new DualPromptLearner(names, new PromptOptions(o.ContextLength), new ClipPromptTokenizer(bundle.Tokenizer),
@@ -96,7 +100,7 @@ public static class DetectStepBenchmark
         var perStep = times.Average();
         double? epochsPerMinute = cached ? 60.0 / (perStep * Math.Ceiling((double)o.EpochSamples / o.Batch)) : null;
         return new DetectStepBenchmarkResult(o.Model, o.Peft.Name, o.Batch, o.Steps, o.Classes, prompts.NumContext, threads,
-            o.Precision == TowerPrecision.Bf16 ? "bf16" : "fp32", perStep, o.Batch / perStep, times.Min(), times, cached, epochsPerMinute, o.EpochSamples,
+            precision.ToName(), perStep, o.Batch / perStep, times.Min(), times, cached, epochsPerMinute, o.EpochSamples,
             Native.ProcessMemory.PeakResidentBytes());
     }
 

@@ -189,8 +189,8 @@ internal sealed class DetectionMethodJson() : NamedEnumJson<DetectionMethod>(m =
 internal sealed class SelectionSourceJson() : NamedEnumJson<SelectionSource>(s => s.ToName(), SelectionSources.Parse);
 internal sealed class BaselineClassifierJson() : NamedEnumJson<BaselineClassifier>(c => c.ToName(), BaselineClassifiers.Parse);
 internal sealed class DeftVariantJson() : NamedEnumJson<DeftVariant>(v => v.ToName(), DeftVariants.Parse);
-internal sealed class TowerPrecisionJson() : NamedEnumJson<TowerPrecision>(p => p == TowerPrecision.Bf16 ? "bf16" : "fp32",
-    s => s switch { "fp32" => TowerPrecision.Fp32, "bf16" => TowerPrecision.Bf16, _ => throw new DeftException($"precision '{s}' is not fp32 or bf16") });
+internal sealed class TowerPrecisionJson() : NamedEnumJson<TowerPrecision>(p => p.ToName(),
+    s => s switch { "fp32" => TowerPrecision.Fp32, "bf16" => TowerPrecision.Bf16, "auto" => TowerPrecision.Auto, _ => throw new DeftException($"precision '{s}' is not auto, fp32 or bf16") });
 
 internal sealed class AugmentJson : JsonConverter<AugmentPreset?>
 {

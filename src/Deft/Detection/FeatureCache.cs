@@ -29,12 +29,7 @@ public static class FeatureCache
     public const string KeyVersion = "deft-features-3";
 
     /// <summary>$DEFT_CACHE_DIR, else $XDG_CACHE_HOME/deft, else ~/.cache/deft.</summary>
-    public static string DefaultDirectory()
-    {
-        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        var root = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return KnownLocations.CacheDirectory("DEFT_CACHE_DIR", Path.Combine(root, "deft"));
-    }
+    public static string DefaultDirectory() => KnownLocations.DefaultCacheDirectory();
 
     private static readonly ConcurrentDictionary<string, string> WeightsHashes = new(StringComparer.Ordinal);
 

@@ -53,6 +53,12 @@ public static class DetectionRun
         if (classes.Count < 2)
             throw new DeftException($"{options.Data}: {(deft ? "DeFT" : "label-noise detection")} needs at least two classes; the data set has {classes.Count}.");
         using var bundle = ClipBundle.Load(options.Model, options.Vocab, new ClipLoadOptions());
+        // auto becomes fp32 or bf16 here, before anything is keyed or written: summary.json, the detector file, the
+        // checkpoint and the feature cache see the resolved precision only.
+        var (precision, precisionNote) = TowerPrecisions.Resolve(options.Precision, bundle.Model, options.Peft, options.BatchSize,
+            ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, bundle.Model.Config.Vision, torch.get_num_threads()).Images,
+            options.CacheDirectory);
+        options = options with { Precision = precision };
         if (options.Precision == TowerPrecision.Bf16) bundle.Model.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
         var normalization = options.ResolveNormalization(bundle.Normalization);
         var augment = options.ResolveAugment();
@@ -61,7 +67,7 @@ public static class DetectionRun
         var context = new MethodContext
         {
             Options = options, Bundle = bundle, Dataset = dataset, Classes = classes, Labels = labels, Normalization = normalization,
-            Augment = augment, Timings = timings, Progress = progress, Warn = warn,
+            Augment = augment, Timings = timings, Progress = progress, Warn = warn, PrecisionNote = precisionNote,
         };
         using var result = Run(context, total, cancellationToken);
         DetectionWriter.Write(options.OutputDirectory, result.Report, result.Detector, dataset, options.ReportTitle);
@@ -197,6 +203,11 @@ public static class DetectionRun
             ? LabelAssignment.FromDataset(dataset, $"{options.Data} ({options.Split})")
             : LabelAssignment.FromLabelFile(options.Labels, dataset, options.Data);
         using var bundle = ClipBundle.Load(options.Model, options.Vocab, new ClipLoadOptions());
+        // As a whole run resolves auto, so the shard is keyed by the precision that run would use.
+        var (precision, _) = TowerPrecisions.Resolve(options.Precision, bundle.Model, options.Peft, options.BatchSize,
+            ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, bundle.Model.Config.Vision, torch.get_num_threads()).Images,
+            options.CacheDirectory);
+        options = options with { Precision = precision };
         if (options.Precision == TowerPrecision.Bf16) bundle.Model.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
         var normalization = options.ResolveNormalization(bundle.Normalization);
         var augment = options.ResolveAugment();
@@ -264,6 +275,7 @@ public static class DetectionRun
         config["labels"] = o.Labels ?? labels.Source;
         config["classes"] = classes.Count;
         Add("batch", "seed", "dtype");
+        if (context.PrecisionNote is { } note) config["dtype_choice"] = note;
         config["mean"] = new[] { normalization.Mean.R, normalization.Mean.G, normalization.Mean.B };
         config["std"] = new[] { normalization.Std.R, normalization.Std.G, normalization.Std.B };
         config["threads"] = torch.get_num_threads();

@@ -84,6 +84,8 @@ public sealed class MethodContext
     public required Dictionary<string, double> Timings { get; init; }
     public IProgress<DetectProgress>? Progress { get; init; }
     public Action<string>? Warn { get; init; }
+    /// <summary>What dtype auto chose and why (summary.json's <c>config.dtype_choice</c>); null when the precision was explicit.</summary>
+    public string? PrecisionNote { get; init; }
     /// <summary>An in-memory run writes nothing: frozen-tower features skip the on-disk cache and DeFT keeps no checkpoint.</summary>
     public bool InMemory { get; init; }
     /// <summary>
