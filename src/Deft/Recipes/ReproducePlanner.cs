@@ -206,6 +206,8 @@ public static class ReproducePlanner
             ClassesFile = train.ClassesFile,
             Labels = labels,
             OutputDirectory = detectDir,
+            // The CLI's default: the fastest tower precision that keeps the features (fp32 where bf16 is slower).
+            Precision = TowerPrecision.Auto,
             Peft = new PeftOptions(PeftKind.VptDeep, VptLength: p1.VptDeepLength),
             Prompts = new PromptOptions(p1.ContextTokens, ClassTokenPositions.Parse(p1.ClassTokenPosition)),
             Epochs = p1Epochs,
