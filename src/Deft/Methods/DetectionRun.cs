@@ -55,11 +55,7 @@ public static class DetectionRun
         using var bundle = ClipBundle.Load(options.Model, options.Vocab, new ClipLoadOptions());
         // auto becomes fp32 or bf16 here, before anything is keyed or written: summary.json, the detector file, the
         // checkpoint and the feature cache see the resolved precision only.
-        var (precision, precisionNote) = TowerPrecisions.Resolve(options.Precision, bundle.Model, options.Peft, options.BatchSize,
-            ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, bundle.Model.Config.Vision, torch.get_num_threads()).Images,
-            options.CacheDirectory);
-        options = options with { Precision = precision };
-        if (options.Precision == TowerPrecision.Bf16) bundle.Model.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
+        (options, var precisionNote) = ApplyPrecision(options, bundle);
         var normalization = options.ResolveNormalization(bundle.Normalization);
         var augment = options.ResolveAugment();
         timings["load_seconds"] = clock.Elapsed.TotalSeconds;
@@ -182,6 +178,16 @@ public static class DetectionRun
         return new CachedTrainingSource(features, labels, dataset, evalPipeline, options.BatchSize, options.Seed);
     }
 
+    /// <summary>Resolves <see cref="TowerPrecision.Auto"/> for this model and run and puts the image tower in that precision.</summary>
+    private static (DetectOptions Options, string? Note) ApplyPrecision(DetectOptions options, ClipBundle bundle)
+    {
+        var (precision, note) = TowerPrecisions.Resolve(options.Precision, bundle.Model, options.Peft, options.BatchSize,
+            ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, bundle.Model.Config.Vision, torch.get_num_threads()).Images,
+            options.CacheDirectory);
+        if (precision == TowerPrecision.Bf16) bundle.Model.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
+        return (options with { Precision = precision }, note);
+    }
+
     /// <summary>What the cache entry of these inputs is computed from (the key's parts but the per-sample digests).</summary>
     internal static FeatureSetIdentity CacheIdentity(DetectOptions options, ClipBundle bundle, IImageDataset dataset, LabelAssignment labels, ImagePipeline evalPipeline) =>
         FeatureSetIdentity.Of(FeatureSetIdentity.CachePurpose, bundle.Loaded, options.Data, options.Format, options.Split, dataset, labels.Indices,
@@ -204,11 +210,7 @@ public static class DetectionRun
             : LabelAssignment.FromLabelFile(options.Labels, dataset, options.Data);
         using var bundle = ClipBundle.Load(options.Model, options.Vocab, new ClipLoadOptions());
         // As a whole run resolves auto, so the shard is keyed by the precision that run would use.
-        var (precision, _) = TowerPrecisions.Resolve(options.Precision, bundle.Model, options.Peft, options.BatchSize,
-            ThreadPlan.Choose(options.Threads, options.Peft, options.BatchSize, bundle.Model.Config.Vision, torch.get_num_threads()).Images,
-            options.CacheDirectory);
-        options = options with { Precision = precision };
-        if (options.Precision == TowerPrecision.Bf16) bundle.Model.ToDType(ScalarType.BFloat16, ClipTowers.Vision);
+        (options, _) = ApplyPrecision(options, bundle);
         var normalization = options.ResolveNormalization(bundle.Normalization);
         var augment = options.ResolveAugment();
         // The transform the method's frozen features go through (DeftMethod: DeftDetector.Pipelines; the others: EvalFor).
