@@ -70,18 +70,9 @@ internal sealed class BenchEncoderCommand : Command<BenchEncoderCommand.Settings
         AnsiConsole.MarkupLineInterpolated($"processor time: {result.CpuSeconds:0.0} s ({result.ImagesPerCpuSecond:0.00} images per CPU-second)");
         if (result.MinCosineVsFloat32 is { } cos)
             AnsiConsole.MarkupLineInterpolated($"min cosine vs fp32 features: {cos:0.000000}");
-        if (result.DType == "bf16" && !CpuHasAmxBf16())
+        if (result.DType == "bf16" && !Deft.Native.CpuInfo.Flags().Contains("amx_bf16"))
             AnsiConsole.MarkupLine("[grey]This CPU has no AMX-BF16: bf16 matrix products run through AVX512-BF16 or emulation, which is no faster than fp32 here.[/]");
         AnsiConsole.MarkupLineInterpolated($"[grey]load average: {result.LoadAverageBefore:0.00} before, {result.LoadAverageAfter:0.00} after (other processes on the cores slow the figure)[/]");
         return 0;
-    }
-
-    private static bool CpuHasAmxBf16()
-    {
-        try
-        {
-            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal))?.Contains(" amx_bf16") ?? false;
-        }
-        catch (IOException) { return false; }
     }
 }

@@ -96,7 +96,7 @@ internal sealed record DoctorReport(
         {
             error = (ex.InnerException ?? ex).Message.Split('\n')[0];
         }
-        var flags = CpuFlags();
+        var flags = Deft.Native.CpuInfo.Flags();
         return new DoctorReport(
             RuntimeInformation.FrameworkDescription,
             typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "unknown",
@@ -107,7 +107,7 @@ internal sealed record DoctorReport(
             loads,
             error,
             threads,
-            ReadCpuModel(),
+            Deft.Native.CpuInfo.ModelName(),
             flags.Contains("avx512f"),
             flags.Contains("avx512_bf16"),
             flags.Contains("amx_bf16"),
@@ -158,25 +158,5 @@ internal sealed record DoctorReport(
         var text = File.ReadAllText(deps);
         var m = System.Text.RegularExpressions.Regex.Match(text, "\"libtorch-cpu-linux-x64/([0-9.]+)\"");
         return m.Success ? m.Groups[1].Value : null;
-    }
-
-    private static HashSet<string> CpuFlags()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
-            return line is null ? [] : [.. line.Split(':', 2)[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)];
-        }
-        catch (IOException) { return []; }
-    }
-
-    private static string ReadCpuModel()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-            return line?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
-        }
-        catch (IOException) { return RuntimeInformation.ProcessArchitecture.ToString(); }
     }
 }
