@@ -148,11 +148,16 @@ public static class FeatureCache
     }
 
     /// <summary>SHA-256 of a tensor's bytes (CPU, contiguous), as the cache file records it.</summary>
-    internal static string PayloadHash(Tensor features)
+    internal static string PayloadHash(Tensor features) => PayloadHash([features]);
+
+    /// <summary>SHA-256 of the tensors' bytes (CPU, contiguous) one after another, as cache and shard files record it.</summary>
+    internal static string PayloadHash(IEnumerable<Tensor> tensors)
     {
-        // detach() and cpu() make handles of their own; the scope frees them with the contiguous copy.
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        // detach() and cpu() make handles of their own; the scope frees them with the contiguous copies.
         using var scope = NewDisposeScope();
-        return Convert.ToHexStringLower(SHA256.HashData(features.detach().cpu().contiguous().bytes));
+        foreach (var t in tensors) hash.AppendData(t.detach().cpu().contiguous().bytes);
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     /// <summary>

@@ -224,7 +224,7 @@ public static class FeatureShards
         metadata["rows"] = rows.ToString(CultureInfo.InvariantCulture);
         metadata["start"] = start.ToString(CultureInfo.InvariantCulture);
         metadata["batch"] = batch.ToString(CultureInfo.InvariantCulture);
-        metadata["payload_sha256"] = PayloadHash(tensors.Select(t => t.Value));
+        metadata["payload_sha256"] = FeatureCache.PayloadHash(tensors.Select(t => t.Value));
         if (notes is not null) foreach (var (key, value) in notes) metadata[NotePrefix + key] = value;
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         Safetensors.Save(path, tensors, metadata);
@@ -251,7 +251,7 @@ public static class FeatureShards
             string[] names = ["features", "indices", "given_labels", "true_labels", "paths", "path_ends", "sample_digests"];
             foreach (var name in names)
                 if (!loaded.ContainsKey(name)) throw new DeftException($"{path}: the feature shard lacks its '{name}' tensor; the file is damaged.");
-            if (metadata.GetValueOrDefault("payload_sha256") != PayloadHash(names.Select(n => loaded[n])))
+            if (metadata.GetValueOrDefault("payload_sha256") != FeatureCache.PayloadHash(names.Select(n => loaded[n])))
                 throw new DeftException($"{path}: the feature shard failed its checksum (the file is damaged); rerun its shard.");
             int Int(string name) => int.TryParse(metadata.GetValueOrDefault(name), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v
                 : throw new DeftException($"{path}: the feature shard's '{name}' is missing or not a number.");
@@ -375,14 +375,6 @@ public static class FeatureShards
             }
         }
         return results;
-    }
-
-    private static string PayloadHash(IEnumerable<Tensor> tensors)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var scope = NewDisposeScope();
-        foreach (var t in tensors) hash.AppendData(t.detach().cpu().contiguous().bytes);
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     private static string Shorten(string value) => value.Length > 120 ? value[..120] + "…" : value;
