@@ -53,9 +53,11 @@ internal abstract class ClipModelSettings : CommandSettings
         if (requested != TowerPrecision.Auto) return bundle;
         try
         {
-            var choice = PrecisionCalibration.Choose(bundle.Model, Math.Max(1, CalibrationBatch), TorchSharp.torch.get_num_threads());
-            Console.Error.WriteLine(choice.ToString());
-            if (choice.DType != TorchSharp.torch.ScalarType.Float32) bundle.Model.ToDType(choice.DType);
+            // The frozen towers train nothing here, so the choice is the one detect makes for --peft none.
+            var (precision, note) = TowerPrecisions.Resolve(requested, bundle.Model, new Deft.Peft.PeftOptions(Deft.Peft.PeftKind.None),
+                Math.Max(1, CalibrationBatch), TorchSharp.torch.get_num_threads(), cacheDirectory: null);
+            if (note is not null) Console.Error.WriteLine(note);
+            if (precision != TowerPrecision.Fp32) bundle.Model.ToDType(precision.ToScalarType());
             return bundle;
         }
         catch
